@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Registry, Service } from '@archipelago/registry';
+import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
+import { migrateService, seedService } from '@archipelago/platform/databases';
+import { assertPortFree } from '@archipelago/platform/embedded';
+import { localSettings, openLocalDatabases, serviceCommand, serviceEnvironment } from '../stack.ts';
+import { createSupervisor, type SupervisorEvent } from '../supervisor.ts';
+
+/**
+ * `archipelago start [--service key]…`: PostgreSQL (embedded unless configured), migrations and
+ * seeds, then every service under a supervisor. Resolves when the system has shut down.
+ */
+export async function start(registry: Registry, keys: readonly string[], env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): Promise<void> {
+  const began = Date.now();
+  const selected: Service[] = keys.length > 0 ? keys.map((k) => registry.service(k)) : [...registry.services];
+  const settings = localSettings(env);
+  for (const service of selected) await assertPortFree(service.port, `service "${service.key}"`, `${service.key.toUpperCase().replace(/-/g, '_')}_PORT`);
+
+  const databases = await openLocalDatabases(selected, env, say);
+  if (databases.cluster) {
+    say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
+  }
+  let shuttingDown: Promise<void> | undefined;
+  try {
+    for (const database of databases.byService.values()) {
+      const applied = await migrateService(database);
+      await seedService(database);
+      say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
+    }
+  } catch (error) {
+    await databases.close();
+    throw error;
+  }
+
+  const logDir = path.join(settings.dataDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const supervisor = createSupervisor(
+    selected.map((service) => ({
+      key: service.key,
+      args: serviceCommand(service),
+      env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env),
+      readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
+      logFile: path.join(logDir, `${service.key}.log`),
+    })),
+    { noRestartExitCode: EXIT_CONFIG, onEvent: (event) => report(event, say, registry) },
+  );
+
+  const shutdown = (signal: string) => {
+    shuttingDown ??= (async () => {
+      say(`\n${signal}: stopping services…`);
+      await supervisor.stop();
+      await databases.close();
+      say('Stopped.');
+    })();
+    return shuttingDown;
+  };
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
+    process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
+  });
+
+  try {
+    await supervisor.start();
+  } catch (error) {
+    await shutdown('start-up failed');
+    throw new StartupError((error as Error).message, { cause: error });
+  }
+  const gateway = selected.find((s) => s.key === 'gateway');
+  say(`All ${selected.length} services ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
+  if (gateway) say(`Try: curl http://127.0.0.1:${gateway.port}/health    (Ctrl-C stops everything)`);
+  await stopped;
+}
+
+function report(event: SupervisorEvent, say: (line: string) => void, registry: Registry): void {
+  switch (event.kind) {
+    case 'ready': {
+      const service = registry.service(event.key);
+      say(`  ✓ ${event.key.padEnd(13)} http://127.0.0.1:${service.port}  ready in ${(event.ms / 1000).toFixed(1)} s (pid ${event.pid})`);
+      return;
+    }
+    case 'exited':
+      say(`  ✗ ${event.key} exited (${event.signal ?? `code ${event.code}`}); restarting in ${event.restartInMs / 1000} s (restart ${event.attempt}). Last log lines:\n${event.logTail}`);
+      return;
+    case 'gave-up':
+      say(`  ✗ ${event.key} stopped and will not be restarted: ${event.reason}. Last log lines:\n${event.logTail}`);
+  }
+}

@@ -1,0 +1,136 @@
+import { envPrefix, type Registry, type Service } from '@archipelago/registry';
+import { serviceRoles } from '@archipelago/platform/provision';
+import { stringify } from 'yaml';
+import { generatedHeader } from './header.ts';
+
+type Layout = 'development' | 'production';
+type ComposeService = Record<string, unknown>;
+
+const POSTGRES_IMAGE = 'postgres:17-alpine';
+const POSTGRES_COMMAND = ['postgres', '-c', 'wal_level=logical', '-c', 'max_wal_senders=20', '-c', 'max_replication_slots=20'];
+
+const required = (variable: string) => `\${${variable}:?set ${variable} in .env (see .env.example)}`;
+
+const databaseHost = (service: Service, layout: Layout) => (layout === 'development' ? 'postgres' : `postgres-${service.key}`);
+
+function databaseUrl(service: Service, layout: Layout, role: 'owner' | 'app'): string {
+  const roles = serviceRoles(service);
+  const user = role === 'owner' ? roles.owner : roles.app;
+  const password = role === 'owner' ? roles.ownerPasswordVariable : roles.appPasswordVariable;
+  return `postgresql://${user}:\${${password}}@${databaseHost(service, layout)}:5432/${service.database}`;
+}
+
+const usesEvents = (s: Service) => (s.events?.publishes?.length ?? 0) > 0 || (s.events?.consumes?.length ?? 0) > 0;
+
+function postgresService(services: readonly Service[], initScript: string, volume: string): ComposeService {
+  const passwords = Object.fromEntries(
+    services.flatMap((s) => {
+      const roles = serviceRoles(s);
+      return [roles.ownerPasswordVariable, roles.appPasswordVariable].map((v) => [v, required(v)]);
+    }),
+  );
+  return {
+    image: POSTGRES_IMAGE,
+    restart: 'unless-stopped',
+    command: POSTGRES_COMMAND,
+    environment: { POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: required('POSTGRES_PASSWORD'), ...passwords },
+    volumes: [`${volume}:/var/lib/postgresql/data`, `${initScript}:/docker-entrypoint-initdb.d/01-init.sql:ro`],
+    healthcheck: { test: ['CMD-SHELL', 'pg_isready -U postgres'], interval: '5s', timeout: '3s', retries: 10 },
+  };
+}
+
+function appService(registry: Registry, service: Service, layout: Layout): ComposeService {
+  const environment: Record<string, string> = { NODE_ENV: 'production', HOST: '0.0.0.0', PORT: String(service.port), LOG_LEVEL: 'info' };
+  const dependsOn: Record<string, { condition: string }> = {};
+  if (service.stateful) {
+    environment.DATABASE_URL = databaseUrl(service, layout, 'app');
+    dependsOn[databaseHost(service, layout)] = { condition: 'service_healthy' };
+    dependsOn.migrate = { condition: 'service_completed_successfully' };
+  }
+  for (const dep of service.dependsOn ?? []) {
+    const target = registry.service(dep);
+    environment[`${envPrefix(dep)}_URL`] = `http://${target.hostname}:${target.port}`;
+    dependsOn[target.hostname] = { condition: 'service_healthy' };
+  }
+  if (service.needsRedis) {
+    environment.REDIS_URL = 'redis://redis:6379';
+    dependsOn.redis = { condition: 'service_healthy' };
+  }
+  if (usesEvents(service)) {
+    environment.EVENT_TRANSPORT = 'rabbitmq';
+    environment.RABBITMQ_URL = `amqp://archipelago:\${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in .env}@rabbitmq:5672`;
+    dependsOn.rabbitmq = { condition: 'service_healthy' };
+  }
+  Object.assign(environment, service.extraEnv ?? {});
+  return {
+    build: { context: '..', dockerfile: 'infra/Dockerfile' },
+    image: `archipelago/app:latest`,
+    command: ['node', '--enable-source-maps', `dist/services/${service.key}/src/main.mjs`],
+    hostname: service.hostname,
+    restart: 'unless-stopped',
+    environment,
+    ...(Object.keys(dependsOn).length > 0 ? { depends_on: dependsOn } : {}),
+    ...(service.key === 'gateway' ? { ports: [`\${GATEWAY_PUBLIC_PORT:-${service.port}}:${service.port}`] } : {}),
+    healthcheck: {
+      test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${service.port}/health/${service.stateful ? 'ready' : 'live'}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
+      interval: '5s',
+      timeout: '3s',
+      retries: 12,
+    },
+  };
+}
+
+// A one-shot container that migrates and seeds every database, in dependency order.
+function migrateService(stateful: readonly Service[], layout: Layout): ComposeService {
+  const environment: Record<string, string> = { NODE_ENV: 'production' };
+  const dependsOn: Record<string, { condition: string }> = {};
+  for (const service of stateful) {
+    environment[`${envPrefix(service.key)}_DATABASE_URL`] = databaseUrl(service, layout, 'app');
+    environment[`${envPrefix(service.key)}_OWNER_DATABASE_URL`] = databaseUrl(service, layout, 'owner');
+    dependsOn[databaseHost(service, layout)] = { condition: 'service_healthy' };
+  }
+  return {
+    build: { context: '..', dockerfile: 'infra/Dockerfile' },
+    image: 'archipelago/app:latest',
+    command: ['node', '--enable-source-maps', 'dist/packages/cli/src/main.mjs', 'db', 'migrate', '--seed'],
+    restart: 'no',
+    environment,
+    depends_on: dependsOn,
+  };
+}
+
+/** A compose file for one layout: one shared PostgreSQL (development) or one per service (production). */
+export function composeFile(registry: Registry, layout: Layout): string {
+  const stateful = registry.services.filter((s) => s.stateful);
+  const services: Record<string, ComposeService> = {};
+  const volumes: Record<string, Record<string, never>> = {};
+  if (layout === 'development') {
+    services.postgres = { ...postgresService(stateful, './init-databases.sql', 'postgres_data'), ports: ['127.0.0.1:5433:5432'] };
+    volumes.postgres_data = {};
+  } else {
+    for (const service of stateful) {
+      services[`postgres-${service.key}`] = postgresService([service], `./postgres/${service.database}.sql`, `postgres_${service.database}`);
+      volumes[`postgres_${service.database}`] = {};
+    }
+  }
+  if (registry.services.some((s) => s.needsRedis)) {
+    services.redis = {
+      image: 'redis:7-alpine',
+      restart: 'unless-stopped',
+      healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '5s', timeout: '3s', retries: 10 },
+    };
+  }
+  if (registry.services.some(usesEvents)) {
+    services.rabbitmq = {
+      image: 'rabbitmq:4-management-alpine',
+      restart: 'unless-stopped',
+      environment: { RABBITMQ_DEFAULT_USER: 'archipelago', RABBITMQ_DEFAULT_PASS: required('RABBITMQ_PASSWORD') },
+      healthcheck: { test: ['CMD', 'rabbitmq-diagnostics', '-q', 'ping'], interval: '10s', timeout: '5s', retries: 10 },
+    };
+  }
+  services.migrate = migrateService(stateful, layout);
+  for (const service of registry.services) services[service.hostname] = appService(registry, service, layout);
+
+  const what = layout === 'development' ? 'compose file, development layout (one PostgreSQL, one database per service)' : 'compose file, production layout (one PostgreSQL instance per service)';
+  return generatedHeader('#', what) + stringify({ name: 'archipelago', services, volumes }, { lineWidth: 0 });
+}

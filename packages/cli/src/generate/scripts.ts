@@ -1,0 +1,50 @@
+import { envPrefix, type Registry } from '@archipelago/registry';
+import { passwordVariables } from '@archipelago/platform/provision';
+import { generatedHeader } from './header.ts';
+
+/** `infra/start-dev.sh`: migrations and seeds of every service, in dependency order. */
+export function startDevScript(registry: Registry): string {
+  const stateful = registry.services.filter((s) => s.stateful);
+  return [
+    '#!/usr/bin/env bash',
+    generatedHeader('#', 'development start-up: migrations and seeds').trimEnd(),
+    '# Reads .env when present. With no <KEY>_DATABASE_URL set, services use the embedded PostgreSQL.',
+    'set -euo pipefail',
+    'cd "$(dirname "$0")/.."',
+    'if [ -f .env ]; then set -a; . ./.env; set +a; fi',
+    'node packages/cli/build.mjs',
+    'cli=(node --enable-source-maps dist/packages/cli/src/main.mjs)',
+    '',
+    ...stateful.map((s) => `echo "==> ${s.key}: migrate and seed"\n"\${cli[@]}" db migrate --seed --service ${s.key}`),
+    '',
+  ].join('\n');
+}
+
+/** `.env.example`: every variable the system reads, with safe development values. */
+export function envExample(registry: Registry): string {
+  const lines = [
+    generatedHeader('#', 'environment').trimEnd(),
+    '# Copy to .env. Nothing here is needed for `npm start` with the embedded PostgreSQL.',
+    '',
+    '# Embedded PostgreSQL (used by every service without a <KEY>_DATABASE_URL)',
+    '# ARCHIPELAGO_DATA_DIR=.data',
+    '# ARCHIPELAGO_PG_PORT=5454',
+    'LOG_LEVEL=info',
+    '',
+    '# Ports (defaults from the registry)',
+    ...registry.services.map((s) => `# ${envPrefix(s.key)}_PORT=${s.port}`),
+    '',
+    '# External databases: set a service\'s URL to use it instead of the embedded cluster.',
+    '# <KEY>_DATABASE_URL connects as the app role; <KEY>_OWNER_DATABASE_URL (optional) as the owner, for migrations.',
+    ...registry.services
+      .filter((s) => s.stateful)
+      .map((s) => `# ${envPrefix(s.key)}_DATABASE_URL=postgresql://${s.database}_app:change-me@localhost:5433/${s.database}`),
+    '',
+    '# docker compose: superuser and role passwords (read by infra/init-databases.sql)',
+    'POSTGRES_PASSWORD=change-me-postgres',
+    ...passwordVariables(registry).map((v) => `${v}=change-me-${v.toLowerCase().replace(/_password$/, '').replace(/_/g, '-')}`),
+    'RABBITMQ_PASSWORD=change-me-rabbitmq',
+    '',
+  ];
+  return lines.join('\n');
+}

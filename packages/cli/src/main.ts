@@ -1,0 +1,68 @@
+import { parseArgs } from 'node:util';
+import { loadRegistry, RegistryError } from '@archipelago/registry';
+import { ConfigError, DatabaseUnreachableError, MigrationError, StartupError } from '@archipelago/platform';
+import { db } from './commands/db.ts';
+import { generate } from './commands/generate.ts';
+import { start } from './commands/start.ts';
+
+const USAGE = `Usage: archipelago <command>
+
+  start [--service <key>]…         PostgreSQL, migrations, seeds and services; Ctrl-C stops all
+  generate [--check]               write infra/ from the registry (--check: fail on a stale file)
+  db migrate [--seed] [--service <key>]…
+  db rollback [--all] [--service <key>]…
+  db status [--service <key>]…
+  db seed [--service <key>]…
+`;
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      service: { type: 'string', multiple: true, short: 's' },
+      check: { type: 'boolean', default: false },
+      seed: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, sub] = positionals;
+  if (values.help || !command) {
+    say(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const registry = loadRegistry();
+  const keys = values.service ?? [];
+  keys.forEach((k) => registry.service(k));
+  switch (command) {
+    case 'start':
+      await start(registry, keys, process.env, say);
+      return 0;
+    case 'generate':
+      return generate(registry, values.check, say);
+    case 'db':
+      if (sub !== 'migrate' && sub !== 'rollback' && sub !== 'status' && sub !== 'seed') break;
+      await db(registry, sub, { keys, seed: values.seed, all: values.all }, process.env, say);
+      return 0;
+  }
+  process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+  return 2;
+}
+
+const KNOWN = [RegistryError, ConfigError, DatabaseUnreachableError, MigrationError, StartupError];
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (KNOWN.some((type) => error instanceof type)) {
+    process.stderr.write(`\n${(error as Error).message}\n`);
+  } else if ((error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+  } else {
+    process.stderr.write(`\nUnexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exitCode = 1;
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Kysely } from 'kysely';
+import { envPrefix, type Service } from '@archipelago/registry';
+import { createDatabase, waitForDatabase } from './db.ts';
+import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
+import { serviceLayout } from './layout.ts';
+import { createMigrator } from './migrate.ts';
+import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
+
+/** Where one service's database is, and how its two roles reach it. */
+export interface ServiceDatabase {
+  readonly service: Service;
+  /** The running service's URL (app role, DML only). */
+  readonly appUrl: string;
+  /** The migration URL (owner role). */
+  readonly ownerUrl: string;
+  readonly source: 'embedded' | 'external';
+}
+
+export interface OpenedDatabases {
+  readonly byService: ReadonlyMap<string, ServiceDatabase>;
+  /** The embedded cluster, when any service uses it. */
+  readonly cluster: EmbeddedCluster | undefined;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabasesOptions {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Embedded cluster settings; its superuser secret and role passwords live in `dataDir`. */
+  readonly embedded: EmbeddedOptions;
+  readonly onRetry?: (service: string, attempt: number, delayMs: number, error: unknown) => void;
+}
+
+/**
+ * Finds every service's database: `<KEY>_DATABASE_URL` (and optionally `<KEY>_OWNER_DATABASE_URL`)
+ * for an external one, otherwise the embedded cluster, started and provisioned on demand.
+ * External databases are waited for with backoff and fail with a clear error.
+ */
+export async function openDatabases(services: readonly Service[], options: OpenDatabasesOptions): Promise<OpenedDatabases> {
+  const stateful = services.filter((s) => s.stateful);
+  const external = stateful.filter((s) => options.env[`${envPrefix(s.key)}_DATABASE_URL`]);
+  const embedded = stateful.filter((s) => !options.env[`${envPrefix(s.key)}_DATABASE_URL`]);
+  const byService = new Map<string, ServiceDatabase>();
+
+  for (const service of external) {
+    const prefix = envPrefix(service.key);
+    const appUrl = options.env[`${prefix}_DATABASE_URL`]!;
+    const ownerUrl = options.env[`${prefix}_OWNER_DATABASE_URL`] || appUrl;
+    byService.set(service.key, { service, appUrl, ownerUrl, source: 'external' });
+  }
+  await Promise.all(
+    external.map((service) =>
+      waitForDatabase(byService.get(service.key)!.ownerUrl, {
+        hint: `Check that this PostgreSQL is running and that ${envPrefix(service.key)}_DATABASE_URL is right, or unset it to use the embedded PostgreSQL.`,
+        onRetry: (attempt, delay, error) => options.onRetry?.(service.key, attempt, delay, error),
+      }),
+    ),
+  );
+
+  let cluster: EmbeddedCluster | undefined;
+  if (embedded.length > 0) {
+    cluster = await startEmbeddedPostgres(options.embedded);
+    try {
+      const passwords = await rolePasswords(options.embedded.dataDir, embedded);
+      await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
+      for (const service of embedded) {
+        const roles = serviceRoles(service);
+        byService.set(service.key, {
+          service,
+          appUrl: cluster.url(roles.app, passwords[roles.appPasswordVariable]!, service.database),
+          ownerUrl: cluster.url(roles.owner, passwords[roles.ownerPasswordVariable]!, service.database),
+          source: 'embedded',
+        });
+      }
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+  return {
+    byService,
+    cluster,
+    async close() {
+      await cluster?.stop();
+    },
+  };
+}
+
+// Role passwords of the embedded cluster: random on first use, kept in a file only the owner can read.
+async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
+  const file = path.join(dataDir, 'credentials.json');
+  const stored: Record<string, string> = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Record<string, string>, () => ({}));
+  let changed = false;
+  for (const service of services) {
+    const roles = serviceRoles(service);
+    for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
+      if (!stored[variable]) {
+        stored[variable] = randomBytes(18).toString('base64url');
+        changed = true;
+      }
+    }
+  }
+  if (changed) await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+  return stored;
+}
+
+/** Runs `work` with a Kysely connected as the service's owner role. */
+export async function withOwnerDatabase<T>(database: ServiceDatabase, work: (db: Kysely<unknown>) => Promise<T>): Promise<T> {
+  const db = createDatabase<unknown>(database.ownerUrl, { max: 1, applicationName: `${database.service.key}-migrations` });
+  try {
+    return await work(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Applies a service's pending migrations; returns their names. */
+export async function migrateService(database: ServiceDatabase, root?: string): Promise<string[]> {
+  return withOwnerDatabase(database, (db) =>
+    createMigrator(db, {
+      service: database.service.key,
+      schema: database.service.database,
+      folder: serviceLayout(database.service.key, root).migrations,
+    }).migrateToLatest(),
+  );
+}
+
+/** Runs a service's seed (`src/seed.ts`), which must be safe to run on every start. */
+export async function seedService(database: ServiceDatabase, root?: string): Promise<void> {
+  const module = (await import(pathToFileURL(serviceLayout(database.service.key, root).seed).href)) as {
+    seed?: (db: Kysely<unknown>) => Promise<void>;
+  };
+  if (typeof module.seed !== 'function') throw new Error(`services/${database.service.key}/src/seed.ts must export seed(db)`);
+  await withOwnerDatabase(database, module.seed);
+}

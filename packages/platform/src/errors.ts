@@ -1,0 +1,90 @@
+/** Every error a client can see, by code. One place maps a code to its HTTP status. */
+export const errorStatus = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNPROCESSABLE_REFERENCE: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UPSTREAM_FAILED: 502,
+  UNAVAILABLE: 503,
+  UPSTREAM_TIMEOUT: 504,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** One offending input: `field` is a JSON pointer-ish path such as `body.email`. */
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+  readonly value?: unknown;
+}
+
+/**
+ * The one error type of the platform. Routes throw it; the HTTP layer renders it as
+ * RFC 9457 problem+json.
+ *
+ * @example
+ * throw new AppError('NOT_FOUND', `Label ${code} does not exist`);
+ * throw new AppError('UNPROCESSABLE_REFERENCE', 'Unknown label', { fields: [{ field: 'label_code', message: 'no such label', value: 'XX' }] });
+ */
+export class AppError extends Error {
+  readonly status: number;
+  readonly fields: readonly FieldProblem[];
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { fields?: readonly FieldProblem[]; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.status = errorStatus[code];
+    this.fields = options.fields ?? [];
+  }
+}
+
+/** RFC 9457 problem details, with our `code` and the offending `errors`. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  instance?: string;
+  errors?: readonly FieldProblem[];
+}
+
+const titles: Record<ErrorCode, string> = {
+  BAD_REQUEST: 'Bad request',
+  VALIDATION_FAILED: 'Request validation failed',
+  UNAUTHENTICATED: 'Authentication required',
+  FORBIDDEN: 'Forbidden',
+  NOT_FOUND: 'Not found',
+  CONFLICT: 'Conflict',
+  PAYLOAD_TOO_LARGE: 'Payload too large',
+  UNPROCESSABLE_REFERENCE: 'Invalid reference',
+  RATE_LIMITED: 'Too many requests',
+  INTERNAL: 'Internal server error',
+  UPSTREAM_FAILED: 'Upstream service failed',
+  UNAVAILABLE: 'Service unavailable',
+  UPSTREAM_TIMEOUT: 'Upstream service timed out',
+};
+
+/** Renders an AppError as problem+json; 5xx details are replaced so internals never leak. */
+export function toProblem(error: AppError, instance?: string): Problem {
+  const hide = error.status >= 500 && error.code === 'INTERNAL';
+  return {
+    type: `https://archipelago.dev/problems/${error.code.toLowerCase().replace(/_/g, '-')}`,
+    title: titles[error.code],
+    status: error.status,
+    detail: hide ? 'An unexpected error occurred; the request id identifies it in the logs.' : error.message,
+    code: error.code,
+    ...(instance ? { instance } : {}),
+    ...(error.fields.length > 0 ? { errors: error.fields } : {}),
+  };
+}

@@ -1,0 +1,10 @@
+export { AppError, errorStatus, toProblem, type ErrorCode, type FieldProblem, type Problem } from './errors.ts';
+export { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from './config.ts';
+export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, redactUrl, waitForDatabase } from './db.ts';
+export { createMigrator, MIGRATION_FILE, MigrationError, type MigrationStatus, type ServiceMigrator } from './migrate.ts';
+export { createHttpServer, type HttpServer, type HttpServerOptions } from './http.ts';
+export { createLogger, type Logger } from './logger.ts';
+export { EXIT_CONFIG, runService, runStatelessService, type ServiceDeps } from './service.ts';
+export { StartupError } from './startup.ts';
+export { repositoryRoot, serviceLayout, type ServiceLayout } from './layout.ts';
+export { freePort } from './net.ts';

@@ -1,0 +1,97 @@
+import type { Kysely } from 'kysely';
+import { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from './config.ts';
+import { createDatabase, DatabaseUnreachableError, waitForDatabase } from './db.ts';
+import { StartupError } from './startup.ts';
+import type { HttpServer } from './http.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { MigrationError } from './migrate.ts';
+import { RegistryError } from '@archipelago/registry';
+
+/** What a service's composition root receives. */
+export interface ServiceDeps<DB> {
+  readonly db: Kysely<DB>;
+  readonly logger: Logger;
+  readonly config: ServiceConfig;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Exit code that tells the supervisor not to restart: the problem is configuration, not luck. */
+export const EXIT_CONFIG = 78;
+
+/**
+ * Runs a stateful service: validates config, waits for its database, builds the app through
+ * the service's composition root, listens, and shuts down cleanly on SIGINT/SIGTERM.
+ *
+ * @example
+ * await runService<CoreDatabase>({ service: 'core', buildApp: (deps) => buildCoreApp(deps) });
+ */
+export async function runService<DB>(options: { service: string; buildApp: (deps: ServiceDeps<DB>) => Promise<HttpServer> }): Promise<void> {
+  await serve(options.service, async (config, logger) => {
+    const url = config.DATABASE_URL;
+    if (!url) throw new ConfigError([{ variable: 'DATABASE_URL', message: `is required: ${options.service} owns a database` }]);
+    await waitForDatabase(url, {
+      attempts: config.DATABASE_CONNECT_ATTEMPTS,
+      hint: `Check that PostgreSQL is running and that ${options.service}'s DATABASE_URL is right.`,
+      onRetry: (attempt, delayMs, error) => logger.warn({ attempt, delayMs, err: error }, 'database not reachable yet; retrying'),
+    });
+    const db = createDatabase<DB>(url, { applicationName: options.service });
+    const app = await options.buildApp({ db, logger, config, env: process.env });
+    app.addHook('onClose', async () => db.destroy());
+    return app;
+  });
+}
+
+/** Runs a service that owns no database (the gateway). */
+export async function runStatelessService(options: {
+  service: string;
+  buildApp: (deps: Omit<ServiceDeps<never>, 'db'>) => Promise<HttpServer>;
+}): Promise<void> {
+  await serve(options.service, (config, logger) => options.buildApp({ logger, config, env: process.env }));
+}
+
+async function serve(service: string, build: (config: ServiceConfig, logger: Logger) => Promise<HttpServer>): Promise<void> {
+  let config: ServiceConfig;
+  try {
+    config = loadConfig(serviceConfigSchema);
+  } catch (error) {
+    return fail(service, error);
+  }
+  const logger = createLogger(service, config.LOG_LEVEL);
+  let app: HttpServer;
+  try {
+    app = await build(config, logger);
+    await app.listen({ host: config.HOST, port: config.PORT });
+  } catch (error) {
+    return fail(service, error);
+  }
+  let closing = false;
+  const close = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => close('SIGINT'));
+  process.once('SIGTERM', () => close('SIGTERM'));
+}
+
+// Known start-up problems get their message, not a stack trace.
+function fail(service: string, error: unknown): never {
+  const known = error instanceof ConfigError || error instanceof DatabaseUnreachableError || error instanceof StartupError ||
+    error instanceof MigrationError || error instanceof RegistryError;
+  const code = (error as { code?: string }).code;
+  if (code === 'EADDRINUSE') {
+    process.stderr.write(`${service}: its port is already in use (${(error as Error).message}). Stop the other program or set ${service.toUpperCase()}_PORT.\n`);
+  } else if (known) {
+    process.stderr.write(`${service}: ${(error).message}\n`);
+  } else {
+    process.stderr.write(`${service}: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(error instanceof ConfigError || code === 'EADDRINUSE' ? EXIT_CONFIG : 1);
+}

@@ -1,0 +1,175 @@
+import { serviceDefinitions } from './services.ts';
+import type { Registry, Service, ServiceDefinition } from './types.ts';
+
+/** One problem found in the registry, naming the service and field. */
+export interface RegistryIssue {
+  readonly service: string;
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Thrown when the registry is invalid; lists every issue, not just the first. */
+export class RegistryError extends Error {
+  constructor(readonly issues: readonly RegistryIssue[]) {
+    super(
+      'The service registry (registry/src/services.ts) is invalid:\n' +
+        issues.map((i) => `  - service "${i.service}", field "${i.field}": ${i.message}`).join('\n') +
+        '\nFix the registry and run the command again.',
+    );
+    this.name = 'RegistryError';
+  }
+}
+
+/** `order-management` → `order_management` (seed 001 rule 2). */
+export function snakeCase(key: string): string {
+  return key.replace(/-/g, '_');
+}
+
+/** `order-management` → `ORDER_MANAGEMENT`, the prefix of a service's environment variables. */
+export function envPrefix(key: string): string {
+  return snakeCase(key).toUpperCase();
+}
+
+const KEY_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/** Checks a registry's definitions; returns every issue found. */
+export function validateRegistry(definitions: Readonly<Record<string, ServiceDefinition>>): RegistryIssue[] {
+  const issues: RegistryIssue[] = [];
+  const keys = Object.keys(definitions);
+  const add = (service: string, field: string, message: string) => issues.push({ service, field, message });
+  const portOwner = new Map<number, string>();
+  const databaseOwner = new Map<string, string>();
+
+  for (const [key, def] of Object.entries(definitions)) {
+    if (!KEY_PATTERN.test(key)) add(key, 'key', 'must be kebab-case (lowercase letters, digits and single dashes)');
+    if (!Number.isInteger(def.port) || def.port < 1 || def.port > 65535) {
+      add(key, 'port', `${def.port} is not a TCP port (1–65535)`);
+    } else if (portOwner.has(def.port)) {
+      add(key, 'port', `${def.port} is already used by service "${portOwner.get(def.port)}"`);
+    } else {
+      portOwner.set(def.port, key);
+    }
+    if (def.database !== '') {
+      if (def.database !== snakeCase(key)) {
+        add(key, 'database', `"${def.database}" must be the snake_case of the key, "${snakeCase(key)}" (or "" for a stateless service)`);
+      }
+      if (databaseOwner.has(def.database)) {
+        add(key, 'database', `"${def.database}" is already used by service "${databaseOwner.get(def.database)}"`);
+      } else {
+        databaseOwner.set(def.database, key);
+      }
+    }
+    for (const dep of def.dependsOn ?? []) {
+      if (!(dep in definitions)) add(key, 'dependsOn', `names "${dep}", which is not a service (known: ${keys.join(', ')})`);
+      if (dep === key) add(key, 'dependsOn', 'a service cannot depend on itself');
+    }
+    for (const route of def.routes) {
+      if (!route.startsWith('/') || route.endsWith('/')) add(key, 'routes', `"${route}" must start with "/" and have no trailing slash`);
+    }
+    for (const sub of def.events?.consumes ?? []) {
+      const producer = definitions[sub.from];
+      if (!producer) {
+        add(key, 'events.consumes', `reads from "${sub.from}", which is not a service`);
+        continue;
+      }
+      const published = producer.events?.publishes ?? [];
+      for (const type of sub.types) {
+        const matches = type.endsWith('.*')
+          ? published.some((p) => p.startsWith(type.slice(0, -1)))
+          : published.includes(type);
+        if (!matches) add(key, 'events.consumes', `"${type}" is not published by "${sub.from}"`);
+      }
+    }
+    for (const lookup of def.lookups ?? []) {
+      const producer = definitions[lookup.from];
+      if (!producer) {
+        add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which is not a service`);
+      } else if (producer.database === '') {
+        add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which has no database`);
+      }
+      if (!lookup.table.endsWith('_lookup')) add(key, 'lookups', `table "${lookup.table}" must end with "_lookup"`);
+    }
+    if (def.database === '' && (def.lookups?.length || def.reporting?.publishes.length)) {
+      add(key, 'database', 'a stateless service cannot keep lookup tables or publish tables to reporting');
+    }
+  }
+  const cycle = findCycle(definitions);
+  if (cycle) add(cycle[0]!, 'dependsOn', `dependency cycle: ${cycle.join(' → ')}`);
+  return issues;
+}
+
+function findCycle(definitions: Readonly<Record<string, ServiceDefinition>>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (key: string, path: string[]): string[] | undefined => {
+    if (state.get(key) === 'done') return undefined;
+    if (state.get(key) === 'visiting') return [...path.slice(path.indexOf(key)), key];
+    state.set(key, 'visiting');
+    for (const dep of definitions[key]?.dependsOn ?? []) {
+      if (!(dep in definitions)) continue;
+      const cycle = visit(dep, [...path, key]);
+      if (cycle) return cycle;
+    }
+    state.set(key, 'done');
+    return undefined;
+  };
+  for (const key of Object.keys(definitions)) {
+    const cycle = visit(key, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+function dependencyOrder(definitions: Readonly<Record<string, ServiceDefinition>>): string[] {
+  const order: string[] = [];
+  const visit = (key: string) => {
+    if (order.includes(key)) return;
+    for (const dep of definitions[key]?.dependsOn ?? []) visit(dep);
+    order.push(key);
+  };
+  for (const key of Object.keys(definitions)) visit(key);
+  return order;
+}
+
+/**
+ * Validates the registry and applies `<KEY>_PORT` overrides from the environment.
+ *
+ * @example
+ * const registry = loadRegistry();
+ * registry.service('core').port; // 4104, or CORE_PORT when set
+ */
+export function loadRegistry(
+  definitions: Readonly<Record<string, ServiceDefinition>> = serviceDefinitions,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Registry {
+  const overridden: Record<string, ServiceDefinition> = {};
+  const envIssues: RegistryIssue[] = [];
+  for (const [key, def] of Object.entries(definitions)) {
+    const variable = `${envPrefix(key)}_PORT`;
+    const raw = env[variable];
+    const port = Number(raw);
+    if (raw === undefined || raw === '') {
+      overridden[key] = def;
+    } else if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+      envIssues.push({ service: key, field: 'port', message: `environment variable ${variable}="${raw}" is not a TCP port (1–65535)` });
+      overridden[key] = def;
+    } else {
+      overridden[key] = { ...def, port };
+    }
+  }
+  const issues = [...envIssues, ...validateRegistry(overridden)];
+  if (issues.length > 0) throw new RegistryError(issues);
+
+  const services: Service[] = dependencyOrder(overridden).map((key) => {
+    const def = overridden[key]!;
+    return { ...def, key, stateful: def.database !== '' };
+  });
+  const byKey = new Map(services.map((s) => [s.key, s]));
+  return {
+    services,
+    service(key: string): Service {
+      const found = byKey.get(key);
+      if (!found) throw new RegistryError([{ service: key, field: 'key', message: `no such service (known: ${[...byKey.keys()].join(', ')})` }]);
+      return found;
+    },
+  };
+}

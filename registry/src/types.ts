@@ -1,0 +1,63 @@
+/** Where a service sits; used for documentation and ordering (seed 001 rule 11). */
+export type Layer = 'platform' | 'shared' | 'domain';
+
+/** A stream of events a service reads from another service. */
+export interface EventSubscription {
+  /** Registry key of the producing service. */
+  readonly from: string;
+  /** Event types, e.g. `label.created`. */
+  readonly types: readonly string[];
+}
+
+/** A read-only copy of another service's entity, kept in sync by events (DESIGN.md §5). */
+export interface LookupDefinition {
+  /** Table in the consumer's schema, e.g. `labels_lookup`. */
+  readonly table: string;
+  /** Registry key of the service that owns the entity. */
+  readonly from: string;
+  /** Entity name as it appears in event types, e.g. `label`. */
+  readonly entity: string;
+  /** Natural key copied from the master, e.g. `code`. */
+  readonly key: string;
+  /** Columns copied besides the key. */
+  readonly columns: readonly string[];
+}
+
+/** One service, declared once; every generated file and every runtime URL derives from it. */
+export interface ServiceDefinition {
+  /** Compose service name and hostname on the container network. */
+  readonly hostname: string;
+  /** Port the service listens on; `<KEY>_PORT` overrides it at run time. */
+  readonly port: number;
+  /** PostgreSQL database (snake_case of the key), or `""` for a stateless service. */
+  readonly database: string;
+  readonly layer: Layer;
+  /** Human-readable name. */
+  readonly label: string;
+  /** Public route prefixes this service handles, without trailing slash; the gateway routes them. */
+  readonly routes: readonly string[];
+  /** Services this one calls; each gets a `<KEY>_URL` variable. */
+  readonly dependsOn?: readonly string[];
+  /** Extra environment variables beyond the derived ones. */
+  readonly extraEnv?: Readonly<Record<string, string>>;
+  readonly needsRedis?: boolean;
+  readonly events?: {
+    readonly publishes?: readonly string[];
+    readonly consumes?: readonly EventSubscription[];
+  };
+  readonly lookups?: readonly LookupDefinition[];
+  /** Tables published to the reporting database by logical replication (DESIGN.md §8). */
+  readonly reporting?: { readonly publishes: readonly string[] };
+}
+
+/** A validated service with its key and effective port. */
+export interface Service extends ServiceDefinition {
+  readonly key: string;
+  readonly stateful: boolean;
+}
+
+/** The validated registry: services in dependency order (dependencies first). */
+export interface Registry {
+  readonly services: readonly Service[];
+  service(key: string): Service;
+}

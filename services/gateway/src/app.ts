@@ -1,0 +1,56 @@
+import replyFrom from '@fastify/reply-from';
+import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
+import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
+import type { Upstream } from './upstreams.ts';
+
+export interface GatewayOptions {
+  readonly logger: Logger | false;
+  readonly upstreams: readonly Upstream[];
+  /** Per-request upstream timeout. */
+  readonly upstreamTimeoutMs?: number;
+}
+
+/** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
+export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger });
+  const timeout = options.upstreamTimeoutMs ?? 10_000;
+  await app.register(replyFrom, {
+    undici: { headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout: 2_000 } },
+  });
+  const onUpstreamError = (reply: FastifyReply<RouteGenericInterface, RawServerBase>, { error }: { error: Error }) => {
+    const problem = (error as { statusCode?: number }).statusCode === 504
+      ? new AppError('UPSTREAM_TIMEOUT', `The upstream service did not answer within ${timeout} ms`, { cause: error })
+      : new AppError('UPSTREAM_FAILED', 'The upstream service is unreachable or failed', { cause: error });
+    reply.request.log.warn({ err: error }, problem.message);
+    void reply.status(problem.status).type('application/problem+json').send(toProblem(problem, reply.request.url.split('?')[0]));
+  };
+
+  for (const upstream of options.upstreams) {
+    const forward = (request: FastifyRequest, reply: FastifyReply) =>
+      reply.from(`${upstream.url}${request.url}`, {
+        onError: onUpstreamError,
+        rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+      });
+    for (const prefix of upstream.routes) {
+      app.all(prefix, { schema: { hide: true } }, forward);
+      app.all(`${prefix}/*`, { schema: { hide: true } }, forward);
+    }
+  }
+
+  app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
+    const checks = await Promise.all(options.upstreams.map((u) => readiness(u)));
+    const ready = checks.every((c) => c.status === 'ready');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', services: Object.fromEntries(checks.map((c) => [c.service, c])) });
+  });
+  return app;
+}
+
+async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; url: string; detail?: string }> {
+  try {
+    const response = await fetch(`${upstream.url}/health/ready`, { signal: AbortSignal.timeout(2_000) });
+    if (response.ok) return { service: upstream.service, status: 'ready', url: upstream.url };
+    return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: `HTTP ${response.status}` };
+  } catch (error) {
+    return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: (error as Error).message };
+  }
+}

@@ -1,0 +1,9 @@
+import { runStatelessService } from '@archipelago/platform';
+import { loadRegistry } from '@archipelago/registry';
+import { buildApp } from './app.ts';
+import { gatewayUpstreams } from './upstreams.ts';
+
+await runStatelessService({
+  service: 'gateway',
+  buildApp: ({ logger, env }) => buildApp({ logger, upstreams: gatewayUpstreams(loadRegistry(), env) }),
+});
