@@ -15,6 +15,7 @@ ALTER ROLE "core_app" SET search_path = "core";
 SELECT format('CREATE DATABASE %I OWNER %I', 'core', 'core_owner') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'core')\gexec
 REVOKE ALL ON DATABASE "core" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "core" TO "core_owner", "core_app";
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 
 \connect core
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -15,6 +15,7 @@ ALTER ROLE "iam_app" SET search_path = "iam";
 SELECT format('CREATE DATABASE %I OWNER %I', 'iam', 'iam_owner') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'iam')\gexec
 REVOKE ALL ON DATABASE "iam" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "iam" TO "iam_owner", "iam_app";
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 
 \connect iam
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -15,6 +15,7 @@ ALTER ROLE "masterdata_app" SET search_path = "masterdata";
 SELECT format('CREATE DATABASE %I OWNER %I', 'masterdata', 'masterdata_owner') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'masterdata')\gexec
 REVOKE ALL ON DATABASE "masterdata" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "masterdata" TO "masterdata_owner", "masterdata_app";
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 
 \connect masterdata
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -15,6 +15,7 @@ ALTER ROLE "notification_app" SET search_path = "notification";
 SELECT format('CREATE DATABASE %I OWNER %I', 'notification', 'notification_owner') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'notification')\gexec
 REVOKE ALL ON DATABASE "notification" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "notification" TO "notification_owner", "notification_app";
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 
 \connect notification
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

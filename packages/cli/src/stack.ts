@@ -29,6 +29,7 @@ export async function openLocalDatabases(
   return openDatabases(services, {
     env,
     embedded: { dataDir: path.join(settings.dataDir, 'postgres'), port: settings.pgPort },
+    connectAttempts: env.DATABASE_CONNECT_ATTEMPTS ? Number(env.DATABASE_CONNECT_ATTEMPTS) : undefined,
     onRetry: (service, attempt, delay, error) =>
       say(`  … ${service}: database not reachable (${(error as Error).message}); retry ${attempt} in ${delay} ms`),
   });

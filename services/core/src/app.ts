@@ -1,7 +1,7 @@
-import { checkDatabase, createHttpServer, type HttpServer, type ServiceDeps } from '@archipelago/platform';
+import { checkDatabase, createHttpServer, type HttpServer, type AppDeps } from '@archipelago/platform';
 import type { CoreDatabase } from './database.ts';
 
 /** Composition root of the core service; its domain routes arrive with their issue. */
-export async function buildApp({ db, logger }: Pick<ServiceDeps<CoreDatabase>, 'db' | 'logger'>): Promise<HttpServer> {
+export async function buildApp({ db, logger }: AppDeps<CoreDatabase>): Promise<HttpServer> {
   return createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
 }

@@ -28,6 +28,8 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   for (const upstream of options.upstreams) {
     const forward = (request: FastifyRequest, reply: FastifyReply) =>
       reply.from(`${upstream.url}${request.url}`, {
+        // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
+        retriesCount: 1,
         onError: onUpstreamError,
         rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
       });
@@ -47,10 +49,19 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
 
 async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; url: string; detail?: string }> {
   try {
-    const response = await fetch(`${upstream.url}/health/ready`, { signal: AbortSignal.timeout(2_000) });
+    const response = await probe(`${upstream.url}/health/ready`);
     if (response.ok) return { service: upstream.service, status: 'ready', url: upstream.url };
     return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: `HTTP ${response.status}` };
   } catch (error) {
     return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: (error as Error).message };
+  }
+}
+
+// One retry: a kept-alive connection to a process that has restarted fails on first use.
+async function probe(url: string): Promise<Response> {
+  try {
+    return await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  } catch {
+    return fetch(url, { signal: AbortSignal.timeout(2_000) });
   }
 }

@@ -1,7 +1,7 @@
-import { checkDatabase, createHttpServer, type HttpServer, type ServiceDeps } from '@archipelago/platform';
+import { checkDatabase, createHttpServer, type HttpServer, type AppDeps } from '@archipelago/platform';
 import type { NotificationDatabase } from './database.ts';
 
 /** Composition root of the notification service; its domain routes arrive with their issue. */
-export async function buildApp({ db, logger }: Pick<ServiceDeps<NotificationDatabase>, 'db' | 'logger'>): Promise<HttpServer> {
+export async function buildApp({ db, logger }: AppDeps<NotificationDatabase>): Promise<HttpServer> {
   return createHttpServer({ service: 'notification', logger, readiness: () => checkDatabase(db) });
 }

@@ -1,7 +1,7 @@
-import { checkDatabase, createHttpServer, type HttpServer, type ServiceDeps } from '@archipelago/platform';
+import { checkDatabase, createHttpServer, type HttpServer, type AppDeps } from '@archipelago/platform';
 import type { ReportingDatabase } from './database.ts';
 
 /** Composition root of the reporting service; its domain routes arrive with their issue. */
-export async function buildApp({ db, logger }: Pick<ServiceDeps<ReportingDatabase>, 'db' | 'logger'>): Promise<HttpServer> {
+export async function buildApp({ db, logger }: AppDeps<ReportingDatabase>): Promise<HttpServer> {
   return createHttpServer({ service: 'reporting', logger, readiness: () => checkDatabase(db) });
 }

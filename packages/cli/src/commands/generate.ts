@@ -1,14 +1,12 @@
 import type { Registry } from '@archipelago/registry';
 import { repositoryRoot } from '@archipelago/platform';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkGenerated, generatedFiles, writeGenerated } from '../generate/index.ts';
 
 /** `archipelago generate [--check]`; returns the exit code. */
 export async function generate(registry: Registry, check: boolean, say: (line: string) => void, root = repositoryRoot): Promise<number> {
-  const rootPackage = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
-  const workspaces = await expandWorkspaces(root, rootPackage.workspaces);
-  const files = generatedFiles(registry, workspaces);
+  const files = generatedFiles(registry, await repositoryWorkspaces(root));
   if (!check) {
     for (const file of await writeGenerated(root, files)) say(`wrote ${file}`);
     return 0;
@@ -23,10 +21,11 @@ export async function generate(registry: Registry, check: boolean, say: (line: s
   return 1;
 }
 
-async function expandWorkspaces(root: string, patterns: readonly string[]): Promise<string[]> {
-  const { readdir } = await import('node:fs/promises');
+/** The workspace folders of the root package.json, with `dir/*` patterns expanded. */
+export async function repositoryWorkspaces(root: string): Promise<string[]> {
+  const { workspaces } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
   const result: string[] = [];
-  for (const pattern of patterns) {
+  for (const pattern of workspaces) {
     if (!pattern.endsWith('/*')) {
       result.push(pattern);
       continue;

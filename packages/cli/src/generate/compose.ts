@@ -132,5 +132,6 @@ export function composeFile(registry: Registry, layout: Layout): string {
   for (const service of registry.services) services[service.hostname] = appService(registry, service, layout);
 
   const what = layout === 'development' ? 'compose file, development layout (one PostgreSQL, one database per service)' : 'compose file, production layout (one PostgreSQL instance per service)';
-  return generatedHeader('#', what) + stringify({ name: 'archipelago', services, volumes }, { lineWidth: 0 });
+  // No top-level `name`: the schema we validate against predates it; .env.example sets COMPOSE_PROJECT_NAME.
+  return generatedHeader('#', what) + stringify({ services, volumes }, { lineWidth: 0 });
 }

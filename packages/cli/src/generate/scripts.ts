@@ -40,7 +40,9 @@ export function envExample(registry: Registry): string {
       .filter((s) => s.stateful)
       .map((s) => `# ${envPrefix(s.key)}_DATABASE_URL=postgresql://${s.database}_app:change-me@localhost:5433/${s.database}`),
     '',
-    '# docker compose: superuser and role passwords (read by infra/init-databases.sql)',
+    '# docker compose (run from infra/: docker compose --env-file ../.env up)',
+    'COMPOSE_PROJECT_NAME=archipelago',
+    '# Superuser and role passwords, read by infra/init-databases.sql',
     'POSTGRES_PASSWORD=change-me-postgres',
     ...passwordVariables(registry).map((v) => `${v}=change-me-${v.toLowerCase().replace(/_password$/, '').replace(/_/g, '-')}`),
     'RABBITMQ_PASSWORD=change-me-rabbitmq',

@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistry } from '@archipelago/registry';
+import { repositoryRoot } from '@archipelago/platform';
+import { freePort } from '@archipelago/platform/testing';
+import { build } from '../build.mjs';
+
+const CLI = path.join(repositoryRoot, 'dist/packages/cli/src/main.mjs');
+const services = loadRegistry(undefined, {}).services;
+
+/** `npm start` as a user runs it, on its own ports and data directory. */
+class StartedCli {
+  output = '';
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(env: Record<string, string>, options: { uid?: number } = {}) {
+    this.child = spawn(process.execPath, [CLI, 'start'], {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
+    });
+    this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {
+    const started = Date.now();
+    for (;;) {
+      const match = this.output.match(pattern);
+      if (match) return match;
+      if (this.child.exitCode !== null) throw new Error(`CLI exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${pattern}:\n${this.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+async function portsEnv(): Promise<Record<string, string>> {
+  const env: Record<string, string> = { ARCHIPELAGO_PG_PORT: String(await freePort()) };
+  for (const service of services) env[`${service.key.toUpperCase()}_PORT`] = String(await freePort());
+  return env;
+}
+
+describe('npm start', () => {
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    await build();
+  });
+  afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+  async function dataDir(): Promise<string> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'archipelago-start-'));
+    await chmod(dir, 0o755); // run as root, PostgreSQL's own user must be able to enter it
+    dirs.push(dir);
+    return dir;
+  }
+
+  it('brings every service to ready, restarts a crashed one, shuts down cleanly, and starts warm', { timeout: 240_000 }, async () => {
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+    const cli = new StartedCli(env);
+    await cli.waitFor(/All 6 services ready in/);
+    expect(cli.output).toContain('PostgreSQL created and started');
+    for (const service of services) expect(cli.output).toMatch(new RegExp(`✓ ${service.key} +http://127\\.0\\.0\\.1:${env[`${service.key.toUpperCase()}_PORT`]}`));
+
+    const health = await fetch(`${gateway}/health`);
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as { services: Record<string, { status: string }> };
+    expect(Object.values(body.services).map((s) => s.status)).toEqual(Array(5).fill('ready'));
+    const labels = (await (await fetch(`${gateway}/api/v1/labels`)).json()) as { total: number };
+    expect(labels.total).toBe(4);
+
+    // One service crashing does not take the others down; the supervisor restarts it.
+    const corePid = Number((await cli.waitFor(/✓ core .*\(pid (\d+)\)/))[1]);
+    process.kill(corePid, 'SIGKILL');
+    await cli.waitFor(/✗ core exited \(SIGKILL\); restarting in 0\.5 s \(restart 1\)/);
+    expect((await fetch(`${gateway}/api/v1/labels/MR`)).status).toBe(200);
+    await cli.waitFor(new RegExp(`✓ core .*\\(pid (?!${corePid}\\))\\d+\\)`));
+    const afterRestart = await fetch(`${gateway}/health`);
+    expect(afterRestart.status, await afterRestart.clone().text()).toBe(200);
+    // Proxied to the new core process (which answers 404 for a route it does not have yet), not a 502.
+    expect((await fetch(`${gateway}/api/v1/orders/none`)).status).toBe(404);
+
+    expect(await cli.stop('SIGINT')).toBe(0);
+    expect(cli.output).toContain('Stopped.');
+    expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
+
+    const warm = new StartedCli(env);
+    await warm.waitFor(/All 6 services ready in/);
+    expect(warm.output).toContain('PostgreSQL started on');
+    expect(warm.output).toContain('core: schema up to date; seeded');
+    expect(await warm.stop('SIGTERM')).toBe(0);
+  });
+
+  it('says which port is taken and how to free it', async () => {
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(Number(env.CORE_PORT), '127.0.0.1', resolve));
+    try {
+      const cli = new StartedCli(env);
+      expect(await cli.exited).toBe(1);
+      expect(cli.output).toContain(`Port ${env.CORE_PORT}, wanted by service "core", is already in use`);
+      expect(cli.output).toContain('set CORE_PORT to a free port');
+      expect(cli.output).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('gives up on an unreachable external database with a clear error', async () => {
+    const env: Record<string, string> = {
+      ...(await portsEnv()),
+      ARCHIPELAGO_DATA_DIR: await dataDir(),
+      CORE_DATABASE_URL: `postgresql://core_app:hidden@127.0.0.1:${await freePort()}/core`,
+      DATABASE_CONNECT_ATTEMPTS: '2',
+    };
+    const cli = new StartedCli(env);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output).toMatch(/Cannot reach PostgreSQL at postgresql:\/\/core_app:\*\*\*@127\.0\.0\.1:\d+\/core after 2 attempts/);
+    expect(cli.output).toContain('CORE_DATABASE_URL');
+    expect(cli.output).not.toContain('hidden');
+    expect(cli.output).not.toMatch(/\n\s+at /);
+  });
+
+  it('explains a data directory it cannot write', async () => {
+    const dir = await dataDir();
+    const root = userInfo().uid === 0;
+    // Root may write anywhere, so as root the CLI runs as `nobody` against root's directory.
+    if (!root) await chmod(dir, 0o500);
+    const cli = new StartedCli({ ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: dir }, root ? { uid: 65534 } : {});
+    expect(await cli.exited).toBe(1);
+    expect(cli.output).toContain(`Cannot write to the data directory ${path.join(dir, 'postgres')}`);
+    expect(cli.output).toContain('chown');
+    expect(cli.output).not.toMatch(/\n\s+at /);
+  });
+});

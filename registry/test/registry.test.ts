@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { loadRegistry, RegistryError, serviceDefinitions, validateRegistry, type ServiceDefinition } from '../src/index.ts';
+
+const base = {
+  layer: 'domain',
+  label: 'x',
+  routes: [],
+} as const;
+
+function issuesOf(definitions: Record<string, ServiceDefinition>) {
+  return validateRegistry(definitions).map((i) => `${i.service}.${i.field}: ${i.message}`);
+}
+
+describe('the service registry', () => {
+  it('declares the six services, dependencies first, with the gateway on 4110', () => {
+    const registry = loadRegistry(serviceDefinitions, {});
+    expect(registry.services.map((s) => s.key).sort()).toEqual(['core', 'gateway', 'iam', 'masterdata', 'notification', 'reporting']);
+    expect(registry.service('gateway').port).toBe(4110);
+    expect(registry.service('gateway').stateful).toBe(false);
+    const order = registry.services.map((s) => s.key);
+    for (const service of registry.services) {
+      for (const dep of service.dependsOn ?? []) expect(order.indexOf(dep)).toBeLessThan(order.indexOf(service.key));
+    }
+  });
+
+  it('takes port overrides from <KEY>_PORT', () => {
+    expect(loadRegistry(serviceDefinitions, { CORE_PORT: '5104' }).service('core').port).toBe(5104);
+  });
+
+  it('names the variable when a port override is not a port', () => {
+    expect(() => loadRegistry(serviceDefinitions, { CORE_PORT: 'eighty' })).toThrow(/service "core", field "port": environment variable CORE_PORT="eighty"/);
+  });
+
+  it('rejects an override that collides with another service', () => {
+    expect(() => loadRegistry(serviceDefinitions, { CORE_PORT: '4110' })).toThrow(RegistryError);
+  });
+
+  it('rejects duplicate ports and databases, naming both services', () => {
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: 'a' }, b: { ...base, hostname: 'b', port: 1, database: 'a' } })).toEqual([
+      'b.port: 1 is already used by service "a"',
+      'b.database: "a" must be the snake_case of the key, "b" (or "" for a stateless service)',
+      'b.database: "a" is already used by service "a"',
+    ]);
+  });
+
+  it('requires the database to be the snake_case of the key', () => {
+    expect(issuesOf({ 'order-management': { ...base, hostname: 'o', port: 1, database: 'orders' } })).toEqual([
+      'order-management.database: "orders" must be the snake_case of the key, "order_management" (or "" for a stateless service)',
+    ]);
+    expect(issuesOf({ 'order-management': { ...base, hostname: 'o', port: 1, database: 'order_management' } })).toEqual([]);
+  });
+
+  it('rejects a dependsOn that names no service', () => {
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: 'a', dependsOn: ['ghost'] } })).toEqual([
+      'a.dependsOn: names "ghost", which is not a service (known: a)',
+    ]);
+  });
+
+  it('rejects a dependency cycle and shows it', () => {
+    expect(
+      issuesOf({
+        a: { ...base, hostname: 'a', port: 1, database: 'a', dependsOn: ['b'] },
+        b: { ...base, hostname: 'b', port: 2, database: 'b', dependsOn: ['c'] },
+        c: { ...base, hostname: 'c', port: 3, database: 'c', dependsOn: ['a'] },
+      }),
+    ).toEqual(['a.dependsOn: dependency cycle: a → b → c → a']);
+  });
+
+  it('rejects events consumed that the producer does not publish', () => {
+    expect(
+      issuesOf({
+        a: { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } },
+        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', types: ['thing.*', 'other.created'] }] } },
+      }),
+    ).toEqual(['b.events.consumes: "other.created" is not published by "a"']);
+  });
+
+  it('reports every issue in one error message', () => {
+    const error = (() => {
+      try {
+        loadRegistry({ a: { ...base, hostname: 'a', port: 0, database: 'x', dependsOn: ['a'] } }, {});
+      } catch (e) {
+        return e as RegistryError;
+      }
+      throw new Error('expected an error');
+    })();
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error.issues.map((i) => i.field)).toEqual(['port', 'database', 'dependsOn', 'dependsOn']);
+    expect(error.message).toContain('service "a", field "port": 0 is not a TCP port');
+  });
+});
