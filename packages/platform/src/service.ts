@@ -5,7 +5,7 @@ import { StartupError } from './startup.ts';
 import type { HttpServer } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MigrationError } from './migrate.ts';
-import { RegistryError } from '@archipelago/registry';
+import { envPrefix, RegistryError } from '@archipelago/registry';
 
 /** What a service's app needs; tests pass `logger: false`. */
 export interface AppDeps<DB> {
@@ -92,7 +92,7 @@ function fail(service: string, error: unknown): never {
     error instanceof MigrationError || error instanceof RegistryError;
   const code = (error as { code?: string }).code;
   if (code === 'EADDRINUSE') {
-    process.stderr.write(`${service}: its port is already in use (${(error as Error).message}). Stop the other program or set ${service.toUpperCase()}_PORT.\n`);
+    process.stderr.write(`${service}: its port is already in use (${(error as Error).message}). Stop the other program or set ${envPrefix(service)}_PORT.\n`);
   } else if (known) {
     process.stderr.write(`${service}: ${(error).message}\n`);
   } else {

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Registry, Service } from '@archipelago/registry';
+import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
@@ -15,7 +15,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
   const began = Date.now();
   const selected: Service[] = keys.length > 0 ? keys.map((k) => registry.service(k)) : [...registry.services];
   const settings = localSettings(env);
-  for (const service of selected) await assertPortFree(service.port, `service "${service.key}"`, `${service.key.toUpperCase().replace(/-/g, '_')}_PORT`);
+  for (const service of selected) await assertPortFree(service.port, `service "${service.key}"`, `${envPrefix(service.key)}_PORT`);
 
   const databases = await openLocalDatabases(selected, env, say);
   if (databases.cluster) {
@@ -67,7 +67,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
     throw new StartupError((error as Error).message, { cause: error });
   }
   const gateway = selected.find((s) => s.key === 'gateway');
-  say(`All ${selected.length} services ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
+  say(`All ${selected.length} service${selected.length === 1 ? '' : 's'} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
   if (gateway) say(`Try: curl http://127.0.0.1:${gateway.port}/health    (Ctrl-C stops everything)`);
   await stopped;
 }
