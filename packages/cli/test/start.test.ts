@@ -104,6 +104,16 @@ describe('npm start', () => {
     expect(await warm.stop('SIGTERM')).toBe(0);
   });
 
+  it('stops cleanly when interrupted during start-up, leaving no PostgreSQL behind', { timeout: 60_000 }, async () => {
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const cli = new StartedCli(env);
+    await cli.waitFor(/PostgreSQL created and started/);
+    expect(await cli.stop('SIGINT')).toBe(0);
+    expect(cli.output).toContain('Stopped.');
+    expect(cli.output).not.toContain('All 6 services ready');
+    expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
+  });
+
   it('says which port is taken and how to free it', async () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
     const blocker = createServer();

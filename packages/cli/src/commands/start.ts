@@ -5,11 +5,12 @@ import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { localSettings, openLocalDatabases, serviceCommand, serviceEnvironment } from '../stack.ts';
-import { createSupervisor, type SupervisorEvent } from '../supervisor.ts';
+import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
 /**
  * `archipelago start [--service key]…`: PostgreSQL (embedded unless configured), migrations and
- * seeds, then every service under a supervisor. Resolves when the system has shut down.
+ * seeds, then every service under a supervisor. Resolves when the system has shut down; Ctrl-C
+ * at any moment stops whatever has started, services first and PostgreSQL last.
  */
 export async function start(registry: Registry, keys: readonly string[], env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): Promise<void> {
   const began = Date.now();
@@ -17,59 +18,73 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
   const settings = localSettings(env);
   for (const service of selected) await assertPortFree(service.port, `service "${service.key}"`, `${envPrefix(service.key)}_PORT`);
 
+  const interrupt = listenForInterrupt();
+  let supervisor: Supervisor | undefined;
   const databases = await openLocalDatabases(selected, env, say);
-  if (databases.cluster) {
-    say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
-  }
-  let shuttingDown: Promise<void> | undefined;
   try {
+    if (databases.cluster) {
+      say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
+    }
     for (const database of databases.byService.values()) {
+      if (interrupt.received()) break;
+      // Each run is one transaction: an interrupt waits for it rather than leaving half of it.
       const applied = await migrateService(database);
       await seedService(database);
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
-  } catch (error) {
+    if (!interrupt.received()) {
+      const logDir = path.join(settings.dataDir, 'logs');
+      await mkdir(logDir, { recursive: true });
+      supervisor = createSupervisor(
+        selected.map((service) => ({
+          key: service.key,
+          args: serviceCommand(service),
+          env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env),
+          readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
+          logFile: path.join(logDir, `${service.key}.log`),
+        })),
+        { noRestartExitCode: EXIT_CONFIG, onEvent: (event) => report(event, say, registry) },
+      );
+      const startup = supervisor.start();
+      startup.catch(() => undefined); // an interrupt during start-up makes it fail; that is expected
+      const first = await Promise.race([startup.then(() => 'ready' as const), interrupt.signal]).catch((error: unknown) => {
+        throw new StartupError((error as Error).message, { cause: error });
+      });
+      if (first === 'ready') {
+        const gateway = selected.find((s) => s.key === 'gateway');
+        say(`All ${selected.length} service${selected.length === 1 ? '' : 's'} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
+        if (gateway) say(`Try: curl http://127.0.0.1:${gateway.port}/health    (Ctrl-C stops everything)`);
+      }
+    }
+    say(`\n${await interrupt.signal}: stopping…`);
+  } finally {
+    await supervisor?.stop();
     await databases.close();
-    throw error;
+    interrupt.dispose();
   }
+  say('Stopped.');
+}
 
-  const logDir = path.join(settings.dataDir, 'logs');
-  await mkdir(logDir, { recursive: true });
-  const supervisor = createSupervisor(
-    selected.map((service) => ({
-      key: service.key,
-      args: serviceCommand(service),
-      env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env),
-      readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
-      logFile: path.join(logDir, `${service.key}.log`),
-    })),
-    { noRestartExitCode: EXIT_CONFIG, onEvent: (event) => report(event, say, registry) },
-  );
-
-  const shutdown = (signal: string) => {
-    shuttingDown ??= (async () => {
-      say(`\n${signal}: stopping services…`);
-      await supervisor.stop();
-      await databases.close();
-      say('Stopped.');
-    })();
-    return shuttingDown;
-  };
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
+/** SIGINT/SIGTERM as a promise, taken over from Node's default (exit at once, orphaning children). */
+function listenForInterrupt(): { signal: Promise<NodeJS.Signals>; received(): boolean; dispose(): void } {
+  let received: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (s) => {
+      received ??= s;
+      resolve(s);
+    };
   });
-
-  try {
-    await supervisor.start();
-  } catch (error) {
-    await shutdown('start-up failed');
-    throw new StartupError((error as Error).message, { cause: error });
-  }
-  const gateway = selected.find((s) => s.key === 'gateway');
-  say(`All ${selected.length} service${selected.length === 1 ? '' : 's'} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
-  if (gateway) say(`Try: curl http://127.0.0.1:${gateway.port}/health    (Ctrl-C stops everything)`);
-  await stopped;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal,
+    received: () => received !== undefined,
+    dispose() {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    },
+  };
 }
 
 function report(event: SupervisorEvent, say: (line: string) => void, registry: Registry): void {
