@@ -48,7 +48,8 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
 
   const launch = (spec: ProcessSpec): ChildProcess => {
     const log = createWriteStream(spec.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [...spec.args], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The IPC channel is only a lifeline: a service exits when it closes, so a killed supervisor leaves no orphans.
+    const child = spawn(process.execPath, [...spec.args], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     const startedAt = Date.now();

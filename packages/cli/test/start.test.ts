@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,8 @@ import { build } from '../build.mjs';
 
 const CLI = path.join(repositoryRoot, 'dist/packages/cli/src/main.mjs');
 const services = loadRegistry(undefined, {}).services;
+
+const launched: StartedCli[] = [];
 
 /** `npm start` as a user runs it, on its own ports and data directory. */
 class StartedCli {
@@ -27,7 +29,12 @@ class StartedCli {
     });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    launched.push(this);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   async waitFor(pattern: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {
@@ -47,6 +54,23 @@ class StartedCli {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function portsEnv(): Promise<Record<string, string>> {
   const env: Record<string, string> = { ARCHIPELAGO_PG_PORT: String(await freePort()) };
   for (const service of services) env[`${service.key.toUpperCase()}_PORT`] = String(await freePort());
@@ -58,7 +82,11 @@ describe('npm start', () => {
   beforeAll(async () => {
     await build();
   });
-  afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+  afterAll(async () => {
+    // A failed assertion must not leave a system running.
+    await Promise.all(launched.filter((cli) => cli.running).map((cli) => cli.stop('SIGINT')));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
 
   async function dataDir(): Promise<string> {
     const dir = await mkdtemp(path.join(tmpdir(), 'archipelago-start-'));
@@ -102,6 +130,24 @@ describe('npm start', () => {
     expect(warm.output).toContain('PostgreSQL started on');
     expect(warm.output).toContain('core: schema up to date; seeded');
     expect(await warm.stop('SIGTERM')).toBe(0);
+  });
+
+  it('takes its services down with it when the supervisor itself is killed', { timeout: 60_000 }, async () => {
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const cli = new StartedCli(env);
+    await cli.waitFor(/All 6 services ready in/);
+    const pids = [...cli.output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(6);
+    await cli.stop('SIGKILL');
+    await waitUntil(() => pids.every((pid) => !alive(pid)));
+    // PostgreSQL does not watch its parent; the next start stops the leftover and carries on.
+    const postmaster = Number((await readFile(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
+    expect(alive(postmaster)).toBe(true);
+    const again = new StartedCli(env);
+    await again.waitFor(/All 6 services ready in/);
+    expect(again.output).toContain(`Stopped a PostgreSQL (pid ${postmaster}) left running by an earlier start that was killed.`);
+    expect(alive(postmaster)).toBe(false);
+    expect(await again.stop('SIGINT')).toBe(0);
   });
 
   it('stops cleanly when interrupted during start-up, leaving no PostgreSQL behind', { timeout: 60_000 }, async () => {

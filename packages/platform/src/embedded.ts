@@ -13,6 +13,8 @@ export interface EmbeddedCluster {
   readonly port: number;
   /** True when this start created the cluster (cold start). */
   readonly created: boolean;
+  /** Pid of a postmaster left running on this data directory by a killed start, which this start stopped. */
+  readonly stoppedLeftover: number | undefined;
   /** Superuser connection settings for `database`. */
   connection(database: string): pg.ClientConfig;
   /** URL for a login role. */
@@ -47,6 +49,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const pgdata = path.join(dataDir, 'pgdata');
   await prepareDataDir(dataDir);
   const password = await superuserPassword(dataDir);
+  const leftover = await stopLeftoverPostmaster(pgdata);
   await assertPortFree(options.port);
 
   const logFile = path.join(dataDir, 'postgres.log');
@@ -102,6 +105,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   return {
     port: options.port,
     created,
+    stoppedLeftover: leftover,
     connection: (database) => ({ host: '127.0.0.1', port: options.port, user: SUPERUSER, password, database }),
     url: (user, pw, database) =>
       `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${options.port}/${encodeURIComponent(database)}`,
@@ -202,4 +206,23 @@ function stopOnExit(pgdata: string): () => void {
   };
   process.once('exit', handler);
   return () => process.removeListener('exit', handler);
+}
+
+// A start that was killed outright (SIGKILL, OOM) leaves its postmaster running: PostgreSQL does
+// not watch its parent. Stop it, so the next start simply works; returns its pid if there was one.
+async function stopLeftoverPostmaster(pgdata: string): Promise<number | undefined> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    if (!command.includes('postgres') || !command.includes(pgdata)) return undefined;
+  } catch {
+    return undefined; // no pid file, or its process is gone (PostgreSQL cleans up a stale file itself)
+  }
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; waited < 15_000; waited += 100) {
+    if (!existsSync(`/proc/${pid}`)) return pid;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new StartupError(`A PostgreSQL (pid ${pid}) left running on ${pgdata} did not stop within 15 s; stop it and start again.`);
 }

@@ -84,6 +84,8 @@ async function serve(service: string, build: (config: ServiceConfig, logger: Log
   };
   process.once('SIGINT', () => close('SIGINT'));
   process.once('SIGTERM', () => close('SIGTERM'));
+  // Started by the supervisor with an IPC channel: when the supervisor dies, so do we.
+  if (process.send) process.once('disconnect', () => close('supervisor gone'));
 }
 
 // Known start-up problems get their message, not a stack trace.

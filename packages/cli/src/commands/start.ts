@@ -22,6 +22,9 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
   let supervisor: Supervisor | undefined;
   const databases = await openLocalDatabases(selected, env, say);
   try {
+    if (databases.cluster?.stoppedLeftover) {
+      say(`Stopped a PostgreSQL (pid ${databases.cluster.stoppedLeftover}) left running by an earlier start that was killed.`);
+    }
     if (databases.cluster) {
       say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
     }
