@@ -1,0 +1,130 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { EventEnvelope, NewEvent } from './envelope.ts';
+import { uuidv7 } from './uuid.ts';
+
+/**
+ * Creates the outbox table (version 1) in the current schema. Call it from a service migration,
+ * so the table's shape is frozen in that service's history:
+ *
+ * @example
+ * export async function up(db: Kysely<unknown>) { await createOutboxTableV1(db); }
+ * export async function down(db: Kysely<unknown>) { await dropOutboxTableV1(db); }
+ */
+export async function createOutboxTableV1(db: Kysely<unknown>): Promise<void> {
+  // (tx_id, seq) orders the feed: tx_id is the writing transaction's id, seq the order within it.
+  await sql`
+    CREATE TABLE outbox (
+      tx_id             xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      seq               bigint GENERATED ALWAYS AS IDENTITY,
+      id                uuid NOT NULL UNIQUE,
+      type              text NOT NULL,
+      aggregate_type    text NOT NULL,
+      aggregate_id      text NOT NULL,
+      aggregate_version bigint NOT NULL,
+      payload           jsonb NOT NULL,
+      metadata          jsonb NOT NULL DEFAULT '{}',
+      occurred_at       timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tx_id, seq)
+    )`.execute(db);
+  // One wake-up per writing statement (not per row) for long-polling readers; only a hint.
+  await sql`
+    CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify(TG_TABLE_SCHEMA || '_outbox', '');
+      RETURN NULL;
+    END $$`.execute(db);
+  await sql`CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()`.execute(db);
+}
+
+export async function dropOutboxTableV1(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE outbox`.execute(db);
+  await sql`DROP FUNCTION outbox_notify()`.execute(db);
+}
+
+/** The LISTEN channel on which a schema's outbox announces new rows. */
+export const outboxChannel = (schema: string) => `${schema}_outbox`;
+
+interface OutboxRow {
+  tx_id: string;
+  seq: number;
+  id: string;
+  type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  aggregate_version: number;
+  payload: unknown;
+  metadata: EventEnvelope['metadata'];
+  occurred_at: Date;
+}
+
+/**
+ * Records events in the transaction that makes the change: both commit, or neither does.
+ *
+ * @example
+ * await db.transaction().execute(async (trx) => {
+ *   const label = await labels.insert(trx, input);
+ *   await appendEvents(trx, [{ type: 'label.created', aggregateType: 'label', aggregateId: label.id, aggregateVersion: 1, payload: label }]);
+ * });
+ */
+export async function appendEvents<DB>(trx: Transaction<DB>, events: readonly NewEvent[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const ids = events.map(() => uuidv7());
+  const rows = events.map((e, i) => sql`(${ids[i]}::uuid, ${e.type}, ${e.aggregateType}, ${e.aggregateId}, ${e.aggregateVersion}, ${JSON.stringify(e.payload)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`);
+  await sql`
+    INSERT INTO outbox (id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata)
+    VALUES ${sql.join(rows)}`.execute(trx);
+  return ids;
+}
+
+/** A feed position: after the event at (transaction id, sequence). */
+export interface OutboxPosition {
+  readonly txId: string;
+  readonly seq: number;
+}
+
+const POSITION = /^(\d{1,20})-(\d{1,19})$/;
+
+export function formatPosition(position: OutboxPosition): string {
+  return `${position.txId}-${position.seq}`;
+}
+
+/** Parses a position from a client; a malformed one is a 400 naming the field. */
+export function parsePosition(text: string, field = 'after'): OutboxPosition {
+  const match = POSITION.exec(text);
+  if (!match) {
+    throw new AppError('VALIDATION_FAILED', `"${text}" is not an event feed position`, {
+      fields: [{ field, message: 'must look like <transaction id>-<sequence>, as returned in an event\'s position', value: text }],
+    });
+  }
+  return { txId: match[1]!, seq: Number(match[2]) };
+}
+
+/**
+ * Reads committed events after `after`, in feed order, up to `limit`.
+ *
+ * Only rows of transactions older than every transaction still running are returned
+ * (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that started earlier but
+ * commits later therefore holds back the rows after it instead of being skipped: a reader that
+ * stores the last position it applied never misses an event.
+ */
+export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { after?: OutboxPosition; limit: number }): Promise<EventEnvelope[]> {
+  const after = options.after ?? { txId: '0', seq: 0 };
+  const { rows } = await sql<OutboxRow>`
+    SELECT tx_id::text AS tx_id, seq, id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata, occurred_at
+    FROM outbox
+    WHERE (tx_id, seq) > (${after.txId}::xid8, ${after.seq}::bigint)
+      AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY tx_id, seq
+    LIMIT ${options.limit}`.execute(db);
+  return rows.map((row) => ({
+    id: row.id,
+    type: row.type,
+    source,
+    aggregate: { type: row.aggregate_type, id: row.aggregate_id, version: row.aggregate_version },
+    occurredAt: row.occurred_at.toISOString(),
+    payload: row.payload,
+    metadata: row.metadata,
+    position: formatPosition({ txId: row.tx_id, seq: row.seq }),
+  }));
+}

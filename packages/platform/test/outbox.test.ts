@@ -1,0 +1,92 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { withOwnerDatabase } from '../src/databases.ts';
+import { appendEvents, createOutboxTableV1, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
+import { useTestDatabase } from '../src/testing/index.ts';
+
+const event = (id: string, version = 1): NewEvent => ({
+  type: 'label.created',
+  aggregateType: 'label',
+  aggregateId: id,
+  aggregateVersion: version,
+  payload: { code: id },
+  metadata: { userId: 'u1', correlationId: `c-${id}` },
+});
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('the transactional outbox', async () => {
+  const database = await useTestDatabase('core');
+  await withOwnerDatabase(database, createOutboxTableV1);
+  const db = database.db;
+  const codes = async (after?: string) => (await readOutbox(db, 'masterdata', { after: after ? parsePosition(after) : undefined, limit: 100 })).map((e) => e.aggregate.id);
+
+  it('delivers what a committed transaction wrote, as a full envelope, and nothing of a rolled-back one', async () => {
+    await db.transaction().execute((trx) => appendEvents(trx, [event('A'), event('B')]));
+    await db
+      .transaction()
+      .execute(async (trx) => {
+        await appendEvents(trx, [event('ROLLED-BACK')]);
+        throw new Error('the change failed');
+      })
+      .catch(() => undefined);
+    const events = await readOutbox(db, 'masterdata', { limit: 10 });
+    expect(events.map((e) => e.aggregate.id)).toEqual(['A', 'B']);
+    expect(events[0]).toMatchObject({
+      type: 'label.created',
+      source: 'masterdata',
+      aggregate: { type: 'label', id: 'A', version: 1 },
+      payload: { code: 'A' },
+      metadata: { userId: 'u1', correlationId: 'c-A' },
+    });
+    expect(events[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(await codes(events[0]!.position)).toEqual(['B']);
+    expect(await codes(events[1]!.position)).toEqual([]);
+  });
+
+  it('never skips a transaction that started first but commits last', async () => {
+    const [last] = await readOutbox(db, 'masterdata', { limit: 100 }).then((e) => e.slice(-1));
+    const earlyMayCommit = deferred();
+    const earlyHasWritten = deferred();
+    // The early transaction takes its id first, then waits while a later one commits.
+    const early = db.transaction().execute(async (trx) => {
+      await appendEvents(trx, [event('EARLY')]);
+      earlyHasWritten.resolve();
+      await earlyMayCommit.promise;
+    });
+    await earlyHasWritten.promise;
+    await db.transaction().execute((trx) => appendEvents(trx, [event('LATE')]));
+
+    // LATE is committed, but EARLY might still commit before it in feed order: hold LATE back.
+    expect(await codes(last!.position)).toEqual([]);
+    earlyMayCommit.resolve();
+    await early;
+    expect(await codes(last!.position)).toEqual(['EARLY', 'LATE']);
+  });
+
+  it('is held back by any running transaction, even one that writes nothing to the outbox', async () => {
+    const all = await readOutbox(db, 'masterdata', { limit: 100 });
+    const release = deferred();
+    const started = deferred();
+    const idle = db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_current_xact_id()`.execute(trx); // takes a transaction id
+      started.resolve();
+      await release.promise;
+    });
+    await started.promise;
+    await db.transaction().execute((trx) => appendEvents(trx, [event('BLOCKED')]));
+    expect(await codes(all.at(-1)!.position)).toEqual([]);
+    release.resolve();
+    await idle;
+    expect(await codes(all.at(-1)!.position)).toEqual(['BLOCKED']);
+  });
+
+  it('rejects a malformed position naming the field', () => {
+    expect(() => parsePosition("1-1' OR 1=1")).toThrow(/is not an event feed position/);
+    expect(() => parsePosition('abc', 'cursor')).toThrow(expect.objectContaining({ fields: [expect.objectContaining({ field: 'cursor' })] }));
+  });
+});
