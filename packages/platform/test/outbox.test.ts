@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
+import type { AppError } from '../src/errors.ts';
 import { appendEvents, createOutboxTableV1, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
@@ -87,6 +88,14 @@ describe('the transactional outbox', async () => {
 
   it('rejects a malformed position naming the field', () => {
     expect(() => parsePosition("1-1' OR 1=1")).toThrow(/is not an event feed position/);
-    expect(() => parsePosition('abc', 'cursor')).toThrow(expect.objectContaining({ fields: [expect.objectContaining({ field: 'cursor' })] }));
+    const error = (() => {
+      try {
+        parsePosition('abc', 'cursor');
+      } catch (e) {
+        return e as AppError;
+      }
+    })();
+    expect(error?.status).toBe(400);
+    expect(error?.fields.map((f) => f.field)).toEqual(['cursor']);
   });
 });
