@@ -10,3 +10,13 @@ export {
   type OutboxPosition,
 } from './outbox.ts';
 export { uuidv7 } from './uuid.ts';
+export { registerEventFeed, type EventFeedOptions } from './feed.ts';
+export {
+  createConsumerTablesV1,
+  dropConsumerTablesV1,
+  startConsumer,
+  type Consumer,
+  type ConsumerOptions,
+  type ConsumerStats,
+  type EventHandler,
+} from './consumer.ts';

@@ -1,0 +1,180 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { EventEnvelope } from './envelope.ts';
+
+/**
+ * Creates the consumer's bookkeeping (version 1) in the current schema: the last applied
+ * position per source, and the dead letters. Call it from a service migration.
+ */
+export async function createConsumerTablesV1(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE TABLE event_cursors (
+      consumer   text PRIMARY KEY,
+      position   text NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+  await sql`
+    CREATE TABLE dead_letters (
+      id          uuid PRIMARY KEY,
+      consumer    text NOT NULL,
+      type        text NOT NULL,
+      position    text NOT NULL,
+      envelope    jsonb NOT NULL,
+      error       text NOT NULL,
+      attempts    integer NOT NULL,
+      failed_at   timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+}
+
+export async function dropConsumerTablesV1(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE dead_letters`.execute(db);
+  await sql`DROP TABLE event_cursors`.execute(db);
+}
+
+/** Applies one event inside the consumer's transaction; throw to retry. */
+export type EventHandler<DB> = (trx: Transaction<DB>, event: EventEnvelope) => Promise<void>;
+
+export interface ConsumerOptions<DB> {
+  /** Unique name of this consumer, e.g. `core.masterdata-lookups`; keys its cursor. */
+  readonly name: string;
+  /** Base URL of the producing service. */
+  readonly feedUrl: string;
+  readonly db: Kysely<DB>;
+  readonly handle: EventHandler<DB>;
+  readonly batchSize?: number;
+  /** Attempts per event before it is dead-lettered. */
+  readonly maxAttempts?: number;
+  readonly backoffMs?: (attempt: number) => number;
+  readonly waitMs?: number;
+  readonly onError?: (error: unknown, context: { event?: EventEnvelope; attempt?: number }) => void;
+}
+
+export interface ConsumerStats {
+  processed: number;
+  failedAttempts: number;
+  deadLettered: number;
+  /** Milliseconds between the newest applied event's occurrence and its application. */
+  lastLagMs: number | undefined;
+  position: string | undefined;
+}
+
+/** A running consumer of one producer's feed. */
+export interface Consumer {
+  readonly stats: Readonly<ConsumerStats>;
+  stop(): Promise<void>;
+}
+
+const defaultBackoff = (attempt: number) => Math.min(100 * 2 ** (attempt - 1), 5_000);
+
+/**
+ * Follows a producer's event feed and applies each event exactly once in effect: the handler
+ * and the new cursor position commit in one transaction of the consumer's database. Delivery is
+ * at least once (a crash before commit replays the batch), so effects stay idempotent by
+ * construction. An event that keeps failing goes to `dead_letters` after `maxAttempts`.
+ */
+export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
+  const stats: ConsumerStats = { processed: 0, failedAttempts: 0, deadLettered: 0, lastLagMs: undefined, position: undefined };
+  const abort = new AbortController();
+  const maxAttempts = options.maxAttempts ?? 5;
+  const backoff = options.backoffMs ?? defaultBackoff;
+  const db = options.db;
+
+  const saveCursor = (trx: Transaction<DB>, position: string) =>
+    sql`INSERT INTO event_cursors (consumer, position) VALUES (${options.name}, ${position})
+        ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = now()`.execute(trx);
+
+  const applyBatch = (events: readonly EventEnvelope[]) =>
+    db.transaction().execute(async (trx) => {
+      for (const event of events) await options.handle(trx, event);
+      await saveCursor(trx, events.at(-1)!.position);
+    });
+
+  // One event at a time, with retries, when a batch failed: isolates the poison event.
+  const applyOneByOne = async (events: readonly EventEnvelope[]) => {
+    for (const event of events) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await applyBatch([event]);
+          account([event]);
+          break;
+        } catch (error) {
+          stats.failedAttempts++;
+          options.onError?.(error, { event, attempt });
+          if (attempt >= maxAttempts) {
+            await db.transaction().execute(async (trx) => {
+              await sql`INSERT INTO dead_letters (id, consumer, type, position, envelope, error, attempts)
+                        VALUES (${event.id}, ${options.name}, ${event.type}, ${event.position}, ${JSON.stringify(event)}::jsonb, ${String((error as Error).message ?? error)}, ${attempt})
+                        ON CONFLICT (id) DO NOTHING`.execute(trx);
+              await saveCursor(trx, event.position);
+            });
+            stats.deadLettered++;
+            stats.position = event.position;
+            break;
+          }
+          await sleep(backoff(attempt), abort.signal);
+          if (abort.signal.aborted) return false;
+        }
+      }
+    }
+    return true;
+  };
+
+  const account = (events: readonly EventEnvelope[]) => {
+    stats.processed += events.length;
+    stats.position = events.at(-1)!.position;
+    stats.lastLagMs = Date.now() - Date.parse(events.at(-1)!.occurredAt);
+  };
+
+  const loop = async () => {
+    const cursor = await sql<{ position: string }>`SELECT position FROM event_cursors WHERE consumer = ${options.name}`.execute(db);
+    stats.position = cursor.rows[0]?.position;
+    let failures = 0;
+    while (!abort.signal.aborted) {
+      let events: EventEnvelope[];
+      try {
+        events = await fetchEvents(options.feedUrl, stats.position, options.batchSize ?? 500, options.waitMs ?? 20_000, abort.signal);
+        failures = 0;
+      } catch (error) {
+        if (abort.signal.aborted) break;
+        options.onError?.(error, {});
+        await sleep(backoff(++failures), abort.signal);
+        continue;
+      }
+      if (events.length === 0) continue;
+      try {
+        await applyBatch(events);
+        account(events);
+      } catch {
+        if (!(await applyOneByOne(events))) break;
+      }
+    }
+  };
+  const running = loop().catch((error: unknown) => options.onError?.(error, {}));
+
+  return {
+    stats,
+    async stop() {
+      abort.abort();
+      await running;
+    },
+  };
+}
+
+async function fetchEvents(baseUrl: string, after: string | undefined, limit: number, waitMs: number, signal: AbortSignal): Promise<EventEnvelope[]> {
+  const url = new URL('/internal/v1/events', baseUrl);
+  if (after) url.searchParams.set('after', after);
+  url.searchParams.set('limit', String(limit));
+  url.searchParams.set('waitMs', String(waitMs));
+  const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(waitMs + 10_000)]) });
+  if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
+  return ((await response.json()) as { events: EventEnvelope[] }).events;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
