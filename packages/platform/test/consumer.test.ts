@@ -20,6 +20,7 @@ describe('the default transport: outbox feed and consumer runtime', async () => 
   await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
   const feedUrl = await producer.listen({ host: '127.0.0.1', port: 0 });
   const consumers: Consumer[] = [];
+  const errors: string[] = [];
   afterAll(async () => {
     await Promise.all(consumers.map((c) => c.stop()));
     await producer.close();
@@ -44,14 +45,17 @@ describe('the default transport: outbox feed and consumer runtime', async () => 
               WHERE labels_copy.version < excluded.version`.execute(trx);
   };
   const consume = (name: string, fail?: (event: EventEnvelope) => boolean, maxAttempts = 3) => {
-    const consumer = startConsumer({ name, feedUrl, db: consumerDb.db, handle: copyLabel(name, fail), batchSize: 7, maxAttempts, backoffMs: () => 10, waitMs: 2_000 });
+    const consumer = startConsumer({
+      name, feedUrl, db: consumerDb.db, handle: copyLabel(name, fail), batchSize: 7, maxAttempts, backoffMs: () => 10, waitMs: 2_000,
+      onError: (error, context) => errors.push(`${name} ${context.event?.aggregate.id ?? 'batch'}: ${String(error)}`),
+    });
     consumers.push(consumer);
     return consumer;
   };
   const until = async (condition: () => Promise<boolean> | boolean, timeoutMs = 10_000) => {
     const started = Date.now();
     while (!(await condition())) {
-      if (Date.now() - started > timeoutMs) throw new Error('timed out');
+      if (Date.now() - started > timeoutMs) throw new Error(`timed out; consumers: ${JSON.stringify(consumers.map((c) => c.stats))}; errors: ${errors.slice(-3).join(' | ')}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -99,7 +103,9 @@ describe('the default transport: outbox feed and consumer runtime', async () => 
     await publish([labelEvent('ORDER', 3, 'newest')]);
     await publish([labelEvent('ORDER', 2, 'older')]);
     const consumer = consume('replayer');
-    await until(() => consumer.stats.processed === 26);
+    await until(async () => (await applied('replayer')).distinct === 26);
+    expect(await applied('replayer'), errors.join('\n')).toEqual({ total: 26, distinct: 26 });
+    expect(consumer.stats.processed).toBe(26);
     expect((await copy()).find((r) => r.code === 'ORDER')).toEqual({ code: 'ORDER', label: 'newest', version: '3' });
     await consumer.stop();
   });

@@ -99,3 +99,19 @@ describe('the transactional outbox', async () => {
     expect(error?.fields.map((f) => f.field)).toEqual(['cursor']);
   });
 });
+
+describe('the outbox feed order', async () => {
+  const database = await useTestDatabase('core');
+  await withOwnerDatabase(database, createOutboxTableV1);
+
+  it('sorts transaction ids as numbers, not as text', async () => {
+    // Explicit old transaction ids: '10' sorts before '9' as text.
+    for (const txId of ['9', '10', '100']) {
+      await sql`INSERT INTO outbox (tx_id, id, type, aggregate_type, aggregate_id, aggregate_version, payload)
+                VALUES (${txId}::xid8, gen_random_uuid(), 'label.created', 'label', ${txId}, 1, '{}')`.execute(database.db);
+    }
+    const events = await readOutbox(database.db, 'masterdata', { limit: 10 });
+    expect(events.map((e) => e.aggregate.id)).toEqual(['9', '10', '100']);
+    expect((await readOutbox(database.db, 'masterdata', { after: parsePosition(events[0]!.position), limit: 10 })).map((e) => e.aggregate.id)).toEqual(['10', '100']);
+  });
+});

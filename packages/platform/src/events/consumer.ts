@@ -143,7 +143,8 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
       try {
         await applyBatch(events);
         account(events);
-      } catch {
+      } catch (error) {
+        options.onError?.(error, {});
         if (!(await applyOneByOne(events))) break;
       }
     }

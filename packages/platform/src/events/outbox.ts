@@ -115,7 +115,7 @@ export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { 
     FROM outbox
     WHERE (tx_id, seq) > (${after.txId}::xid8, ${after.seq}::bigint)
       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-    ORDER BY tx_id, seq
+    ORDER BY outbox.tx_id, outbox.seq -- the columns: a bare tx_id would sort the text alias ('1002' < '967')
     LIMIT ${options.limit}`.execute(db);
   return rows.map((row) => ({
     id: row.id,
