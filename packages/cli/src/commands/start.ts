@@ -25,7 +25,9 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
     if (databases.cluster?.stoppedLeftover) {
       say(`Stopped a PostgreSQL (pid ${databases.cluster.stoppedLeftover}) left running by an earlier start that was killed.`);
     }
-    if (databases.cluster) {
+    if (databases.cluster?.attached) {
+      say(`Using the PostgreSQL another Archipelago process runs on 127.0.0.1:${databases.cluster.port}`);
+    } else if (databases.cluster) {
       say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
     }
     for (const database of databases.byService.values()) {
