@@ -16,6 +16,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', 'masterdata', 'masterdata_owner') W
 REVOKE ALL ON DATABASE "masterdata" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "masterdata" TO "masterdata_owner", "masterdata_app";
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
 
 \connect masterdata
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -16,6 +16,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', 'notification', 'notification_owner
 REVOKE ALL ON DATABASE "notification" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "notification" TO "notification_owner", "notification_app";
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
 
 \connect notification
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -16,6 +16,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', 'reporting', 'reporting_owner') WHE
 REVOKE ALL ON DATABASE "reporting" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE "reporting" TO "reporting_owner", "reporting_app";
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
 
 \connect reporting
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

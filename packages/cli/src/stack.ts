@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
-import { repositoryRoot, serviceLayout } from '@archipelago/platform';
+import { loadConfig, repositoryRoot, serviceLayout } from '@archipelago/platform';
+import Type from 'typebox';
 import { openDatabases, type OpenedDatabases } from '@archipelago/platform/databases';
 
 /** Where this checkout keeps its runtime data, and the embedded cluster's port. */
@@ -10,12 +11,20 @@ export interface LocalSettings {
   readonly pgPort: number;
 }
 
-export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings {
-  const pgPort = Number(env.ARCHIPELAGO_PG_PORT ?? 5454);
-  if (!Number.isInteger(pgPort) || pgPort < 1 || pgPort > 65535) {
-    throw new Error(`ARCHIPELAGO_PG_PORT="${env.ARCHIPELAGO_PG_PORT}" is not a TCP port (1–65535)`);
-  }
-  return { dataDir: path.resolve(env.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')), pgPort };
+/** The variables the CLI itself reads, validated like a service's. */
+const cliConfigSchema = Type.Object({
+  ARCHIPELAGO_DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  ARCHIPELAGO_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 5454 }),
+  DATABASE_CONNECT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+});
+
+export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number } {
+  const config = loadConfig(cliConfigSchema, env);
+  return {
+    dataDir: path.resolve(config.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')),
+    pgPort: config.ARCHIPELAGO_PG_PORT,
+    connectAttempts: config.DATABASE_CONNECT_ATTEMPTS,
+  };
 }
 
 /** Opens the databases of `services` (embedded or external), as configured by the environment. */
@@ -29,14 +38,17 @@ export async function openLocalDatabases(
   return openDatabases(services, {
     env,
     embedded: { dataDir: path.join(settings.dataDir, 'postgres'), port: settings.pgPort },
-    connectAttempts: env.DATABASE_CONNECT_ATTEMPTS ? Number(env.DATABASE_CONNECT_ATTEMPTS) : undefined,
+    connectAttempts: settings.connectAttempts,
     onRetry: (service, attempt, delay, error) =>
       say(`  … ${service}: database not reachable (${(error as Error).message}); retry ${attempt} in ${delay} ms`),
   });
 }
 
-/** Secrets and other services' URLs never reach a service: it gets its own DATABASE_URL only. */
-const PRIVATE_VARIABLE = /(_DATABASE_URL|_PASSWORD)$/;
+/**
+ * What a service inherits from the CLI's environment: an allowlist, so secrets meant for other
+ * services (their database URLs, passwords, PGPASSWORD, …) never reach it.
+ */
+const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LOG_LEVEL|DATABASE_CONNECT_ATTEMPTS)$/;
 
 /** The environment a service process runs with. */
 export function serviceEnvironment(
@@ -45,7 +57,7 @@ export function serviceEnvironment(
   databaseUrl: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Record<string, string | undefined> {
-  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => !PRIVATE_VARIABLE.test(name)));
+  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name)));
   const urls = Object.fromEntries((service.dependsOn ?? []).map((dep) => [`${envPrefix(dep)}_URL`, `http://127.0.0.1:${registry.service(dep).port}`]));
   return {
     ...inherited,

@@ -1,5 +1,6 @@
 import Type, { type Static, type TObject } from 'typebox';
 import Value from 'typebox/value';
+import { redactUrl } from './db.ts';
 
 /** Thrown when the environment does not satisfy a config schema; names each variable. */
 export class ConfigError extends Error {
@@ -33,10 +34,18 @@ export function loadConfig<T extends TObject>(schema: T, env: Readonly<Record<st
       return missing.map((variable) => ({ variable, message: 'is required' }));
     }
     const variable = e.instancePath.replace(/^\//, '').split('/')[0] ?? '';
-    return [{ variable, message: `${e.message} (got "${String(env[variable])}")` }];
+    return [{ variable, message: `${e.message} (got ${shown(variable, env[variable])})` }];
   });
   if (problems.length > 0) throw new ConfigError(dedupe(problems));
   return converted as Static<T>;
+}
+
+// Values of secret-bearing variables are never echoed: URLs lose their password, secrets are hidden.
+function shown(variable: string, value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (/PASSWORD|SECRET|TOKEN|KEY/.test(variable)) return 'a value (hidden)';
+  if (/_URL$/.test(variable)) return `"${redactUrl(value)}"`;
+  return `"${value}"`;
 }
 
 function dedupe<T extends { variable: string }>(items: T[]): T[] {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
@@ -7,6 +7,7 @@ import { envPrefix, type Service } from '@archipelago/registry';
 import { createDatabase, waitForDatabase } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
 import { serviceLayout } from './layout.ts';
+import { StartupError } from './startup.ts';
 import { createMigrator } from './migrate.ts';
 import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
 
@@ -21,6 +22,7 @@ export interface ServiceDatabase {
 }
 
 export interface OpenedDatabases {
+  /** In the order of `services` (dependencies first). */
   readonly byService: ReadonlyMap<string, ServiceDatabase>;
   /** The embedded cluster, when any service uses it. */
   readonly cluster: EmbeddedCluster | undefined;
@@ -83,8 +85,10 @@ export async function openDatabases(services: readonly Service[], options: OpenD
       throw error;
     }
   }
+  // Dependency order (the registry's), whichever of them are external.
+  const ordered = new Map(stateful.map((s) => [s.key, byService.get(s.key)!]));
   return {
-    byService,
+    byService: ordered,
     cluster,
     async close() {
       await cluster?.stop();
@@ -95,7 +99,13 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 // Role passwords of the embedded cluster: random on first use, kept in a file only the owner can read.
 async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
   const file = path.join(dataDir, 'credentials.json');
-  const stored: Record<string, string> = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Record<string, string>, () => ({}));
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  let stored: Record<string, string> = {};
+  try {
+    if (text !== undefined) stored = JSON.parse(text) as Record<string, string>;
+  } catch (error) {
+    throw new StartupError(`${file} is not valid JSON, so the embedded roles' passwords are unknown. Restore it, or move ${dataDir} away to start with a fresh cluster.`, { cause: error });
+  }
   let changed = false;
   for (const service of services) {
     const roles = serviceRoles(service);
@@ -106,7 +116,13 @@ async function rolePasswords(dataDir: string, services: readonly Service[]): Pro
       }
     }
   }
-  if (changed) await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+  if (changed) {
+    // Written aside and renamed into place: a crash never leaves a truncated file.
+    const partial = `${file}.${process.pid}.tmp`;
+    await writeFile(partial, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+    await chmod(partial, 0o600);
+    await rename(partial, file);
+  }
   return stored;
 }
 

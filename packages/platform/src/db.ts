@@ -1,8 +1,13 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 
-// int8 and numeric arrive as strings by default; counts in this platform fit in a JS number.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+// int8 arrives as a string by default. In our pools it is a number: counts, versions and
+// sequences here stay far below 2^53. Set per pool, so importing the platform changes nothing global.
+const INT8_OID = 20;
+const poolTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID ? (value: string) => Number(value) : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+};
 
 /** A connection URL with its password hidden, for messages and logs. */
 export function redactUrl(url: string): string {
@@ -56,6 +61,7 @@ export function createDatabase<DB>(url: string, options: DatabaseOptions = {}): 
     application_name: options.applicationName ?? 'archipelago',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    types: poolTypes,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);

@@ -67,7 +67,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     try {
       await options.readiness?.();
     } catch (error) {
-      throw new AppError('UNAVAILABLE', `${options.service} is not ready: ${(error as Error).message}`, { cause: error });
+      // The cause (hosts, ports, authentication errors) goes to the log, not to the client.
+      app.log.warn({ err: error }, 'not ready');
+      throw new AppError('UNAVAILABLE', `${options.service} is not ready; its log says why`, { cause: error });
     }
     return { status: 'ready', service: options.service };
   });

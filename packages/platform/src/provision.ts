@@ -73,8 +73,9 @@ export function provisioningPlan(services: readonly Service[]): ProvisionBlock[]
       ],
     });
   }
-  // Service roles have no business in the maintenance database either.
+  // Service roles have no business in the maintenance and template databases either.
   cluster.push({ kind: 'sql', sql: 'REVOKE CONNECT ON DATABASE postgres FROM PUBLIC' });
+  cluster.push({ kind: 'sql', sql: 'REVOKE CONNECT ON DATABASE template1 FROM PUBLIC' });
   return [{ database: 'postgres', steps: cluster }, ...perDatabase];
 }
 

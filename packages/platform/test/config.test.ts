@@ -37,3 +37,15 @@ describe('an unreachable database', () => {
     expect(message).toMatch(/after 3 attempts .*ECONNREFUSED.*Check CORE_DATABASE_URL\./);
   });
 });
+
+describe('configuration errors', () => {
+  it('never echo a password, secret or a URL\'s password', () => {
+    try {
+      loadConfig(serviceConfigSchema, { PORT: '1', DATABASE_URL: 'postgress://core_app:S3CRET@db/core' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect((error as Error).message).toContain('DATABASE_URL');
+      expect((error as Error).message).not.toContain('S3CRET');
+    }
+  });
+});

@@ -39,7 +39,10 @@ describe('database isolation (DESIGN.md §3)', () => {
         expect(await tryConnect(app, other)).toMatch(/^42501: permission denied for database/);
         expect(await tryConnect(owner, other)).toMatch(/^42501: permission denied for database/);
       }
-      expect(await tryConnect(app, 'postgres')).toMatch(/^42501: permission denied for database/);
+      for (const maintenance of ['postgres', 'template1']) {
+        expect(await tryConnect(app, maintenance)).toMatch(/^42501: permission denied for database/);
+        expect(await tryConnect(owner, maintenance)).toMatch(/^42501: permission denied for database/);
+      }
     });
   }
 

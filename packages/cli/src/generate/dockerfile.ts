@@ -18,3 +18,8 @@ export function dockerfile(workspaces: readonly string[]): string {
     '',
   ].join('\n');
 }
+
+/** `.dockerignore`: keeps local data, secrets and host-built modules out of the image. */
+export function dockerignore(): string {
+  return [generatedHeader('#', 'Docker build context exclusions').trimEnd(), 'node_modules', '**/node_modules', '.data', '.env', 'dist', '.git', 'bench/results', ''].join('\n');
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Registry } from '@archipelago/registry';
 import { composeFile } from './compose.ts';
-import { dockerfile } from './dockerfile.ts';
+import { dockerfile, dockerignore } from './dockerfile.ts';
 import { initDatabasesSql, initServiceSql } from './init-sql.ts';
 import { envExample, startDevScript } from './scripts.ts';
 
@@ -17,6 +17,7 @@ export function generatedFiles(registry: Registry, workspaces: readonly string[]
     ['infra/start-dev.sh', startDevScript(registry)],
     ['infra/Dockerfile', dockerfile(workspaces)],
     ['.env.example', envExample(registry)],
+    ['.dockerignore', dockerignore()],
   ]);
   for (const service of registry.services.filter((s) => s.stateful)) {
     files.set(`infra/postgres/${service.database}.sql`, initServiceSql(service));

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { loadRegistry } from '@archipelago/registry';
+import { ConfigError } from '@archipelago/platform';
+import { localSettings, serviceEnvironment } from '../src/stack.ts';
+
+describe('a service process environment', () => {
+  const registry = loadRegistry(undefined, {});
+  const parent = {
+    PATH: '/usr/bin',
+    LOG_LEVEL: 'debug',
+    NODE_OPTIONS: '--enable-source-maps',
+    PGPASSWORD: 'superuser-secret',
+    DATABASE_URL: 'postgresql://postgres:superuser-secret@localhost/postgres',
+    IAM_DATABASE_URL: 'postgresql://iam_app:iam-secret@db/iam',
+    CORE_OWNER_PASSWORD: 'owner-secret',
+    JWT_SECRET: 'signing-secret',
+    AWS_SECRET_ACCESS_KEY: 'cloud-secret',
+  };
+
+  it('carries its own database URL, its dependencies\' URLs and an allowlist of the parent\'s variables', () => {
+    const env = serviceEnvironment(registry, registry.service('core'), 'postgresql://core_app:pw@127.0.0.1:5454/core', parent);
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      LOG_LEVEL: 'debug',
+      NODE_OPTIONS: '--enable-source-maps',
+      IAM_URL: `http://127.0.0.1:${registry.service('iam').port}`,
+      MASTERDATA_URL: `http://127.0.0.1:${registry.service('masterdata').port}`,
+      HOST: '127.0.0.1',
+      PORT: String(registry.service('core').port),
+      DATABASE_URL: 'postgresql://core_app:pw@127.0.0.1:5454/core',
+    });
+    expect(JSON.stringify(env)).not.toMatch(/secret/);
+  });
+
+  it('gives a stateless service no database URL at all', () => {
+    expect(serviceEnvironment(registry, registry.service('gateway'), undefined, parent).DATABASE_URL).toBeUndefined();
+  });
+});
+
+describe('the CLI\'s own settings', () => {
+  it('name the variable that is wrong', () => {
+    expect(() => localSettings({ ARCHIPELAGO_PG_PORT: '99999' })).toThrow(ConfigError);
+    expect(() => localSettings({ DATABASE_CONNECT_ATTEMPTS: 'abc' })).toThrow(/DATABASE_CONNECT_ATTEMPTS: must be integer/);
+    expect(localSettings({ ARCHIPELAGO_DATA_DIR: '/tmp/x' })).toMatchObject({ dataDir: '/tmp/x', pgPort: 5454, connectAttempts: 8 });
+  });
+});
