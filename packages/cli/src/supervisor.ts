@@ -42,6 +42,9 @@ const STABLE_MS = 30_000;
 export function createSupervisor(specs: readonly ProcessSpec[], options: SupervisorOptions): Supervisor {
   const readyTimeout = options.readyTimeoutMs ?? 60_000;
   let stopping = false;
+  // Until every service has been ready once, a crash fails the start (with its log) instead of
+  // being restarted: a service that cannot start at all is a problem to report, not to retry.
+  let allReadyOnce = false;
   const running = new Map<string, { child: ChildProcess; log: WriteStream; exited: Promise<void> }>();
   const attempts = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
@@ -60,7 +63,7 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
         setTimeout(() => {
           log.end();
           resolve();
-          if (!stopping) void onCrash(spec, code, signal, startedAt);
+          if (!stopping && allReadyOnce) void onCrash(spec, code, signal, startedAt);
         }, 50);
       });
     });
@@ -84,7 +87,8 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
       const child = launch(spec);
       void waitReady(spec, child).then(
         (ms) => options.onEvent({ kind: 'ready', key: spec.key, ms, pid: child.pid ?? 0 }),
-        () => undefined, // its exit is reported and retried by the exit handler
+        // Exited: the exit handler restarts it. Alive but never ready: kill it, which does the same.
+        () => child.kill('SIGKILL'),
       );
     }, delay);
     timers.add(timer);
@@ -119,6 +123,7 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
           }
         }),
       );
+      allReadyOnce = true;
     },
     async stop() {
       stopping = true;

@@ -160,6 +160,16 @@ describe('npm start', () => {
     expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
   });
 
+  it('fails the start with the log of a service that cannot start, and leaves nothing running', { timeout: 60_000 }, async () => {
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const cli = new StartedCli({ ...env, LOG_LEVEL: 'loud' }); // every service rejects this
+    expect(await cli.exited).toBe(1);
+    expect(cli.output).toMatch(/exited before it was ready\. Last lines of .*\.log:/);
+    expect(cli.output).toContain('LOG_LEVEL: must be');
+    expect(cli.output).not.toContain('restarting in');
+    expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
+  });
+
   it('says which port is taken and how to free it', async () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
     const blocker = createServer();

@@ -97,6 +97,8 @@ function classify(error: FastifyError, request: FastifyRequest): AppError {
     return new AppError('VALIDATION_FAILED', `Invalid ${error.validationContext ?? 'request'}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
   }
   if (error.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', error.message);
+  if (error.statusCode === 415) return new AppError('UNSUPPORTED_MEDIA_TYPE', error.message);
+  if (error.statusCode === 405) return new AppError('METHOD_NOT_ALLOWED', error.message);
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError('BAD_REQUEST', error.message);
   }

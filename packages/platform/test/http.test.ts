@@ -60,6 +60,8 @@ describe('the HTTP server factory', async () => {
     expect((await app.inject({ url: '/nowhere' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
     const malformed = await app.inject({ method: 'POST', url: '/api/v1/things', headers: { 'content-type': 'application/json' }, payload: '{"name":' });
     expect(malformed.json()).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+    const xml = await app.inject({ method: 'POST', url: '/api/v1/things', headers: { 'content-type': 'application/xml' }, payload: '<thing/>' });
+    expect(xml.json()).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
     const big = await app.inject({ method: 'POST', url: '/api/v1/things', payload: { name: 'x'.repeat(5000), count: 1 } });
     expect(big.json()).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
   });
