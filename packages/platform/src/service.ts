@@ -11,6 +11,8 @@ import { envPrefix, RegistryError } from '@archipelago/registry';
 export interface AppDeps<DB> {
   readonly db: Kysely<DB>;
   readonly logger: Logger | false;
+  /** The service's own database URL, for a LISTEN connection (event feed wake-ups). */
+  readonly databaseUrl?: string;
 }
 
 /** What a service's composition root receives from `runService`. */
@@ -40,7 +42,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
       onRetry: (attempt, delayMs, error) => logger.warn({ attempt, delayMs, err: error }, 'database not reachable yet; retrying'),
     });
     const db = createDatabase<DB>(url, { applicationName: options.service });
-    const app = await options.buildApp({ db, logger, config, env: process.env });
+    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url });
     app.addHook('onClose', async () => db.destroy());
     return app;
   });

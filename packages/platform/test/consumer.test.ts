@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
-import { appendEvents, createConsumerTablesV1, createOutboxTableV1, registerEventFeed, startConsumer, type Consumer, type EventEnvelope, type NewEvent } from '../src/events/index.ts';
+import { appendEvents, createConsumerTablesV1, registerEventFeed, startConsumer, type Consumer, type EventEnvelope, type NewEvent } from '../src/events/index.ts';
 import { createHttpServer } from '../src/http.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
@@ -10,7 +10,7 @@ import { useTestDatabase } from '../src/testing/index.ts';
 describe('the default transport: outbox feed and consumer runtime', async () => {
   const producerDb = await useTestDatabase('masterdata');
   const consumerDb = await useTestDatabase('core');
-  await withOwnerDatabase(producerDb, createOutboxTableV1);
+  // masterdata's migrations already created its outbox.
   await withOwnerDatabase(consumerDb, async (db) => {
     await createConsumerTablesV1(db);
     await sql`CREATE TABLE labels_copy (code text PRIMARY KEY, label text NOT NULL, version bigint NOT NULL)`.execute(db);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { useTestDatabase } from '@archipelago/platform/testing';
@@ -10,7 +10,7 @@ describe('masterdata labels', async () => {
   const database = await useTestDatabase('masterdata');
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
-  const app = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false });
+  const app = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl });
   afterAll(() => app.close());
 
   it('lists the four seeded labels in display order', async () => {
@@ -42,5 +42,54 @@ describe('masterdata labels', async () => {
 
   it('is ready while its database answers', async () => {
     expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200);
+  });
+
+  const feed = async () =>
+    (await app.inject({ url: '/internal/v1/events?limit=1000' })).json<{ events: { type: string; aggregate: { id: string; version: number }; payload: { label: string }; metadata: { correlationId?: string } }[] }>().events;
+
+  it('creates, updates and deletes a label, each change with its event in the outbox', async () => {
+    const created = await app.inject({ method: 'POST', url: '/api/v1/labels', headers: { 'x-request-id': 'req-prof' }, payload: { code: 'PROF', label: 'Prof.', display_name: 'Professor', display_order: 5 } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ code: 'PROF', label: 'Prof.', abbreviation: null, is_active: true, version: 1 });
+    const updated = await app.inject({ method: 'PATCH', url: '/api/v1/labels/PROF', payload: { label: 'Prof', is_active: false } });
+    expect(updated.json()).toMatchObject({ label: 'Prof', is_active: false, version: 2 });
+    expect((await app.inject({ method: 'DELETE', url: '/api/v1/labels/PROF' })).statusCode).toBe(204);
+    expect((await app.inject({ url: '/api/v1/labels/PROF' })).statusCode).toBe(404);
+    const revived = await app.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'PROF', label: 'Prof.', display_name: 'Professor' } });
+    expect(revived.json()).toMatchObject({ code: 'PROF', version: 4 });
+
+    const events = (await feed()).filter((e) => e.aggregate.id === 'PROF');
+    expect(events.map((e) => [e.type, e.aggregate.version, e.payload.label])).toEqual([
+      ['label.created', 1, 'Prof.'],
+      ['label.updated', 2, 'Prof'],
+      ['label.deleted', 3, 'Prof'],
+      ['label.created', 4, 'Prof.'],
+    ]);
+    expect(events[0]!.metadata.correlationId).toBe('req-prof');
+  });
+
+  it('rejects a taken code with 409 and bad input with 400, naming the fields, and records no event', async () => {
+    const before = (await feed()).length;
+    const taken = await app.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'DR', label: 'Dr.', display_name: 'Doctor' } });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json()).toMatchObject({ code: 'CONFLICT', errors: [{ field: 'body.code', value: 'DR' }] });
+    const bad = await app.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'lower case', display_name: '', extra: 1 } });
+    expect(bad.statusCode).toBe(400);
+    const fields = bad.json<{ errors: { field: string }[] }>().errors.map((e) => e.field);
+    expect(fields).toEqual(expect.arrayContaining(['body.code', 'body.label', 'body.display_name']));
+    expect((await app.inject({ method: 'PATCH', url: '/api/v1/labels/NOPE', payload: { label: 'x' } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'PATCH', url: '/api/v1/labels/DR', payload: {} })).statusCode).toBe(400);
+    expect((await feed()).length).toBe(before);
+  });
+
+  it('writes nothing when its event cannot be recorded', async () => {
+    await withOwnerDatabase(database, (db) => sql`REVOKE INSERT ON outbox FROM masterdata_app`.execute(db));
+    try {
+      const response = await app.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'HALF', label: 'Half', display_name: 'Half written' } });
+      expect(response.statusCode).toBe(500);
+    } finally {
+      await withOwnerDatabase(database, (db) => sql`GRANT INSERT ON outbox TO masterdata_app`.execute(db));
+    }
+    expect((await app.inject({ url: '/api/v1/labels/HALF' })).statusCode).toBe(404);
   });
 });

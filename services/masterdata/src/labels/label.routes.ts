@@ -1,7 +1,9 @@
 import Type from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
+import type { EventMetadata } from '@archipelago/platform/events';
+import type { FastifyRequest } from 'fastify';
 import type { LabelRepository } from './label.repository.ts';
-import type { Label } from './label.table.ts';
+import { labelDto, type LabelService } from './label.service.ts';
 
 const LabelSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -14,19 +16,20 @@ const LabelSchema = Type.Object({
   version: Type.Integer(),
 });
 
-const toDto = (label: Label) => ({
-  id: label.id,
-  code: label.code,
-  label: label.label,
-  display_name: label.display_name,
-  abbreviation: label.abbreviation,
-  display_order: label.display_order,
-  is_active: label.is_active,
-  version: label.version,
-});
+const Code = Type.String({ pattern: '^[A-Z0-9_]{1,10}$', description: 'Upper-case label code, e.g. DR' });
+const Editable = {
+  label: Type.String({ minLength: 1, maxLength: 50 }),
+  display_name: Type.String({ minLength: 1, maxLength: 50 }),
+  abbreviation: Type.Union([Type.String({ minLength: 1, maxLength: 50 }), Type.Null()]),
+  display_order: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  is_active: Type.Boolean(),
+};
 
-// Read side of the labels API; writes arrive with the event backbone (outbox).
-export function labelRoutes(app: HttpServer, labels: LabelRepository): void {
+// Who and which request caused a change; the user arrives with authentication (IAM issue).
+const metadataOf = (request: FastifyRequest): EventMetadata => ({ correlationId: request.id });
+
+/** The labels API: reads from the repository, writes through the service (outbox). */
+export function labelRoutes(app: HttpServer, labels: LabelRepository, service: LabelService): void {
   app.get(
     '/api/v1/labels',
     {
@@ -43,22 +46,70 @@ export function labelRoutes(app: HttpServer, labels: LabelRepository): void {
     async (request) => {
       const { limit, offset, active } = request.query;
       const page = await labels.list({ limit, offset, activeOnly: active ?? false });
-      return { items: page.items.map(toDto), total: page.total, limit, offset };
+      return { items: page.items.map(labelDto), total: page.total, limit, offset };
     },
   );
   app.get(
     '/api/v1/labels/:code',
-    {
-      schema: {
-        tags: ['labels'],
-        params: Type.Object({ code: Type.String({ pattern: '^[A-Z0-9_]{1,10}$' }) }),
-        response: { 200: LabelSchema },
-      },
-    },
+    { schema: { tags: ['labels'], params: Type.Object({ code: Code }), response: { 200: LabelSchema } } },
     async (request) => {
       const label = await labels.findByCode(request.params.code);
       if (!label) throw new AppError('NOT_FOUND', `Label ${request.params.code} does not exist`);
-      return toDto(label);
+      return labelDto(label);
+    },
+  );
+  app.post(
+    '/api/v1/labels',
+    {
+      schema: {
+        tags: ['labels'],
+        body: Type.Object(
+          {
+            code: Code,
+            label: Editable.label,
+            display_name: Editable.display_name,
+            abbreviation: Type.Optional(Editable.abbreviation),
+            display_order: Type.Optional(Editable.display_order),
+            is_active: Type.Optional(Editable.is_active),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: LabelSchema },
+      },
+    },
+    async (request, reply) => {
+      const { abbreviation, ...rest } = request.body;
+      const label = await service.create({ ...rest, abbreviation: abbreviation ?? null }, metadataOf(request));
+      return reply.status(201).send(label);
+    },
+  );
+  app.patch(
+    '/api/v1/labels/:code',
+    {
+      schema: {
+        tags: ['labels'],
+        params: Type.Object({ code: Code }),
+        body: Type.Object(
+          {
+            label: Type.Optional(Editable.label),
+            display_name: Type.Optional(Editable.display_name),
+            abbreviation: Type.Optional(Editable.abbreviation),
+            display_order: Type.Optional(Editable.display_order),
+            is_active: Type.Optional(Editable.is_active),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: LabelSchema },
+      },
+    },
+    async (request) => service.update(request.params.code, request.body, metadataOf(request)),
+  );
+  app.delete(
+    '/api/v1/labels/:code',
+    { schema: { tags: ['labels'], params: Type.Object({ code: Code }) } },
+    async (request, reply) => {
+      await service.remove(request.params.code, metadataOf(request));
+      return reply.status(204).send();
     },
   );
 }
