@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -121,6 +121,12 @@ describe('npm start', () => {
     // Proxied to the new core process (which answers 404 for a route it does not have yet), not a 502.
     expect((await fetch(`${gateway}/api/v1/orders/none`)).status).toBe(404);
 
+    // A db command while the system runs uses its PostgreSQL and leaves it running.
+    const status = spawnSync(process.execPath, [CLI, 'db', 'status', '--service', 'masterdata'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/masterdata \(embedded\):\n\s+applied \S+\s+20261123000000_create_labels/);
+    expect((await fetch(`${gateway}/health`)).status).toBe(200);
+
     expect(await cli.stop('SIGINT')).toBe(0);
     expect(cli.output).toContain('Stopped.');
     expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
@@ -154,6 +160,12 @@ describe('npm start', () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
     const cli = new StartedCli(env);
     await cli.waitFor(/PostgreSQL created and started/);
+    // A db command while the system runs uses its PostgreSQL and leaves it running.
+    const status = spawnSync(process.execPath, [CLI, 'db', 'status', '--service', 'masterdata'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/masterdata \(embedded\):\n\s+applied \S+\s+20261123000000_create_labels/);
+    expect((await fetch(`${gateway}/health`)).status).toBe(200);
+
     expect(await cli.stop('SIGINT')).toBe(0);
     expect(cli.output).toContain('Stopped.');
     expect(cli.output).not.toContain('All 6 services ready');
