@@ -160,12 +160,6 @@ describe('npm start', () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
     const cli = new StartedCli(env);
     await cli.waitFor(/PostgreSQL created and started/);
-    // A db command while the system runs uses its PostgreSQL and leaves it running.
-    const status = spawnSync(process.execPath, [CLI, 'db', 'status', '--service', 'masterdata'], { env: { ...process.env, ...env }, encoding: 'utf8' });
-    expect(status.status, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/masterdata \(embedded\):\n\s+applied \S+\s+20261123000000_create_labels/);
-    expect((await fetch(`${gateway}/health`)).status).toBe(200);
-
     expect(await cli.stop('SIGINT')).toBe(0);
     expect(cli.output).toContain('Stopped.');
     expect(cli.output).not.toContain('All 6 services ready');
