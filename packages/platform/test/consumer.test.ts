@@ -99,6 +99,20 @@ describe('the default transport: outbox feed and consumer runtime', async () => 
     await consumer.stop();
   });
 
+  it('survives a dead letter it cannot write, and carries on once it can', async () => {
+    await withOwnerDatabase(consumerDb, (db) => sql`REVOKE INSERT ON dead_letters FROM core_app`.execute(db));
+    const consumer = consume('stubborn', (event) => event.aggregate.id === 'POISON');
+    try {
+      await until(() => consumer.stats.processed === 22); // everything before POISON
+      await until(() => errors.some((e) => e.startsWith('stubborn batch: error: permission denied for table dead_letters')));
+      expect(consumer.stats.deadLettered).toBe(0);
+    } finally {
+      await withOwnerDatabase(consumerDb, (db) => sql`GRANT INSERT ON dead_letters TO core_app`.execute(db));
+    }
+    await until(() => consumer.stats.deadLettered === 1 && consumer.stats.processed === 23);
+    await consumer.stop();
+  });
+
   it('ends in the right state when events are replayed or arrive out of order', async () => {
     await publish([labelEvent('ORDER', 3, 'newest')]);
     await publish([labelEvent('ORDER', 2, 'older')]);

@@ -111,11 +111,10 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
             break;
           }
           await sleep(backoff(attempt), abort.signal);
-          if (abort.signal.aborted) return false;
+          if (abort.signal.aborted) return;
         }
       }
     }
-    return true;
   };
 
   const account = (events: readonly EventEnvelope[]) => {
@@ -124,28 +123,37 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
     stats.lastLagMs = Date.now() - Date.parse(events.at(-1)!.occurredAt);
   };
 
+  // One round: (first) load the cursor, fetch what follows it, apply it. Throws on any failure.
+  let cursorLoaded = false;
+  const round = async () => {
+    if (!cursorLoaded) {
+      const cursor = await sql<{ position: string }>`SELECT position FROM event_cursors WHERE consumer = ${options.name}`.execute(db);
+      stats.position = cursor.rows[0]?.position;
+      cursorLoaded = true;
+    }
+    const events = await fetchEvents(options.feedUrl, stats.position, options.batchSize ?? 500, options.waitMs ?? 20_000, abort.signal);
+    if (events.length === 0 || abort.signal.aborted) return;
+    try {
+      await applyBatch(events);
+      account(events);
+    } catch (error) {
+      options.onError?.(error, {});
+      await applyOneByOne(events);
+    }
+  };
+
+  // The consumer outlives every failure (producer down, own database down, a dead letter that
+  // cannot be written): it backs off and resumes from its last committed position.
   const loop = async () => {
-    const cursor = await sql<{ position: string }>`SELECT position FROM event_cursors WHERE consumer = ${options.name}`.execute(db);
-    stats.position = cursor.rows[0]?.position;
     let failures = 0;
     while (!abort.signal.aborted) {
-      let events: EventEnvelope[];
       try {
-        events = await fetchEvents(options.feedUrl, stats.position, options.batchSize ?? 500, options.waitMs ?? 20_000, abort.signal);
+        await round();
         failures = 0;
       } catch (error) {
         if (abort.signal.aborted) break;
         options.onError?.(error, {});
         await sleep(backoff(++failures), abort.signal);
-        continue;
-      }
-      if (events.length === 0) continue;
-      try {
-        await applyBatch(events);
-        account(events);
-      } catch (error) {
-        options.onError?.(error, {});
-        if (!(await applyOneByOne(events))) break;
       }
     }
   };
