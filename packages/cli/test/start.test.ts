@@ -25,6 +25,7 @@ class StartedCli {
     this.child = spawn(process.execPath, [CLI, 'start'], {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, like a command in a terminal
       ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
     });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
@@ -50,6 +51,12 @@ class StartedCli {
 
   stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
     this.child.kill(signal);
+    return this.exited;
+  }
+
+  /** Ctrl-C in a terminal: the signal goes to the whole foreground process group. */
+  interrupt(): Promise<number | null> {
+    process.kill(-this.child.pid!, 'SIGINT');
     return this.exited;
   }
 }
@@ -127,9 +134,14 @@ describe('npm start', () => {
     expect(status.stdout).toMatch(/masterdata \(embedded\):\n\s+applied \S+\s+20261123000000_create_labels/);
     expect((await fetch(`${gateway}/health`)).status).toBe(200);
 
-    expect(await cli.stop('SIGINT')).toBe(0);
+    // Ctrl-C reaches the CLI and its services, not PostgreSQL (own process group): the services
+    // close their connections, then PostgreSQL stops, so it never has to terminate a session.
+    expect(await cli.interrupt()).toBe(0);
     expect(cli.output).toContain('Stopped.');
     expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
+    const postgresLog = await readFile(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/postgres.log'), 'utf8');
+    expect(postgresLog).toContain('database system is shut down');
+    expect(postgresLog).not.toContain('terminating connection');
 
     const warm = new StartedCli(env);
     await warm.waitFor(/All 6 services ready in/);
