@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** How to run one service process and how to tell it is ready. */
@@ -45,7 +45,7 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
   // Until every service has been ready once, a crash fails the start (with its log) instead of
   // being restarted: a service that cannot start at all is a problem to report, not to retry.
   let allReadyOnce = false;
-  const running = new Map<string, { child: ChildProcess; log: WriteStream; exited: Promise<void> }>();
+  const running = new Map<string, { child: ChildProcess; exited: Promise<void> }>();
   const attempts = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -67,7 +67,7 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
         }, 50);
       });
     });
-    running.set(spec.key, { child, log, exited });
+    running.set(spec.key, { child, exited });
     return child;
   };
 
