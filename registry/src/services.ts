@@ -53,6 +53,7 @@ export const serviceDefinitions = {
         'label.created', 'label.updated', 'label.deleted',
         'region.created', 'region.updated', 'region.deleted',
         'district.created', 'district.updated', 'district.deleted',
+        'sub-district.created', 'sub-district.updated', 'sub-district.deleted',
         'department.created', 'department.updated', 'department.deleted',
         'classification-code.created', 'classification-code.updated', 'classification-code.deleted',
       ],
