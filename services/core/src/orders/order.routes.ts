@@ -1,0 +1,91 @@
+import Type from 'typebox';
+import { AppError, type HttpServer } from '@archipelago/platform';
+import { changeOf } from '../actor.ts';
+import type { OrderRepository } from './order.repository.ts';
+import { orderDto, type OrderService } from './order.service.ts';
+
+const Id = Type.String({ format: 'uuid' });
+const Nullable = <T extends Type.TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Timestamp = Type.String({ format: 'date-time' });
+const Status = Type.Union([Type.Literal('PENDING'), Type.Literal('PROCESSING'), Type.Literal('COMPLETED'), Type.Literal('CANCELLED')]);
+const DepartmentCode = Type.String({ pattern: '^[A-Z0-9][A-Z0-9._-]{0,19}$' });
+
+const OrderSchema = Type.Object({
+  id: Id,
+  order_code: Type.String({ description: 'ORD-YYYY-NNNNNN' }),
+  item_name: Type.String(),
+  quantity: Type.Integer(),
+  status: Status,
+  department_code: Type.String(),
+  resource_id: Nullable(Id),
+  ordered_at: Timestamp,
+  completed_at: Nullable(Timestamp),
+  cancelled_at: Nullable(Timestamp),
+  created_by: Nullable(Id),
+  version: Type.Integer(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+/** The orders API: paged list with filters, read, create, and status changes. */
+export function orderRoutes(app: HttpServer, orders: OrderRepository, service: OrderService): void {
+  const tags = ['orders'];
+  app.get(
+    '/api/v1/orders',
+    {
+      schema: {
+        tags,
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+          offset: Type.Integer({ minimum: 0, default: 0 }),
+          status: Type.Optional(Status),
+          department_code: Type.Optional(DepartmentCode),
+          resource_id: Type.Optional(Id),
+          order_code: Type.Optional(Type.String({ pattern: '^ORD-\\d{4}-\\d{6,}$' })),
+        }),
+        response: { 200: Type.Object({ items: Type.Array(OrderSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }) },
+      },
+    },
+    async (request) => {
+      const page = await orders.list(request.query);
+      return { items: page.items.map(orderDto), total: page.total, limit: request.query.limit, offset: request.query.offset };
+    },
+  );
+  app.get('/api/v1/orders/:id', { schema: { tags, params: Type.Object({ id: Id }), response: { 200: OrderSchema } } }, async (request) => {
+    const order = await orders.findById(request.params.id);
+    if (!order) throw new AppError('NOT_FOUND', `Order ${request.params.id} does not exist`);
+    return orderDto(order);
+  });
+  app.post(
+    '/api/v1/orders',
+    {
+      schema: {
+        tags,
+        body: Type.Object(
+          {
+            item_name: Type.String({ minLength: 1, maxLength: 100 }),
+            quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+            department_code: DepartmentCode,
+            resource_id: Type.Optional(Nullable(Id)),
+            ordered_at: Type.Optional(Timestamp),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: OrderSchema },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await service.create(request.body, changeOf(request))),
+  );
+  app.post(
+    '/api/v1/orders/:id/status',
+    {
+      schema: {
+        tags,
+        params: Type.Object({ id: Id }),
+        body: Type.Object({ status: Status }, { additionalProperties: false }),
+        response: { 200: OrderSchema },
+      },
+    },
+    async (request) => service.changeStatus(request.params.id, request.body.status, changeOf(request)),
+  );
+}
