@@ -50,6 +50,9 @@ describe('core orders', async () => {
     const order = response.json<Order>();
     expect(order).toMatchObject({ order_code: 'ORD-2025-000003', status: 'PENDING', quantity: 1, version: 1, completed_at: null, ordered_at: '2025-03-01T10:00:00.000Z' });
     expect((await app.inject({ url: `/api/v1/orders/${order.id}` })).json()).toEqual(order);
+    expect((await app.inject({ url: '/api/v1/orders/ORD-2025-000003' })).json()).toEqual(order);
+    expect((await app.inject({ url: '/api/v1/orders/ORD-2025-999999' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/v1/orders/none' })).statusCode).toBe(404);
     const now = await create({ item_name: 'Chest X-ray', department_code: 'RADIO' });
     expect(now.json<Order>().order_code).toMatch(new RegExp(`^ORD-${new Date().getUTCFullYear()}-000001$`));
 

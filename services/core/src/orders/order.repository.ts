@@ -11,6 +11,8 @@ export interface OrderFilters {
   readonly order_code?: string;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The only code that reads or writes orders and their code counters. */
 export function orderRepository(db: Kysely<CoreDatabase>) {
   const filtered = (filters: OrderFilters) => {
@@ -30,8 +32,10 @@ export function orderRepository(db: Kysely<CoreDatabase>) {
       ]);
       return { items, total: Number(count.total) };
     },
-    async findById(id: string): Promise<Order | undefined> {
-      return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+    /** An order by its uuid or its code; undefined for anything else. */
+    async findByIdOrCode(key: string): Promise<Order | undefined> {
+      if (UUID.test(key)) return db.selectFrom('orders').selectAll().where('id', '=', key).executeTakeFirst();
+      return db.selectFrom('orders').selectAll().where('order_code', '=', key).executeTakeFirst();
     },
     /**
      * The next number of a year, from its counter row. The row stays locked until the

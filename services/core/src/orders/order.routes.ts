@@ -51,11 +51,15 @@ export function orderRoutes(app: HttpServer, orders: OrderRepository, service: O
       return { items: page.items.map(orderDto), total: page.total, limit: request.query.limit, offset: request.query.offset };
     },
   );
-  app.get('/api/v1/orders/:id', { schema: { tags, params: Type.Object({ id: Id }), response: { 200: OrderSchema } } }, async (request) => {
-    const order = await orders.findById(request.params.id);
-    if (!order) throw new AppError('NOT_FOUND', `Order ${request.params.id} does not exist`);
-    return orderDto(order);
-  });
+  app.get(
+    '/api/v1/orders/:id',
+    { schema: { tags, description: 'One order, by id or by order code', params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 40, description: 'uuid or ORD-YYYY-NNNNNN' }) }), response: { 200: OrderSchema } } },
+    async (request) => {
+      const order = await orders.findByIdOrCode(request.params.id);
+      if (!order) throw new AppError('NOT_FOUND', `Order ${request.params.id} does not exist`);
+      return orderDto(order);
+    },
+  );
   app.post(
     '/api/v1/orders',
     {
