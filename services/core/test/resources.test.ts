@@ -136,6 +136,7 @@ describe('core resources, addresses, engagements, intakes and records', async ()
     expect(record.json()).toMatchObject({ entry_date: '2025-02-01', classification_code: 'I10' });
     expect((await get(`/api/v1/records?resource_id=${ada.id}`)).json<Page>().total).toBe(1);
     expect((await get(`/api/v1/engagements?resource_id=${ada.id}&status=CLOSED`)).json<Page>().total).toBe(1);
+    expect((await get(`/api/v1/records?resource_id=${ada.id}&notes=x&id=y`)).json<Page>().total).toBe(1); // not filters: ignored
 
     const code = await post('/api/v1/records', { resource_id: ada.id, classification_code: 'Z99.9' });
     expect(code.json<Problem>()).toMatchObject({ status: 422, errors: [{ field: 'body.classification_code', value: 'Z99.9' }] });

@@ -53,8 +53,9 @@ export function entityRoutes(app: HttpServer, rows: EntityRepository, service: E
       },
     },
     async (request) => {
-      const { limit, offset, ...where } = request.query as { limit: number; offset: number } & Values;
-      const page = await rows.list({ limit, offset, where: { ...where, ...(request.params) } });
+      const { limit, offset, ...query } = request.query as { limit: number; offset: number } & Values;
+      const where = Object.fromEntries(entity.filters.map((column) => [column, query[column]]));
+      const page = await rows.list({ limit, offset, where: { ...where, ...request.params } });
       return { items: page.items.map(toDto), total: page.total, limit, offset };
     },
   );
