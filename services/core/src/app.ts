@@ -1,7 +1,17 @@
-import { checkDatabase, createHttpServer, type HttpServer, type AppDeps } from '@archipelago/platform';
+import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import type { Kysely } from 'kysely';
 import type { CoreDatabase } from './database.ts';
+import { startIntegration, type CorePeers } from './integration.ts';
 
-/** Composition root of the core service; its domain routes arrive with their issue. */
-export async function buildApp({ db, logger }: AppDeps<CoreDatabase>): Promise<HttpServer> {
-  return createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
+export interface CoreDeps extends AppDeps<CoreDatabase> {
+  readonly peers: CorePeers;
+  /** Daily lookup reconciliation (UTC); tests turn it `off`. */
+  readonly reconcileAt?: string;
+}
+
+/** Composition root of the core service. */
+export async function buildApp({ db, logger, peers, reconcileAt }: CoreDeps): Promise<HttpServer> {
+  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
+  await startIntegration(app, { db: db as Kysely<unknown>, peers, logger, reconcileAt: reconcileAt ?? '02:00' });
+  return app;
 }
