@@ -48,7 +48,7 @@ export async function openLocalDatabases(
  * What a service inherits from the CLI's environment: an allowlist, so secrets meant for other
  * services (their database URLs, passwords, PGPASSWORD, …) never reach it.
  */
-const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LOG_LEVEL|DATABASE_CONNECT_ATTEMPTS)$/;
+const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LOG_LEVEL|DATABASE_CONNECT_ATTEMPTS|LOOKUP_RECONCILE_AT)$/;
 
 /** The environment a service process runs with. */
 export function serviceEnvironment(

@@ -16,6 +16,8 @@ export interface HttpServerOptions {
   readonly readiness?: () => Promise<void>;
   /** Largest accepted request body in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
+  /** How long requests in flight may finish when the server closes; then connections are cut. */
+  readonly closeGraceMs?: number;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -44,6 +46,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Graceful, but bounded: requests in flight get a grace period, then every connection still
+  // open (a peer that died mid-request, one that never sent a request) is cut, so closing
+  // never hangs for the 60 s of Node's header timeout.
+  app.addHook('preClose', async () => {
+    setTimeout(() => app.server.closeAllConnections(), options.closeGraceMs ?? 2_000).unref();
   });
   app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, classify(error, request)));
   app.setNotFoundHandler((request, reply) =>

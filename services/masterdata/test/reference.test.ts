@@ -32,12 +32,32 @@ describe('masterdata reference entities', async () => {
   await withOwnerDatabase(database, seed);
   const app = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl });
   afterAll(() => app.close());
+  // What the outbox holds, read directly: the feed itself may hold back events while any
+  // transaction on the cluster (another test file's) is still running.
+  const recorded = async () =>
+    (await sql<{ type: string; aggregate_type: string; aggregate_id: string; aggregate_version: number; payload: never; metadata: never }>`
+      SELECT type, aggregate_type, aggregate_id, aggregate_version, payload, metadata FROM outbox ORDER BY tx_id, seq`.execute(database.db)).rows.map((row) => ({
+      type: row.type,
+      aggregate: { type: row.aggregate_type, id: row.aggregate_id, version: row.aggregate_version },
+      payload: row.payload,
+      metadata: row.metadata,
+    })) as FeedEvent[];
+  /** Follows the HTTP feed until an event matches (bounded), as a consumer would. */
+  const followFeed = async (match: (event: FeedEvent & { position: string }) => boolean) => {
+    let after = '';
+    for (let round = 0; round < 30; round++) {
+      const { events } = (await app.inject({ url: `/internal/v1/events?limit=1000&waitMs=1000${after ? `&after=${after}` : ''}` })).json<{ events: (FeedEvent & { position: string })[] }>();
+      const found = events.find(match);
+      if (found) return found;
+      after = events.at(-1)?.position ?? after;
+    }
+    return undefined;
+  };
 
   const get = (url: string) => app.inject({ url });
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
   const patch = (url: string, payload: object) => app.inject({ method: 'PATCH', url, payload });
   const del = (url: string) => app.inject({ method: 'DELETE', url });
-  const feed = async () => (await get('/internal/v1/events?limit=1000')).json<{ events: FeedEvent[] }>().events;
   const codes = (body: { items: Dto[] }) => body.items.map((item) => item.code);
 
   // One row per entity: a valid new row, a change to it, and a filter that finds it.
@@ -87,7 +107,7 @@ describe('masterdata reference entities', async () => {
       expect((await get(`${c.path}/${c.create.code}`)).statusCode).toBe(404);
       expect((await del(`${c.path}/${c.create.code}`)).statusCode).toBe(404);
 
-      const events = (await feed()).filter((e) => e.aggregate.type === c.entity && e.aggregate.id === c.create.code);
+      const events = (await recorded()).filter((e) => e.aggregate.type === c.entity && e.aggregate.id === c.create.code);
       expect(events.map((e) => [e.type, e.aggregate.version])).toEqual([
         [`${c.entity}.created`, 1],
         [`${c.entity}.updated`, 2],
@@ -97,6 +117,8 @@ describe('masterdata reference entities', async () => {
       expect(events[1]!.payload).toEqual(changed.json());
       expect(events[2]!.payload).toEqual({ ...changed.json<Dto>(), version: 3 });
       expect(events[0]!.metadata).toEqual({ correlationId: `req-${c.entity}` });
+      const served = await followFeed((e) => e.type === `${c.entity}.deleted` && e.aggregate.id === c.create.code);
+      expect(served).toMatchObject({ source: 'masterdata', aggregate: { version: 3 }, payload: events[2]!.payload });
     });
   }
 
@@ -109,7 +131,7 @@ describe('masterdata reference entities', async () => {
   });
 
   it('rejects a parent code that names no live parent with 422 naming field and value, and records nothing', async () => {
-    const before = (await feed()).length;
+    const before = (await recorded()).length;
     const unknown = await post('/api/v1/districts', { code: 'US-ZZ-X', name: 'Nowhere County', region_code: 'US-ZZ' });
     expect(unknown.statusCode).toBe(422);
     expect(unknown.json<Problem>()).toMatchObject({ code: 'UNPROCESSABLE_REFERENCE', errors: [{ field: 'body.region_code', value: 'US-ZZ' }] });
@@ -120,7 +142,7 @@ describe('masterdata reference entities', async () => {
     expect(orphan.json<Problem>()).toMatchObject({ status: 422, errors: [{ field: 'body.district_code', value: 'US-ZZ-X' }] });
     expect((await get('/api/v1/districts/US-ZZ-X')).statusCode).toBe(404);
     expect((await get('/api/v1/districts/US-CA-LA')).json()).toMatchObject({ region_code: 'US-CA', version: 1 });
-    expect((await feed()).length).toBe(before);
+    expect((await recorded()).length).toBe(before);
   });
 
   it('moves a district to another live region', async () => {
@@ -130,7 +152,7 @@ describe('masterdata reference entities', async () => {
   });
 
   it('rejects a taken code with 409 and input that breaks the schema with 400', async () => {
-    const before = (await feed()).length;
+    const before = (await recorded()).length;
     const taken = await post('/api/v1/regions', { code: 'US-CA', name: 'California again', zone: 'West' });
     expect(taken.statusCode).toBe(409);
     expect(taken.json<Problem>()).toMatchObject({ code: 'CONFLICT', errors: [{ field: 'body.code', value: 'US-CA' }] });
@@ -139,14 +161,14 @@ describe('masterdata reference entities', async () => {
     expect(bad.json<Problem>().errors!.map((e) => e.field)).toEqual(expect.arrayContaining(['body.code', 'body.name', 'body.zone']));
     expect((await patch('/api/v1/regions/US-CA', {})).statusCode).toBe(400);
     expect((await patch('/api/v1/regions/US-CA', { code: 'US-XX' })).statusCode).toBe(400);
-    expect((await feed()).length).toBe(before);
+    expect((await recorded()).length).toBe(before);
   });
 
   it('refuses to delete a parent that still has live children (409), and deletes it once they are gone', async () => {
     await post('/api/v1/regions', { code: 'US-NV', name: 'Nevada', zone: 'West' });
     await post('/api/v1/districts', { code: 'US-NV-CLARK', name: 'Clark County', region_code: 'US-NV' });
     await post('/api/v1/sub-districts', { code: 'US-NV-CLARK-LV', name: 'Las Vegas', district_code: 'US-NV-CLARK' });
-    const before = (await feed()).length;
+    const before = (await recorded()).length;
 
     const region = await del('/api/v1/regions/US-NV');
     expect(region.statusCode).toBe(409);
@@ -154,7 +176,7 @@ describe('masterdata reference entities', async () => {
     expect(region.json<Problem>().detail).toContain('US-NV-CLARK');
     expect((await del('/api/v1/districts/US-NV-CLARK')).statusCode).toBe(409);
     expect((await get('/api/v1/regions/US-NV')).json()).toMatchObject({ version: 1 });
-    expect((await feed()).length).toBe(before);
+    expect((await recorded()).length).toBe(before);
 
     // An inactive child is still live: it keeps its parent.
     await patch('/api/v1/sub-districts/US-NV-CLARK-LV', { is_active: false });

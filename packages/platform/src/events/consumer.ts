@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventEnvelope } from './envelope.ts';
+import type { Subscription } from './transport.ts';
 
 /**
  * Creates the consumer's bookkeeping (version 1) in the current schema: the last applied
@@ -34,10 +35,10 @@ export async function dropConsumerTablesV1(db: Kysely<unknown>): Promise<void> {
 export type EventHandler<DB> = (trx: Transaction<DB>, event: EventEnvelope) => Promise<void>;
 
 export interface ConsumerOptions<DB> {
-  /** Unique name of this consumer, e.g. `core.masterdata-lookups`; keys its cursor. */
+  /** Unique name of this consumer, e.g. `core.lookups.masterdata`; keys its cursor. */
   readonly name: string;
-  /** Base URL of the producing service. */
-  readonly feedUrl: string;
+  /** Where the events come from: `transport.subscribe({ source, group: name })`. */
+  readonly subscription: Subscription;
   readonly db: Kysely<DB>;
   readonly handle: EventHandler<DB>;
   readonly batchSize?: number;
@@ -59,11 +60,23 @@ export interface ConsumerStats {
 
 /** A running consumer of one producer's feed. */
 export interface Consumer {
+  readonly name: string;
   readonly stats: Readonly<ConsumerStats>;
+  /**
+   * Applies a dead letter of this consumer again and removes it, in one transaction; throws
+   * (keeping it) when it fails again. False when there is no such dead letter.
+   */
+  replay(deadLetterId: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
 const defaultBackoff = (attempt: number) => Math.min(100 * 2 ** (attempt - 1), 5_000);
+
+/** Another instance of the same consumer committed first; this one reloads its cursor. */
+class CursorMoved extends Error {}
+
+// The stored position of a consumer that has applied nothing yet.
+const START = '';
 
 /**
  * Follows a producer's event feed and applies each event exactly once in effect: the handler
@@ -78,15 +91,25 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
   const backoff = options.backoffMs ?? defaultBackoff;
   const db = options.db;
 
-  const saveCursor = (trx: Transaction<DB>, position: string) =>
-    sql`INSERT INTO event_cursors (consumer, position) VALUES (${options.name}, ${position})
-        ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = now()`.execute(trx);
+  // Compare-and-swap: the cursor moves only from where this instance read it, so two instances
+  // of one consumer never both apply a batch (the later commit finds the cursor moved).
+  const saveCursor = async (trx: Transaction<DB>, position: string) => {
+    const result = await sql`UPDATE event_cursors SET position = ${position}, updated_at = now()
+        WHERE consumer = ${options.name} AND position = ${stats.position ?? START}`.execute(trx);
+    if (result.numAffectedRows !== 1n) throw new CursorMoved(`${options.name}'s cursor was moved by another instance`);
+  };
 
   const applyBatch = (events: readonly EventEnvelope[]) =>
     db.transaction().execute(async (trx) => {
       for (const event of events) await options.handle(trx, event);
       await saveCursor(trx, events.at(-1)!.position);
     });
+  const acknowledge = (events: readonly EventEnvelope[]) => {
+    stats.processed += events.length;
+    stats.position = events.at(-1)!.position;
+    stats.lastLagMs = Date.now() - Date.parse(events.at(-1)!.occurredAt);
+    return options.subscription.acknowledge(events);
+  };
 
   // One event at a time, with retries, when a batch failed: isolates the poison event.
   const applyOneByOne = async (events: readonly EventEnvelope[]) => {
@@ -94,9 +117,10 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
       for (let attempt = 1; ; attempt++) {
         try {
           await applyBatch([event]);
-          account([event]);
+          await acknowledge([event]);
           break;
         } catch (error) {
+          if (error instanceof CursorMoved) throw error;
           stats.failedAttempts++;
           options.onError?.(error, { event, attempt });
           if (attempt >= maxAttempts) {
@@ -108,6 +132,7 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
             });
             stats.deadLettered++;
             stats.position = event.position;
+            await options.subscription.acknowledge([event]);
             break;
           }
           await sleep(backoff(attempt), abort.signal);
@@ -117,28 +142,29 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
     }
   };
 
-  const account = (events: readonly EventEnvelope[]) => {
-    stats.processed += events.length;
-    stats.position = events.at(-1)!.position;
-    stats.lastLagMs = Date.now() - Date.parse(events.at(-1)!.occurredAt);
-  };
-
   // One round: (first) load the cursor, fetch what follows it, apply it. Throws on any failure.
   let cursorLoaded = false;
   const round = async () => {
     if (!cursorLoaded) {
+      await sql`INSERT INTO event_cursors (consumer, position) VALUES (${options.name}, ${START}) ON CONFLICT (consumer) DO NOTHING`.execute(db);
       const cursor = await sql<{ position: string }>`SELECT position FROM event_cursors WHERE consumer = ${options.name}`.execute(db);
-      stats.position = cursor.rows[0]?.position;
+      stats.position = cursor.rows[0]!.position || undefined;
       cursorLoaded = true;
     }
-    const events = await fetchEvents(options.feedUrl, stats.position, options.batchSize ?? 500, options.waitMs ?? 20_000, abort.signal);
+    const events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
     if (events.length === 0 || abort.signal.aborted) return;
     try {
-      await applyBatch(events);
-      account(events);
+      try {
+        await applyBatch(events);
+        await acknowledge(events);
+      } catch (error) {
+        if (error instanceof CursorMoved) throw error;
+        options.onError?.(error, {});
+        await applyOneByOne(events);
+      }
     } catch (error) {
-      options.onError?.(error, {});
-      await applyOneByOne(events);
+      if (!(error instanceof CursorMoved)) throw error;
+      cursorLoaded = false; // another instance got there first: continue from where it is
     }
   };
 
@@ -160,22 +186,23 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
   const running = loop().catch((error: unknown) => options.onError?.(error, {}));
 
   return {
+    name: options.name,
     stats,
+    replay: (id) =>
+      db.transaction().execute(async (trx) => {
+        const letter = await sql<{ envelope: EventEnvelope }>`
+          SELECT envelope FROM dead_letters WHERE id = ${id} AND consumer = ${options.name} FOR UPDATE`.execute(trx);
+        if (!letter.rows[0]) return false;
+        await options.handle(trx, letter.rows[0].envelope);
+        await sql`DELETE FROM dead_letters WHERE id = ${id}`.execute(trx);
+        return true;
+      }),
     async stop() {
       abort.abort();
       await running;
+      await options.subscription.close();
     },
   };
-}
-
-async function fetchEvents(baseUrl: string, after: string | undefined, limit: number, waitMs: number, signal: AbortSignal): Promise<EventEnvelope[]> {
-  const url = new URL('/internal/v1/events', baseUrl);
-  if (after) url.searchParams.set('after', after);
-  url.searchParams.set('limit', String(limit));
-  url.searchParams.set('waitMs', String(waitMs));
-  const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(waitMs + 10_000)]) });
-  if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
-  return ((await response.json()) as { events: EventEnvelope[] }).events;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

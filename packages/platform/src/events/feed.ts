@@ -27,6 +27,12 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
   wake.setMaxListeners(0);
   const listener = options.listenUrl ? await listen(options.listenUrl, outboxChannel(options.schema), () => wake.emit('outbox')) : undefined;
   app.addHook('onClose', async () => listener?.end());
+  // Waiting readers answer (empty) at once when the server closes, instead of holding it open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    wake.emit('outbox');
+  });
   const pollMs = options.pollMs ?? 250;
 
   app.get(
@@ -46,7 +52,7 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
       const read = () => readOutbox(options.db, options.source, { after, limit: request.query.limit });
       const deadline = Date.now() + request.query.waitMs;
       let events = await read();
-      while (events.length === 0 && Date.now() < deadline && !request.raw.destroyed) {
+      while (events.length === 0 && Date.now() < deadline && !request.raw.destroyed && !closing) {
         await nextWake(wake, Math.min(pollMs, deadline - Date.now()));
         events = await read();
       }

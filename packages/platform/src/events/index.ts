@@ -11,6 +11,8 @@ export {
 } from './outbox.ts';
 export { uuidv7 } from './uuid.ts';
 export { registerEventFeed, type EventFeedOptions } from './feed.ts';
+export type { EventTransport, Producer, Subscription } from './transport.ts';
+export { feedTransport } from './feed-transport.ts';
 export {
   createConsumerTablesV1,
   dropConsumerTablesV1,
@@ -20,3 +22,4 @@ export {
   type ConsumerStats,
   type EventHandler,
 } from './consumer.ts';
+export { registerConsumerRoutes, type DeadLetter } from './dead-letters.ts';

@@ -3,7 +3,7 @@ import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
 import type { Change } from '../actor.ts';
 import type { CoreDatabase } from '../database.ts';
-import type { References } from '../references.ts';
+import type { ReferenceValidator } from '@archipelago/platform/references';
 import { entityDto, scopeOf, type EntityDto, type EntityRow } from './entity.definition.ts';
 import type { EntityRepository } from './entity.repository.ts';
 
@@ -15,7 +15,7 @@ type Values = Readonly<Record<string, unknown>>;
  * children is not deleted unless they go with it, and every change commits with its event.
  * `all` holds the repositories of every entity, so parents and children can be found.
  */
-export function entityService(db: Kysely<CoreDatabase>, references: References, all: readonly EntityRepository[], own: EntityRepository) {
+export function entityService(db: Kysely<CoreDatabase>, references: ReferenceValidator, all: readonly EntityRepository[], own: EntityRepository) {
   const entity = own.entity;
   const scope = scopeOf(entity);
   const repositoryOf = (name: string) => all.find((repository) => repository.entity.name === name)!;

@@ -1,0 +1,37 @@
+import type { EventEnvelope } from './envelope.ts';
+import { registerEventFeed } from './feed.ts';
+import type { EventTransport, Subscription } from './transport.ts';
+
+/**
+ * The default transport: no server beyond PostgreSQL and the services. A producer serves its
+ * outbox as a long-polling feed (`GET /internal/v1/events`); a consumer asks for what follows
+ * the position it stored in its own database, so its cursor is its acknowledgement.
+ *
+ * @example
+ * const transport = feedTransport({ urlOf: (service) => peers[service] });
+ */
+export function feedTransport(options: { urlOf: (service: string) => string }): EventTransport {
+  return {
+    name: 'feed',
+    async publish(producer) {
+      await registerEventFeed(producer.app, { source: producer.source, schema: producer.schema, db: producer.db, listenUrl: producer.listenUrl });
+    },
+    subscribe({ source }): Subscription {
+      return {
+        receive: (after, receive) => fetchEvents(options.urlOf(source), after, receive),
+        acknowledge: async () => undefined,
+        close: async () => undefined,
+      };
+    },
+  };
+}
+
+async function fetchEvents(baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {
+  const url = new URL('/internal/v1/events', baseUrl);
+  if (after) url.searchParams.set('after', after);
+  url.searchParams.set('limit', String(options.limit));
+  url.searchParams.set('waitMs', String(options.waitMs));
+  const response = await fetch(url, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.waitMs + 10_000)]) });
+  if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
+  return ((await response.json()) as { events: EventEnvelope[] }).events;
+}

@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+import type { HttpServer } from '../http.ts';
+import type { EventEnvelope } from './envelope.ts';
+
+/** A producing service, as a transport sees it: its outbox and its HTTP server. */
+export interface Producer<DB = unknown> {
+  /** Registry key, e.g. `masterdata`. */
+  readonly source: string;
+  /** Schema of the outbox table (the service's schema). */
+  readonly schema: string;
+  readonly db: Kysely<DB>;
+  readonly app: HttpServer;
+  /** The service's own database URL, for a LISTEN connection (wake-ups). */
+  readonly listenUrl?: string;
+}
+
+/** Receives one producer's events for one consumer group. */
+export interface Subscription {
+  /**
+   * Events committed after `after` (the consumer's stored position; undefined: from the start),
+   * oldest first, at most `limit`; waits up to `waitMs` for the first. After a crash the same
+   * events may come again: consumers apply them idempotently.
+   */
+  receive(after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]>;
+  /** Called once the events are applied and their position committed in the consumer's DB. */
+  acknowledge(events: readonly EventEnvelope[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Carries committed outbox events from producers to consumers (DESIGN.md §4). Every transport
+ * passes the same conformance suite (`@archipelago/platform/testing`'s `describeTransportConformance`):
+ * per-aggregate order, no loss, redelivery after a crash, dead-lettering.
+ */
+export interface EventTransport {
+  readonly name: string;
+  /** Producer side: starts handing the producer's committed outbox rows on. */
+  publish(producer: Producer): Promise<void>;
+  /** Consumer side: `group` (e.g. `core.lookups.masterdata`) receives the events of `source`. */
+  subscribe(options: { source: string; group: string }): Subscription;
+}

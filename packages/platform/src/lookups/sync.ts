@@ -1,0 +1,154 @@
+import { sql, type Kysely } from 'kysely';
+import type { LookupDefinition } from '@archipelago/registry';
+import { AppError } from '../errors.ts';
+import { startConsumer, type Consumer, type ConsumerOptions } from '../events/consumer.ts';
+import type { EventTransport } from '../events/transport.ts';
+import type { Logger } from '../logger.ts';
+import { scheduleDaily } from '../schedule.ts';
+import { StartupError } from '../startup.ts';
+import { lookupProjection } from './projection.ts';
+import { reconcileLookup, type DriftReport, type ExportReader } from './reconcile.ts';
+
+export interface LookupSyncOptions {
+  /** Registry key of the consuming service, e.g. `core`; names its consumers. */
+  readonly service: string;
+  readonly db: Kysely<unknown>;
+  /** The service's lookups, as the registry declares them. */
+  readonly lookups: readonly LookupDefinition[];
+  /** How the producers' events arrive. */
+  readonly transport: EventTransport;
+  /** How the producers' full exports are read (`httpExportReader`), for snapshots and reconciliation. */
+  readonly readExport: ExportReader;
+  /** Daily full reconciliation (UTC), or `off`. Default `02:00`, seed 000's cron. */
+  readonly reconcileAt?: string;
+  readonly logger?: Logger;
+  /** Consumer tuning (batch size, long-poll wait, retries). */
+  readonly consumer?: Pick<ConsumerOptions<unknown>, 'batchSize' | 'waitMs' | 'maxAttempts' | 'backoffMs'>;
+}
+
+/** The running sync of a service's lookup tables. */
+export interface LookupSync {
+  /** Repairs the named lookup (or all) from the master's export, reporting what differed. */
+  reconcile(table?: string): Promise<DriftReport[]>;
+  /** Reports what differs, changing nothing. */
+  drift(table?: string): Promise<DriftReport[]>;
+  /** One consumer per producer, named `<service>.lookups.<producer>`. */
+  readonly consumers: readonly Consumer[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps every declared lookup table in sync with its master (DESIGN.md §5): checks the tables
+ * match the registry, snapshots empty ones from the master's export, follows each producer's
+ * events, and reconciles everything daily.
+ */
+export async function startLookupSync(options: LookupSyncOptions): Promise<LookupSync> {
+  const { db, lookups, logger } = options;
+  await assertTablesMatchRegistry(db, options.service, lookups);
+  const { readExport } = options;
+
+  const select = (table?: string) => {
+    if (table === undefined) return lookups;
+    const lookup = lookups.find((candidate) => candidate.table === table);
+    if (!lookup) throw new AppError('NOT_FOUND', `${options.service} keeps no lookup "${table}" (it keeps ${lookups.map((l) => l.table).join(', ')})`);
+    return [lookup];
+  };
+  const compare = async (table: string | undefined, repair: boolean) => {
+    const reports: DriftReport[] = [];
+    for (const lookup of select(table)) reports.push(await reconcileLookup(db, lookup, readExport, { repair }));
+    return reports;
+  };
+  const reconcile = async (table?: string) => {
+    const reports = await compare(table, true);
+    for (const report of reports) {
+      const drift = report.missing.length + report.stale.length + report.extra.length;
+      if (drift > 0) logger?.warn({ lookup: report.lookup, missing: report.missing.length, stale: report.stale.length, extra: report.extra.length }, 'lookup drift repaired');
+    }
+    return reports;
+  };
+
+  const consumers = [...new Set(lookups.map((lookup) => lookup.from))].map((producer) => {
+    const name = `${options.service}.lookups.${producer}`;
+    return startConsumer<unknown>({
+      ...options.consumer,
+      name,
+      subscription: options.transport.subscribe({ source: producer, group: name }),
+      db,
+      handle: lookupProjection(lookups.filter((lookup) => lookup.from === producer)),
+      onError: (error, context) => logger?.warn({ err: error, producer, event: context.event?.id, attempt: context.attempt }, 'lookup event not applied yet'),
+    });
+  });
+
+  // Empty tables are filled from the export; retried until the master answers.
+  const snapshot = snapshotEmptyTables(db, lookups, (table) => compare(table, true), logger);
+  const cancelSchedule = options.reconcileAt === 'off'
+    ? () => undefined
+    : scheduleDaily(options.reconcileAt ?? '02:00', () => reconcile(), (error) => logger?.error({ err: error }, 'scheduled lookup reconciliation failed'));
+
+  return {
+    reconcile,
+    drift: (table) => compare(table, false),
+    consumers,
+    async stop() {
+      cancelSchedule();
+      snapshot.cancel();
+      await Promise.all(consumers.map((consumer) => consumer.stop()));
+      await snapshot.done;
+    },
+  };
+}
+
+async function assertTablesMatchRegistry(db: Kysely<unknown>, service: string, lookups: readonly LookupDefinition[]): Promise<void> {
+  const problems: string[] = [];
+  for (const lookup of lookups) {
+    const result = await sql<{ column_name: string }>`
+      SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${lookup.table}`.execute(db);
+    const present = new Set(result.rows.map((row) => row.column_name));
+    if (present.size === 0) {
+      problems.push(`table ${lookup.table} does not exist`);
+      continue;
+    }
+    const missing = [lookup.key, ...lookup.columns, 'master_id', 'source_version', 'synced_at'].filter((column) => !present.has(column));
+    if (missing.length > 0) problems.push(`${lookup.table} lacks column(s) ${missing.join(', ')}`);
+  }
+  if (problems.length > 0) {
+    throw new StartupError(`${service}'s lookup tables do not match the registry: ${problems.join('; ')}. Add a migration (createLookupTableV1) for them.`);
+  }
+}
+
+function snapshotEmptyTables(
+  db: Kysely<unknown>,
+  lookups: readonly LookupDefinition[],
+  repair: (table: string) => Promise<DriftReport[]>,
+  logger: Logger | undefined,
+): { done: Promise<void>; cancel(): void } {
+  let cancelled = false;
+  let wake: (() => void) | undefined;
+  const done = (async () => {
+    for (const lookup of lookups) {
+      for (let attempt = 1; !cancelled; attempt++) {
+        try {
+          const empty = (await sql`SELECT 1 FROM ${sql.id(lookup.table)} LIMIT 1`.execute(db)).rows.length === 0;
+          if (empty) {
+            const [report] = await repair(lookup.table);
+            logger?.info({ lookup: lookup.table, rows: report?.missing.length }, 'lookup snapshot taken');
+          }
+          break;
+        } catch (error) {
+          logger?.warn({ err: error, lookup: lookup.table, attempt }, 'lookup snapshot failed; retrying');
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, Math.min(500 * 2 ** attempt, 30_000)).unref();
+          });
+        }
+      }
+    }
+  })();
+  return {
+    done,
+    cancel() {
+      cancelled = true;
+      wake?.();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import { sql, type Kysely } from 'kysely';
+import type { ReferenceSource } from './validator.ts';
+
+/** References to codes the service keeps a lookup table of: checked locally, active rows only. */
+export function lookupReferences(db: Kysely<unknown>, table: string, options: { key?: string; owner?: string } = {}): ReferenceSource {
+  const key = options.key ?? 'code';
+  return {
+    owner: options.owner ?? table,
+    async resolve(values) {
+      const result = await sql<{ key: string }>`
+        SELECT ${sql.id(key)} AS key FROM ${sql.id(table)} WHERE ${sql.id(key)} = ANY(${values}::text[]) AND is_active`.execute(db);
+      return new Set(result.rows.map((row) => row.key));
+    },
+  };
+}
+
+export interface CachedReferencesOptions {
+  readonly owner: string;
+  /** Asks the owner which of these values exist; throws when the owner cannot answer. */
+  readonly resolve: (values: readonly string[]) => Promise<ReadonlySet<string>>;
+  /** How long a found value is trusted (seed 003: users 5 min, departments 1 h). */
+  readonly ttlMs: number;
+  /** How long a missing value is remembered; short, so a new row is soon usable. */
+  readonly negativeTtlMs: number;
+  readonly now?: () => number;
+  /** Most values per request to the owner. */
+  readonly maxBatch?: number;
+}
+
+/** A source whose answers can be dropped when the owner announces a change. */
+export interface CachedReferenceSource extends ReferenceSource {
+  /** Forgets what is known of `value` (call it on the owner's `*.updated`/`*.deleted` events). */
+  invalidate(value: string): void;
+  readonly stats: { readonly hits: number; readonly misses: number; readonly requests: number };
+}
+
+/**
+ * References to things owned by another service, checked through its batch API (seed 003's
+ * cached validation): answers are TTL-cached, misses briefly; values asked for by concurrent
+ * requests in the same tick go to the owner in one request, and a value already in flight is
+ * not asked for twice.
+ */
+export function cachedReferences(options: CachedReferencesOptions): CachedReferenceSource {
+  const now = options.now ?? Date.now;
+  const known = new Map<string, { exists: boolean; until: number }>();
+  const inFlight = new Map<string, Promise<boolean>>();
+  interface Waiter {
+    resolve(exists: boolean): void;
+    reject(error: unknown): void;
+  }
+  type Waiters = Map<string, Waiter>;
+  let queued: Waiters | undefined;
+  const stats = { hits: 0, misses: 0, requests: 0 };
+
+  const flush = async (batch: Waiters) => {
+    const values = [...batch.keys()];
+    const maxBatch = options.maxBatch ?? 500;
+    for (let start = 0; start < values.length; start += maxBatch) {
+      const chunk = values.slice(start, start + maxBatch);
+      try {
+        stats.requests++;
+        const found = await options.resolve(chunk);
+        for (const value of chunk) {
+          const exists = found.has(value);
+          known.set(value, { exists, until: now() + (exists ? options.ttlMs : options.negativeTtlMs) });
+          batch.get(value)!.resolve(exists);
+        }
+      } catch (error) {
+        for (const value of chunk) batch.get(value)!.reject(error);
+      } finally {
+        for (const value of chunk) inFlight.delete(value);
+      }
+    }
+  };
+
+  const ask = (value: string): Promise<boolean> => {
+    const cached = known.get(value);
+    if (cached && cached.until > now()) {
+      stats.hits++;
+      return Promise.resolve(cached.exists);
+    }
+    stats.misses++;
+    const pending = inFlight.get(value);
+    if (pending) return pending;
+    if (!queued) {
+      const batch = (queued = new Map<string, Waiter>());
+      setImmediate(() => {
+        queued = undefined;
+        void flush(batch);
+      });
+    }
+    const batch = queued;
+    const promise = new Promise<boolean>((resolve, reject) => batch.set(value, { resolve, reject }));
+    inFlight.set(value, promise);
+    return promise;
+  };
+
+  return {
+    owner: options.owner,
+    stats,
+    async resolve(values) {
+      const answers = await Promise.all(values.map(async (value) => [value, await ask(value)] as const));
+      return new Set(answers.filter(([, exists]) => exists).map(([value]) => value));
+    },
+    invalidate(value) {
+      known.delete(value);
+    },
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** IAM's batch user validation, `POST /internal/v1/users/validate`: active users only. */
+export function iamUserResolver(iamUrl: string, timeoutMs = 2_000) {
+  return async (ids: readonly string[]): Promise<ReadonlySet<string>> => {
+    const uuids = ids.filter((id) => UUID.test(id)); // anything else names no user
+    if (uuids.length === 0) return new Set();
+    const response = await fetch(new URL('/internal/v1/users/validate', iamUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: uuids }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) throw new Error(`iam answered ${response.status} to user validation`);
+    const body = (await response.json()) as { users: { id: string; active: boolean }[] };
+    return new Set(body.users.filter((user) => user.active).map((user) => user.id));
+  };
+}

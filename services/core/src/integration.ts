@@ -1,0 +1,75 @@
+import type { Kysely } from 'kysely';
+import type { HttpServer, Logger } from '@archipelago/platform';
+import { feedTransport, registerConsumerRoutes, startConsumer } from '@archipelago/platform/events';
+import { httpExportReader, registerLookupRoutes, startLookupSync, type LookupSync } from '@archipelago/platform/lookups';
+import { cachedReferences, createReferenceValidator, iamUserResolver, lookupReferences, type ReferenceValidator } from '@archipelago/platform/references';
+import { loadRegistry } from '@archipelago/registry';
+
+/** Base URLs of the services core depends on (the registry's `dependsOn`). */
+export interface CorePeers {
+  readonly masterdata: string;
+  readonly iam: string;
+}
+
+export interface IntegrationOptions {
+  readonly db: Kysely<unknown>;
+  readonly peers: CorePeers;
+  readonly logger: Logger | false;
+  /** Daily lookup reconciliation (UTC) or `off`. */
+  readonly reconcileAt: string;
+}
+
+/** What core keeps of other services: lookup tables, and how it checks references to them. */
+export interface Integration {
+  readonly lookups: LookupSync;
+  readonly references: ReferenceValidator;
+}
+
+const USER_TTL_MS = 5 * 60_000; // seed 003
+const MISS_TTL_MS = 10_000;
+
+/**
+ * Starts core's side of the islands' trade: the registry-declared lookup tables follow
+ * masterdata, and references are checked against them (codes) or through IAM (user ids, cached
+ * and dropped when IAM announces a change). Stops with the app.
+ */
+export async function startIntegration(app: HttpServer, options: IntegrationOptions): Promise<Integration> {
+  const logger = options.logger || undefined;
+  const urlOf = (service: string) => options.peers[service as keyof CorePeers];
+  const transport = feedTransport({ urlOf });
+  const lookups = await startLookupSync({
+    service: 'core',
+    db: options.db,
+    lookups: loadRegistry().service('core').lookups ?? [],
+    transport,
+    readExport: httpExportReader(urlOf),
+    reconcileAt: options.reconcileAt,
+    logger,
+  });
+  registerLookupRoutes(app, lookups);
+
+  const users = cachedReferences({ owner: 'iam', resolve: iamUserResolver(options.peers.iam), ttlMs: USER_TTL_MS, negativeTtlMs: MISS_TTL_MS });
+  const userChanges = startConsumer<unknown>({
+    name: 'core.user-references',
+    subscription: transport.subscribe({ source: 'iam', group: 'core.user-references' }),
+    db: options.db,
+    handle: async (_trx, event) => {
+      if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
+    },
+    onError: (error) => logger?.debug({ err: error }, 'iam user events not followed yet'),
+  });
+  registerConsumerRoutes(app, options.db, [...lookups.consumers, userChanges]);
+  app.addHook('onClose', async () => {
+    await Promise.all([lookups.stop(), userChanges.stop()]);
+  });
+
+  const references = createReferenceValidator({
+    label: lookupReferences(options.db, 'labels_lookup', { owner: 'masterdata' }),
+    region: lookupReferences(options.db, 'regions_lookup', { owner: 'masterdata' }),
+    district: lookupReferences(options.db, 'districts_lookup', { owner: 'masterdata' }),
+    department: lookupReferences(options.db, 'departments_lookup', { owner: 'masterdata' }),
+    'classification-code': lookupReferences(options.db, 'classification_codes_lookup', { owner: 'masterdata' }),
+    user: users,
+  });
+  return { lookups, references };
+}
