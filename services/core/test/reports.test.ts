@@ -70,7 +70,7 @@ describe('masterdata to core', async () => {
 
   // Waits (bounded) until core's copy of a master row satisfies `done`.
   const lookupRow = async (table: string, code: string, done: (row: Record<string, unknown> | undefined) => boolean) => {
-    for (let attempt = 0; attempt < 200; attempt++) {
+    for (let attempt = 0; attempt < 600; attempt++) {
       const row = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} WHERE code = ${code}`.execute(coreDb.db)).rows[0];
       if (done(row)) return row;
       await new Promise((resolve) => setTimeout(resolve, 50));
