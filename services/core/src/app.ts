@@ -7,6 +7,7 @@ import { entityRepository } from './entity/entity.repository.ts';
 import { entityRoutes } from './entity/entity.routes.ts';
 import { entityService } from './entity/entity.service.ts';
 import { startIntegration, type CorePeers } from './integration.ts';
+import { lookupReader } from './lookup.reader.ts';
 import { orderRepository } from './orders/order.repository.ts';
 import { orderRoutes } from './orders/order.routes.ts';
 import { orderService } from './orders/order.service.ts';
@@ -24,7 +25,8 @@ export async function buildApp({ db, logger, peers, reconcileAt, databaseUrl }: 
   const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
   const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, logger, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
-  for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, repositories, repository));
+  const lookups = lookupReader(db);
+  for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));
   const orders = orderRepository(db);
   orderRoutes(app, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
   reportRoutes(app, reportQueries(db));

@@ -54,7 +54,7 @@ export const addresses = defineCoreEntity({
   orderBy: [{ column: 'created_at', direction: 'asc' }],
   references: [
     { column: 'region_code', ref: 'region' },
-    { column: 'district_code', ref: 'district' },
+    { column: 'district_code', ref: 'district', within: { lookup: 'districts_lookup', column: 'region_code' } },
   ],
   parents: [{ column: 'resource_id', entity: resources }],
   deletion: 'hard',

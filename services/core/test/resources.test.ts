@@ -121,6 +121,13 @@ describe('core resources, addresses, engagements, intakes and records', async ()
     const region = await post(base, { address_line1: 'x', region_code: 'US-ZZ' });
     expect(region.json<Problem>()).toMatchObject({ status: 422, errors: [{ field: 'body.region_code', value: 'US-ZZ' }] });
     expect((await post('/api/v1/resources/00000000-0000-4000-8000-00000000ffff/addresses', { address_line1: 'x' })).statusCode).toBe(404);
+    // A district must lie in the address's region.
+    const astray = await post(base, { address_line1: 'x', region_code: 'US-NY', district_code: 'US-CA-LA' });
+    expect(astray.json<Problem>()).toMatchObject({ status: 422, errors: [{ field: 'body.district_code', value: 'US-CA-LA' }] });
+    expect(astray.json<Problem>().detail).toBe('district_code US-CA-LA lies in region_code US-CA, not US-NY');
+    const moved = await patch(`${base}/${address.id}`, { region_code: 'US-NY' });
+    expect(moved.json<Problem>()).toMatchObject({ status: 422, errors: [{ field: 'body.district_code', value: 'US-CA-SF' }] });
+    expect((await patch(`${base}/${address.id}`, { region_code: 'US-NY', district_code: 'US-NY-NY' })).json()).toMatchObject({ region_code: 'US-NY', version: 3 });
     // An address is reached through its own resource only.
     const john = (await get('/api/v1/resources?reference_number=REF001')).json<Page>().items[0]!;
     expect((await get(`/api/v1/resources/${john.id}/addresses/${address.id}`)).statusCode).toBe(404);

@@ -25,8 +25,12 @@ export interface CoreEntity {
   readonly orderBy: readonly { readonly column: string; readonly direction: 'asc' | 'desc' }[];
   /** A column whose value is unique among all rows, deleted ones included; a clash is a 409. */
   readonly unique?: string;
-  /** Codes and ids owned elsewhere, checked through the reference validator. */
-  readonly references: readonly { readonly column: string; readonly ref: string }[];
+  /**
+   * Codes and ids owned elsewhere, checked through the reference validator. `within`: the
+   * referenced lookup row's column must hold this row's value of the same column (an address's
+   * district must lie in the address's region).
+   */
+  readonly references: readonly { readonly column: string; readonly ref: string; readonly within?: { readonly lookup: string; readonly column: string } }[];
   /** Ids of live rows of this service; `sameAs`: the parent row must have this row's value in that column. */
   readonly parents: readonly { readonly column: string; readonly entity: CoreEntity; readonly sameAs?: string }[];
   /** Publishes `<name>.created|updated|deleted` with its DTO. */
@@ -51,7 +55,7 @@ export function defineCoreEntity<const C extends TProperties>(entity: {
   readonly filters?: readonly Column<C>[];
   readonly orderBy?: readonly { readonly column: Column<C> | 'created_at'; readonly direction: 'asc' | 'desc' }[];
   readonly unique?: Column<C>;
-  readonly references?: readonly { readonly column: Column<C>; readonly ref: string }[];
+  readonly references?: readonly { readonly column: Column<C>; readonly ref: string; readonly within?: { readonly lookup: string; readonly column: Column<C> } }[];
   readonly parents?: readonly { readonly column: Column<C>; readonly entity: CoreEntity; readonly sameAs?: Column<C> }[];
   readonly events?: boolean;
   readonly deletion: 'soft' | 'hard';

@@ -5,6 +5,7 @@ import type { Change } from '../actor.ts';
 import type { CoreDatabase } from '../database.ts';
 import type { ReferenceValidator } from '@archipelago/platform/references';
 import { entityDto, scopeOf, type EntityDto, type EntityRow } from './entity.definition.ts';
+import type { LookupReader } from '../lookup.reader.ts';
 import type { EntityRepository } from './entity.repository.ts';
 
 type Values = Readonly<Record<string, unknown>>;
@@ -15,7 +16,7 @@ type Values = Readonly<Record<string, unknown>>;
  * children is not deleted unless they go with it, and every change commits with its event.
  * `all` holds the repositories of every entity, so parents and children can be found.
  */
-export function entityService(db: Kysely<CoreDatabase>, references: ReferenceValidator, all: readonly EntityRepository[], own: EntityRepository) {
+export function entityService(db: Kysely<CoreDatabase>, references: ReferenceValidator, lookups: LookupReader, all: readonly EntityRepository[], own: EntityRepository) {
   const entity = own.entity;
   const scope = scopeOf(entity);
   const repositoryOf = (name: string) => all.find((repository) => repository.entity.name === name)!;
@@ -28,6 +29,20 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
 
   const checkReferences = (values: Values) =>
     references.check(entity.references.map(({ column, ref }) => ({ field: fieldOf(column), value: values[column] as string | null | undefined, ref })));
+
+  // A referenced code that must lie within another (a district within the row's region).
+  const checkWithin = async (changed: Values, row: Values) => {
+    for (const { column, within } of entity.references) {
+      if (!within || !(column in changed || within.column in changed)) continue;
+      const code = row[column];
+      if (typeof code !== 'string') continue;
+      const actual = await lookups.valueOf(within.lookup, code, within.column);
+      if (actual !== undefined && actual !== row[within.column]) {
+        const message = `lies in ${within.column} ${actual}, not ${String(row[within.column])}`;
+        throw new AppError('UNPROCESSABLE_REFERENCE', `${column} ${code} ${message}`, { fields: [{ field: fieldOf(column), message, value: code }] });
+      }
+    }
+  };
 
   // Each parent named in `changed` must be live; FOR SHARE keeps it so until this transaction ends.
   const checkParents = async (trx: Transaction<CoreDatabase>, changed: Values, row: Values) => {
@@ -55,6 +70,7 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
     entity,
     async create(values: Values, change: Change): Promise<EntityDto> {
       await checkReferences(values);
+      await checkWithin(values, values);
       return db.transaction().execute(async (trx) => {
         await checkParents(trx, values, values);
         const row = await own.insert(trx, values, change.userId);
@@ -73,6 +89,7 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
       return db.transaction().execute(async (trx) => {
         const current = await own.lock(trx, id, 'update');
         if (!current || (scope && current[scope] !== scoped?.[scope])) throw notFound(id);
+        await checkWithin(changes, { ...current, ...changes });
         await checkParents(trx, changes, { ...current, ...changes });
         const row = await own.update(trx, id, changes, change.userId);
         if (!row) throw notFound(id);
