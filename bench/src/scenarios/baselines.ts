@@ -21,7 +21,7 @@ const STATEMENTS: Record<WriteKind, string> = {
     'ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, version = bench_rows.version + 1, updated_at = now()',
 };
 
-interface WriteRun {
+export interface WriteRun {
   readonly kind: WriteKind;
   readonly connections: number;
   readonly commitsPerSecond: number;
@@ -30,7 +30,7 @@ interface WriteRun {
   readonly loadGeneratorPercentOfOneCore: number;
 }
 
-async function connect(system: RunningSystem, database: string): Promise<pg.Client> {
+export async function connect(system: RunningSystem, database: string): Promise<pg.Client> {
   const password = (await readFile(path.join(system.dataDir, 'postgres/superuser-password'), 'utf8')).trim();
   const client = new pg.Client({ host: '127.0.0.1', port: system.ports.postgres, user: 'postgres', password, database });
   await client.connect();
@@ -54,7 +54,7 @@ async function writer(client: pg.Client, kind: WriteKind, nextId: () => number, 
   }
 }
 
-interface Timing {
+export interface Timing {
   readonly warmupS: number;
   readonly durationS: number;
 }
@@ -121,6 +121,36 @@ function figures(runs: readonly WriteRun[]): Figure[] {
   });
 }
 
+/**
+ * Single-row commit rates of the system's own PostgreSQL through `pg`, on a scratch database
+ * created for the purpose and dropped after: the baselines other scenarios compare with.
+ */
+export async function measureWriteBaselines(
+  system: RunningSystem,
+  plan: readonly { kind: WriteKind; connections: number }[],
+  timing: Timing,
+  context: ScenarioContext,
+): Promise<{ runs: WriteRun[]; settings: Record<string, string> }> {
+  const admin = await connect(system, 'postgres');
+  try {
+    const settings = await durabilitySettings(admin);
+    await admin.query(`DROP DATABASE IF EXISTS ${SCRATCH_DATABASE} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${SCRATCH_DATABASE}`);
+    const setup = await connect(system, SCRATCH_DATABASE);
+    try {
+      await setup.query('CREATE TABLE bench_rows (id bigint PRIMARY KEY, payload text NOT NULL, version integer NOT NULL DEFAULT 1, updated_at timestamptz NOT NULL DEFAULT now())');
+    } finally {
+      await setup.end();
+    }
+    const runs: WriteRun[] = [];
+    for (const { kind, connections } of plan) runs.push(await measureWrites(system, kind, connections, timing, context));
+    return { runs, settings };
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${SCRATCH_DATABASE} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
 export const baselines: Scenario = {
   name: 'baselines',
   title: 'Baselines: single-row PostgreSQL writes',
@@ -129,37 +159,20 @@ export const baselines: Scenario = {
   async run(context) {
     const timing: Timing = { warmupS: context.quick ? 0.5 : 2, durationS: context.quick ? 3 : 10 };
     const system = await context.system();
-    const admin = await connect(system, 'postgres');
-    const runs: WriteRun[] = [];
-    try {
-      const settings = await durabilitySettings(admin);
-      await admin.query(`DROP DATABASE IF EXISTS ${SCRATCH_DATABASE} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${SCRATCH_DATABASE}`);
-      const setup = await connect(system, SCRATCH_DATABASE);
-      try {
-        await setup.query('CREATE TABLE bench_rows (id bigint PRIMARY KEY, payload text NOT NULL, version integer NOT NULL DEFAULT 1, updated_at timestamptz NOT NULL DEFAULT now())');
-      } finally {
-        await setup.end();
-      }
-      for (const kind of ['insert', 'upsert'] as const) {
-        for (const connections of [1, 8]) runs.push(await measureWrites(system, kind, connections, timing, context));
-      }
-      const postgresMemory = totalMemory(system.postgresTree());
-      return {
-        figures: [
-          ...figures(runs),
-          postgresMemory.pssBytes === null
-            ? { key: 'baselines.pg-rss', label: 'PostgreSQL RSS after the write runs, all processes', value: round(postgresMemory.rssBytes / MB, 1), unit: 'MB', isBaseline: true }
-            : { key: 'baselines.pg-pss', label: 'PostgreSQL PSS after the write runs, all processes', value: round(postgresMemory.pssBytes / MB, 1), unit: 'MB', isBaseline: true },
-        ],
-        details: { ...timing, upsertKeys: UPSERT_KEYS, settings, runs, postgresMemory },
-        notes: [
-          `PostgreSQL baselines: single-row autocommit INSERT (new keys) and UPSERT (INSERT … ON CONFLICT DO UPDATE on ${UPSERT_KEYS} pre-filled keys, so each one updates) through \`pg\`, ${timing.durationS} s each after ${timing.warmupS} s of warm-up, as superuser on a scratch database of the system's own embedded cluster (${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ')}).`,
-        ],
-      };
-    } finally {
-      await admin.query(`DROP DATABASE IF EXISTS ${SCRATCH_DATABASE} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
-    }
+    const plan = (['insert', 'upsert'] as const).flatMap((kind) => [1, 8].map((connections) => ({ kind, connections })));
+    const { runs, settings } = await measureWriteBaselines(system, plan, timing, context);
+    const postgresMemory = totalMemory(system.postgresTree());
+    return {
+      figures: [
+        ...figures(runs),
+        postgresMemory.pssBytes === null
+          ? { key: 'baselines.pg-rss', label: 'PostgreSQL RSS after the write runs, all processes', value: round(postgresMemory.rssBytes / MB, 1), unit: 'MB', isBaseline: true }
+          : { key: 'baselines.pg-pss', label: 'PostgreSQL PSS after the write runs, all processes', value: round(postgresMemory.pssBytes / MB, 1), unit: 'MB', isBaseline: true },
+      ],
+      details: { ...timing, upsertKeys: UPSERT_KEYS, settings, runs, postgresMemory },
+      notes: [
+        `PostgreSQL baselines: single-row autocommit INSERT (new keys) and UPSERT (INSERT … ON CONFLICT DO UPDATE on ${UPSERT_KEYS} pre-filled keys, so each one updates) through \`pg\`, ${timing.durationS} s each after ${timing.warmupS} s of warm-up, as superuser on a scratch database of the system's own embedded cluster (${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ')}).`,
+      ],
+    };
   },
 };

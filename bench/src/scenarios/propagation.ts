@@ -1,4 +1,283 @@
-import { notBuilt } from '../scenario.ts';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { createDatabase } from '@archipelago/platform';
+import { appendEvents, type NewEvent } from '@archipelago/platform/events';
+import { serviceRoles } from '@archipelago/platform/provision';
+import { loadRegistry } from '@archipelago/registry';
+import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
+import { LatencyRecorder, type LatencySummary } from '../lib/latency.ts';
+import { CpuMeter } from '../lib/proc.ts';
+import { round } from '../lib/stats.ts';
+import type { RunningSystem } from '../lib/system.ts';
+import { connect, measureWriteBaselines, type WriteRun } from './baselines.ts';
 
-/** Change in one service to its lookup copies in others; needs the event backbone (issue 4). */
-export const propagation = notBuilt('propagation', 'Event propagation (change to lookup copy)', 'lookup tables in core are not wired to the event backbone yet, issue 4');
+const LABELS = 1_000;
+const WRITERS = 8;
+const CHANNEL = 'bench_lookup_visible';
+const CODES = Array.from({ length: LABELS }, (_, i) => `B${String(i).padStart(4, '0')}`);
+
+interface Step {
+  readonly rate: number;
+  /** Label changes per masterdata transaction (1: every change commits alone). */
+  readonly perTransaction: number;
+  readonly seconds: number;
+}
+
+interface StepResult extends Step {
+  readonly committedPerSecond: number;
+  readonly visiblePerSecond: number;
+  /** Committed changes not yet visible in core when the step ended. */
+  readonly backlogAtEnd: number;
+  /** Time for that backlog to drain after the step (or until the drain limit). */
+  readonly drainMs: number;
+  readonly latency: LatencySummary;
+  readonly sustained: boolean;
+  readonly postgresPercentOfOneCore: number;
+}
+
+/** Masterdata's own statements: a label change and its event, in one transaction. */
+function labelChanges(db: Kysely<unknown>) {
+  const toEvent = (row: Record<string, unknown>, type: 'label.created' | 'label.updated'): NewEvent => ({
+    type,
+    aggregateType: 'label',
+    aggregateId: String(row.code),
+    aggregateVersion: Number(row.version),
+    payload: row,
+    metadata: { correlationId: 'bench' },
+  });
+  return {
+    async create(codes: readonly string[]) {
+      await db.transaction().execute(async (trx) => {
+        const rows = await sql<Record<string, unknown>>`
+          INSERT INTO labels (code, label, display_name, display_order)
+          SELECT code, code, code, 1000 FROM unnest(${codes}::text[]) AS code
+          ON CONFLICT (code) DO UPDATE SET version = labels.version + 1, updated_at = now(), deleted_at = NULL
+          RETURNING id, code, label, display_name, abbreviation, display_order, is_active, version`.execute(trx);
+        await appendEvents(trx, rows.rows.map((row) => toEvent(row, 'label.created')));
+      });
+    },
+    async change(codes: readonly string[]): Promise<{ code: string; version: number }[]> {
+      return db.transaction().execute(async (trx) => {
+        const rows = await sql<Record<string, unknown>>`
+          UPDATE labels SET label = 'v' || (version + 1), version = version + 1, updated_at = now()
+          WHERE code = ANY(${codes}::text[])
+          RETURNING id, code, label, display_name, abbreviation, display_order, is_active, version`.execute(trx);
+        await appendEvents(trx, rows.rows.map((row) => toEvent(row, 'label.updated')));
+        return rows.rows.map((row) => ({ code: String(row.code), version: Number(row.version) }));
+      });
+    },
+  };
+}
+
+/** Sees each lookup row become visible in core: a trigger NOTIFYs at the consumer's commit. */
+async function watchCore(system: RunningSystem): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
+  const client = await connect(system, 'core');
+  await client.query(`
+    CREATE OR REPLACE FUNCTION core.bench_lookup_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.source_version); RETURN NULL; END $$`);
+  await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup');
+  await client.query('CREATE TRIGGER bench_lookup_visible AFTER INSERT OR UPDATE ON core.labels_lookup FOR EACH ROW EXECUTE FUNCTION core.bench_lookup_visible()');
+  await client.query(`LISTEN ${CHANNEL}`);
+  return {
+    client,
+    onVisible(listener) {
+      client.on('notification', (message) => listener(message.payload ?? ''));
+    },
+    async close() {
+      await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup').catch(() => undefined);
+      await client.query('DROP FUNCTION IF EXISTS core.bench_lookup_visible()').catch(() => undefined);
+      await client.end();
+    },
+  };
+}
+
+async function masterdataDatabase(system: RunningSystem): Promise<Kysely<unknown>> {
+  const service = loadRegistry(undefined, {}).service('masterdata');
+  const roles = serviceRoles(service);
+  const credentials = JSON.parse(await readFile(path.join(system.dataDir, 'postgres/credentials.json'), 'utf8')) as Record<string, string>;
+  const url = `postgres://${roles.app}:${encodeURIComponent(credentials[roles.appPasswordVariable]!)}@127.0.0.1:${system.ports.postgres}/${service.database}`;
+  return createDatabase(url, { applicationName: 'bench-masterdata-writer', max: WRITERS });
+}
+
+/**
+ * Matches each change's commit with its visibility in core, whichever is seen first (a fast
+ * consumer can announce a row before the commit's acknowledgement reaches the bench).
+ */
+class VisibilityClock {
+  private readonly changes = new Map<string, { committedAt?: number; visibleAt?: number }>();
+  private recorder: LatencyRecorder | undefined;
+  seen = 0;
+
+  measure(recorder: LatencyRecorder): void {
+    this.recorder = recorder;
+    this.seen = 0;
+  }
+
+  committed(key: string, at: number): void {
+    this.note(key, { committedAt: at });
+  }
+
+  visible(key: string, at: number): void {
+    this.note(key, { visibleAt: at });
+  }
+
+  /** Committed changes not yet visible. */
+  get backlog(): number {
+    let count = 0;
+    for (const change of this.changes.values()) if (change.committedAt !== undefined) count++;
+    return count;
+  }
+
+  forget(): void {
+    this.changes.clear();
+  }
+
+  private note(key: string, seen: { committedAt?: number; visibleAt?: number }): void {
+    const change = { ...this.changes.get(key), ...seen };
+    if (change.committedAt === undefined || change.visibleAt === undefined) {
+      this.changes.set(key, change);
+      return;
+    }
+    this.changes.delete(key);
+    this.seen++;
+    this.recorder?.record(Math.max(0, change.visibleAt - change.committedAt));
+  }
+}
+
+async function runStep(step: Step, changes: ReturnType<typeof labelChanges>, clock: VisibilityClock, system: RunningSystem, context: ScenarioContext): Promise<StepResult> {
+  const recorder = new LatencyRecorder();
+  clock.measure(recorder);
+  let next = 0;
+  let committed = 0;
+  let issued = 0;
+  let inFlight = 0;
+  const cpu = new CpuMeter(() => system.postgresTree());
+  const began = performance.now();
+  const end = began + step.seconds * 1000;
+
+  const send = async () => {
+    inFlight++;
+    const batch = Array.from({ length: step.perTransaction }, () => CODES[next++ % LABELS]!);
+    try {
+      const rows = await changes.change(batch);
+      const committedAt = performance.now();
+      committed += rows.length;
+      for (const row of rows) clock.committed(`${row.code}:${row.version}`, committedAt);
+    } finally {
+      inFlight--;
+    }
+  };
+
+  const sends: Promise<void>[] = [];
+  while (performance.now() < end && !context.signal.aborted) {
+    const due = Math.floor(((performance.now() - began) / 1000) * step.rate);
+    while (issued < due && inFlight < WRITERS) {
+      issued += step.perTransaction;
+      sends.push(send());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(sends);
+  const elapsedS = (performance.now() - began) / 1000;
+  const seenAtEnd = clock.seen;
+  const backlogAtEnd = clock.backlog;
+  const drainStarted = performance.now();
+  while (clock.backlog > 0 && performance.now() - drainStarted < 10_000 && !context.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 5));
+  const drainMs = clock.backlog === 0 ? performance.now() - drainStarted : Number.POSITIVE_INFINITY;
+  const latency = recorder.summary();
+  recorder.destroy();
+  clock.forget();
+  const committedPerSecond = committed / elapsedS;
+  const result: StepResult = {
+    ...step,
+    committedPerSecond,
+    visiblePerSecond: seenAtEnd / elapsedS,
+    backlogAtEnd,
+    drainMs,
+    latency,
+    // Kept up: the target rate was committed, and what was in flight at the end drained within half a second.
+    sustained: committedPerSecond >= step.rate * 0.95 && drainMs <= 500,
+    postgresPercentOfOneCore: cpu.read().percentOfOneCore,
+  };
+  context.log(`${step.rate}/s (${step.perTransaction} per tx): committed ${Math.round(committedPerSecond)}/s, visible ${Math.round(result.visiblePerSecond)}/s, p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms, backlog ${backlogAtEnd}, drained in ${Number.isFinite(drainMs) ? Math.round(drainMs) : '>10000'} ms${result.sustained ? '' : ' — not sustained'}`);
+  return result;
+}
+
+function figures(steady: readonly StepResult[], ramp: readonly StepResult[], baselines: readonly WriteRun[]): Figure[] {
+  const upsert = baselines.find((run) => run.kind === 'upsert');
+  const latencyFigures = steady.flatMap((step): Figure[] => {
+    const key = `propagation.${step.rate}`;
+    const title = `masterdata commit → core lookup row visible, ${step.rate} changes/s`;
+    const goal = step.rate === 1_000 ? { goal: { comparison: '<=' as const, value: 25 } } : {};
+    return [
+      { key: `${key}.p50`, label: `${title}: p50`, value: round(step.latency.p50Ms, 2), unit: 'ms' },
+      { key: `${key}.p95`, label: `${title}: p95`, value: round(step.latency.p95Ms, 2), unit: 'ms' },
+      { key: `${key}.p99`, label: `${title}: p99`, value: round(step.latency.p99Ms, 2), unit: 'ms', ...goal },
+      { key: `${key}.achieved`, label: `${title}: committed`, value: Math.round(step.committedPerSecond), unit: 'changes/s' },
+    ];
+  });
+  const best = ramp.filter((step) => step.sustained).at(-1);
+  return [
+    ...latencyFigures,
+    {
+      key: 'propagation.sustained',
+      label: 'highest sustained propagation rate (changes/s kept up with, lag bounded)',
+      value: best ? Math.round(best.committedPerSecond) : 0,
+      unit: 'changes/s',
+      goal: { comparison: '>=', value: 5_000 },
+      ...(upsert ? { baseline: { name: `pg UPSERT, ${upsert.connections} connections`, value: upsert.commitsPerSecond } } : {}),
+      note: best ? `at ${best.perTransaction} changes per masterdata transaction; p99 ${round(best.latency.p99Ms, 1)} ms` : 'no step of the ramp was sustained',
+    },
+    ...baselines.map((run): Figure => ({
+      key: `propagation.baseline.pg-${run.kind}`,
+      label: `pg ${run.kind === 'insert' ? 'INSERT' : 'UPSERT'}, ${run.connections} connections (same run)`,
+      value: Math.round(run.commitsPerSecond),
+      unit: 'commits/s',
+      isBaseline: true,
+    })),
+  ];
+}
+
+export const propagation: Scenario = {
+  name: 'propagation',
+  title: 'Event propagation: masterdata change → core lookup row',
+  built: true,
+  timeLimitS: { quick: 120, full: 300 },
+  async run(context) {
+    const system = await context.system();
+    const seconds = context.quick ? 5 : 30;
+    const db = await masterdataDatabase(system);
+    const watcher = await watchCore(system);
+    const clock = new VisibilityClock();
+    watcher.onVisible((key) => clock.visible(key, performance.now()));
+    try {
+      const changes = labelChanges(db);
+      for (let i = 0; i < LABELS; i += 100) await changes.create(CODES.slice(i, i + 100));
+      await runStep({ rate: 200, perTransaction: 1, seconds: 2 }, changes, clock, system, context); // warm-up
+      const steady = [
+        await runStep({ rate: 100, perTransaction: 1, seconds }, changes, clock, system, context),
+        await runStep({ rate: 1_000, perTransaction: 1, seconds }, changes, clock, system, context),
+      ];
+      const ramp: StepResult[] = [];
+      for (const rate of [2_000, 4_000, 6_000, 8_000, 10_000, 14_000]) {
+        const step = await runStep({ rate, perTransaction: 20, seconds: context.quick ? 3 : 8 }, changes, clock, system, context);
+        ramp.push(step);
+        if (!step.sustained) break;
+      }
+      const baselines = await measureWriteBaselines(system, [{ kind: 'insert', connections: WRITERS }, { kind: 'upsert', connections: WRITERS }], { warmupS: 0.5, durationS: 3 }, context);
+      return {
+        figures: figures(steady, ramp, baselines.runs),
+        details: { steady, ramp, baselines: baselines.runs, settings: baselines.settings, labels: LABELS, writers: WRITERS },
+        notes: [
+          `Propagation: the bench changes ${LABELS} labels in masterdata's database with masterdata's own statements (UPDATE labels + outbox INSERT in one transaction, as masterdata's app role, ${WRITERS} connections, paced to the target rate); core's lookup consumer follows masterdata's event feed as in \`npm start\`. A trigger the bench adds to core.labels_lookup NOTIFYs each row at the consumer's commit; latency is from the masterdata commit's acknowledgement to that notification (both clocks in the bench process). Steady rates run ${seconds} s each with one change per transaction; the ramp batches 20 changes per transaction and stops at the first rate it cannot keep up with (committed < 95 % of target, or the backlog at the end takes over 0.5 s to drain).`,
+        ],
+      };
+    } finally {
+      await watcher.close();
+      await db.destroy();
+    }
+  },
+};

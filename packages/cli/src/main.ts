@@ -2,8 +2,11 @@ import { parseArgs } from 'node:util';
 import { loadRegistry, RegistryError } from '@archipelago/registry';
 import { ConfigError, DatabaseUnreachableError, MigrationError, StartupError } from '@archipelago/platform';
 import { db } from './commands/db.ts';
+import { dlq } from './commands/dlq.ts';
 import { generate } from './commands/generate.ts';
 import { start } from './commands/start.ts';
+import { sync } from './commands/sync.ts';
+import { InternalApiError } from './internal-api.ts';
 
 const USAGE = `Usage: archipelago <command>
 
@@ -13,6 +16,11 @@ const USAGE = `Usage: archipelago <command>
   db rollback [--all] [--service <key>]…
   db status [--service <key>]…
   db seed [--service <key>]…
+  sync drift [<lookup>]            compare lookup tables with their masters (exit 1 on drift)
+  sync reconcile [<lookup>]        repair lookup tables from their masters' exports
+  dlq list [--service <key>]…      dead letters of every consumer
+  dlq replay <id>                  apply a dead letter again (after fixing its cause)
+  dlq discard <id>                 drop a dead letter
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -29,7 +37,7 @@ async function main(argv: readonly string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [command, sub] = positionals;
+  const [command, sub, argument] = positionals;
   if (values.help || !command) {
     say(USAGE);
     return command || values.help ? 0 : 2;
@@ -47,12 +55,18 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub !== 'migrate' && sub !== 'rollback' && sub !== 'status' && sub !== 'seed') break;
       await db(registry, sub, { keys, seed: values.seed, all: values.all }, process.env, say);
       return 0;
+    case 'sync':
+      if (sub !== 'drift' && sub !== 'reconcile') break;
+      return sync(registry, sub, argument, process.env, say);
+    case 'dlq':
+      if (sub !== 'list' && sub !== 'replay' && sub !== 'discard') break;
+      return dlq(registry, sub, argument, { keys }, process.env, say);
   }
   process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
   return 2;
 }
 
-const KNOWN = [RegistryError, ConfigError, DatabaseUnreachableError, MigrationError, StartupError];
+const KNOWN = [RegistryError, ConfigError, DatabaseUnreachableError, MigrationError, StartupError, InternalApiError];
 
 let exitCode = 1;
 try {

@@ -27,9 +27,12 @@ describe('lookup tables', async () => {
   const core = await useTestDatabase('core');
   const db = core.db;
   const project = lookupProjection([labels]);
+  // One event per transaction, as a consumer applies them after a failed batch…
   const apply = (...events: EventEnvelope[]) => db.transaction().execute(async (trx) => {
-    for (const e of events) await project(trx, e);
+    for (const e of events) await project(trx, [e]);
   });
+  // …and all in one batch, as it applies them normally.
+  const applyBatch = (...events: EventEnvelope[]) => db.transaction().execute((trx) => project(trx, events));
   const row = async (code: string) =>
     (await sql<{ label: string; is_active: boolean; source_version: number }>`SELECT label, is_active, source_version FROM labels_lookup WHERE code = ${code}`.execute(db)).rows[0];
   const exportOf = (rows: MasterRow[]): ExportReader => async function* read() {
@@ -40,6 +43,14 @@ describe('lookup tables', async () => {
   it('applies events guarded by version: a late, replayed or reordered one changes nothing', async () => {
     await apply(event('created', master('A', 1)), event('updated', master('A', 3)), event('updated', master('A', 2)), event('updated', master('A', 3, { label: 'replayed' })));
     expect(await row('A')).toEqual({ label: 'A v3', is_active: true, source_version: 3 });
+  });
+
+  it('ends in the same state when the same events come in one batch', async () => {
+    await applyBatch(event('created', master('B', 1)), event('updated', master('B', 3)), event('updated', master('B', 2)), event('deleted', master('C', 2)), event('created', master('C', 1)));
+    expect(await row('B')).toEqual({ label: 'B v3', is_active: true, source_version: 3 });
+    expect(await row('C')).toBeUndefined();
+    await applyBatch(event('created', master('C', 1)), event('created', master('C', 4, { label: 'revived' })), event('deleted', master('C', 3)));
+    expect(await row('C')).toMatchObject({ label: 'revived', source_version: 4 });
   });
 
   it('keeps inactive rows, so old references still resolve', async () => {
@@ -59,9 +70,9 @@ describe('lookup tables', async () => {
   it('reports drift (missing, stale, changed by hand, extra) without changing anything, then repairs it', async () => {
     await apply(event('created', master('SAME', 1)), event('created', master('HAND', 1)), event('created', master('OLD', 1)), event('created', master('GONE', 1)));
     await sql`UPDATE labels_lookup SET label = 'edited by hand' WHERE code = 'HAND'`.execute(db);
-    const truth = [master('A', 4, { is_active: false }), master('D', 3, { label: 'revived' }), master('SAME', 1), master('HAND', 1), master('OLD', 2), master('NEW', 1)];
+    const truth = [master('A', 4, { is_active: false }), master('B', 3), master('C', 4, { label: 'revived' }), master('D', 3, { label: 'revived' }), master('SAME', 1), master('HAND', 1), master('OLD', 2), master('NEW', 1)];
     const drift = await reconcileLookup(db, labels, exportOf(truth), { repair: false });
-    expect(drift).toMatchObject({ lookup: 'labels_lookup', masterRows: 6, missing: ['NEW'], stale: ['HAND', 'OLD'], extra: ['GONE'], repaired: false });
+    expect(drift).toMatchObject({ lookup: 'labels_lookup', masterRows: 8, missing: ['NEW'], stale: ['HAND', 'OLD'], extra: ['GONE'], repaired: false });
     expect(await row('HAND')).toMatchObject({ label: 'edited by hand' });
 
     const repaired = await reconcileLookup(db, labels, exportOf(truth), { repair: true });
@@ -70,7 +81,7 @@ describe('lookup tables', async () => {
     expect(await row('GONE')).toBeUndefined();
     expect(await reconcileLookup(db, labels, exportOf(truth), { repair: false })).toMatchObject({ missing: [], stale: [], extra: [] });
     const recorded = await sql`SELECT master_rows, missing, stale, extra, repaired FROM lookup_reconciliations WHERE lookup = 'labels_lookup'`.execute(db);
-    expect(recorded.rows).toEqual([{ master_rows: 6, missing: 0, stale: 0, extra: 0, repaired: false }]);
+    expect(recorded.rows).toEqual([{ master_rows: 8, missing: 0, stale: 0, extra: 0, repaired: false }]);
   });
 
   it('never lets an older export overwrite a newer copy', async () => {

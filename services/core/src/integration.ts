@@ -53,8 +53,8 @@ export async function startIntegration(app: HttpServer, options: IntegrationOpti
     name: 'core.user-references',
     subscription: transport.subscribe({ source: 'iam', group: 'core.user-references' }),
     db: options.db,
-    handle: async (_trx, event) => {
-      if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
+    handle: async (_trx, events) => {
+      for (const event of events) if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
     },
     onError: (error) => logger?.debug({ err: error }, 'iam user events not followed yet'),
   });

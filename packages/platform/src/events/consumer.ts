@@ -31,8 +31,11 @@ export async function dropConsumerTablesV1(db: Kysely<unknown>): Promise<void> {
   await sql`DROP TABLE event_cursors`.execute(db);
 }
 
-/** Applies one event inside the consumer's transaction; throw to retry. */
-export type EventHandler<DB> = (trx: Transaction<DB>, event: EventEnvelope) => Promise<void>;
+/**
+ * Applies events, oldest first, inside the consumer's transaction; throw to retry. A batch can be
+ * applied with few statements; after a failure the consumer retries the events one at a time.
+ */
+export type EventHandler<DB> = (trx: Transaction<DB>, events: readonly EventEnvelope[]) => Promise<void>;
 
 export interface ConsumerOptions<DB> {
   /** Unique name of this consumer, e.g. `core.lookups.masterdata`; keys its cursor. */
@@ -101,7 +104,7 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
 
   const applyBatch = (events: readonly EventEnvelope[]) =>
     db.transaction().execute(async (trx) => {
-      for (const event of events) await options.handle(trx, event);
+      await options.handle(trx, events);
       await saveCursor(trx, events.at(-1)!.position);
     });
   const acknowledge = (events: readonly EventEnvelope[]) => {
@@ -193,7 +196,7 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
         const letter = await sql<{ envelope: EventEnvelope }>`
           SELECT envelope FROM dead_letters WHERE id = ${id} AND consumer = ${options.name} FOR UPDATE`.execute(trx);
         if (!letter.rows[0]) return false;
-        await options.handle(trx, letter.rows[0].envelope);
+        await options.handle(trx, [letter.rows[0].envelope]);
         await sql`DELETE FROM dead_letters WHERE id = ${id}`.execute(trx);
         return true;
       }),

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { LookupDefinition } from '@archipelago/registry';
-import { lookupWriter, type MasterRow } from './projection.ts';
+import { lookupWriter, upsertOf, type MasterRow } from './projection.ts';
 
 /** How far a lookup table is from its master, found by comparing it with the master's export. */
 export interface DriftReport {
@@ -77,7 +77,7 @@ export async function reconcileLookup(
   if (options.repair && missing.length + stale.length + extra.length > 0) {
     const writer = lookupWriter(lookup);
     await db.transaction().execute(async (trx) => {
-      for (const row of [...missing, ...stale]) await writer.upsert(trx, row, { repair: true });
+      await writer.apply(trx, [...missing, ...stale].map((row) => upsertOf(lookup, row)), { repair: true });
       for (const copy of extra) {
         await sql`DELETE FROM ${sql.id(lookup.table)} WHERE ${sql.id(lookup.key)} = ${copy[lookup.key]} AND synced_at < ${started}`.execute(trx);
       }

@@ -14,14 +14,16 @@ export async function createConformanceTables(db: Kysely<unknown>): Promise<void
  * version-guarded copy. `fail` makes chosen events throw; `delayMs` slows each event down.
  */
 export function conformanceHandler(consumer: string, options: { fail?: (event: EventEnvelope) => boolean; delayMs?: number } = {}) {
-  return async (trx: Transaction<unknown>, event: EventEnvelope): Promise<void> => {
-    if (options.fail?.(event)) throw new Error(`cannot apply ${event.aggregate.id}`);
-    if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
-    const payload = event.payload as { code: string; label: string };
-    await sql`INSERT INTO conformance_applied (consumer, event_id, aggregate, version)
-              VALUES (${consumer}, ${event.id}, ${event.aggregate.id}, ${event.aggregate.version})`.execute(trx);
-    await sql`INSERT INTO conformance_copy (code, label, version) VALUES (${payload.code}, ${payload.label}, ${event.aggregate.version})
-              ON CONFLICT (code) DO UPDATE SET label = excluded.label, version = excluded.version
-              WHERE conformance_copy.version < excluded.version`.execute(trx);
+  return async (trx: Transaction<unknown>, events: readonly EventEnvelope[]): Promise<void> => {
+    for (const event of events) {
+      if (options.fail?.(event)) throw new Error(`cannot apply ${event.aggregate.id}`);
+      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+      const payload = event.payload as { code: string; label: string };
+      await sql`INSERT INTO conformance_applied (consumer, event_id, aggregate, version)
+                VALUES (${consumer}, ${event.id}, ${event.aggregate.id}, ${event.aggregate.version})`.execute(trx);
+      await sql`INSERT INTO conformance_copy (code, label, version) VALUES (${payload.code}, ${payload.label}, ${event.aggregate.version})
+                ON CONFLICT (code) DO UPDATE SET label = excluded.label, version = excluded.version
+                WHERE conformance_copy.version < excluded.version`.execute(trx);
+    }
   };
 }

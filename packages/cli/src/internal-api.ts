@@ -1,0 +1,38 @@
+import { envPrefix, type Service } from '@archipelago/registry';
+import { StartupError } from '@archipelago/platform';
+
+/** A call to a running service's internal API failed with this problem. */
+export class InternalApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'InternalApiError';
+  }
+}
+
+/** Where a running service answers: `<KEY>_URL`, or its registry port on loopback. */
+export function serviceUrl(service: Service, env: Readonly<Record<string, string | undefined>>): string {
+  return env[`${envPrefix(service.key)}_URL`] ?? `http://127.0.0.1:${service.port}`;
+}
+
+/**
+ * Calls a running service's internal (not gateway-routed) endpoint and returns its JSON.
+ * A service that is not running is a StartupError saying so; a problem answer is an
+ * InternalApiError carrying the problem's detail.
+ */
+export async function callService<T>(
+  service: Service,
+  env: Readonly<Record<string, string | undefined>>,
+  request: { method?: 'GET' | 'POST' | 'DELETE'; path: string },
+): Promise<T | undefined> {
+  const url = new URL(request.path, serviceUrl(service, env));
+  let response: Response;
+  try {
+    response = await fetch(url, { method: request.method ?? 'GET', signal: AbortSignal.timeout(120_000) });
+  } catch (error) {
+    throw new StartupError(`${service.key} is not answering at ${url.origin} (${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}). Start the system with \`npm start\` first.`);
+  }
+  if (response.status === 204) return undefined;
+  const body = (await response.json()) as T & { detail?: string };
+  if (!response.ok) throw new InternalApiError(response.status, `${service.key}: ${body.detail ?? response.statusText}`);
+  return body;
+}
