@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['registry/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+    include: ['registry/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
     // One embedded PostgreSQL cluster per run; each test file gets fresh databases from templates.
     globalSetup: ['packages/platform/src/testing/global-setup.ts'],
     pool: 'forks',

@@ -33,7 +33,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe('the transactional outbox', async () => {
-  const database = await useTestDatabase('core');
+  const database = await useTestDatabase('notification');
   await withOwnerDatabase(database, createOutboxTableV1);
   const db = database.db;
   const codes = async (after?: string) => (await readOutbox(db, 'masterdata', { after: after ? parsePosition(after) : undefined, limit: 100 })).map((e) => e.aggregate.id);
@@ -113,7 +113,7 @@ describe('the transactional outbox', async () => {
 });
 
 describe('the outbox feed order', async () => {
-  const database = await useTestDatabase('core');
+  const database = await useTestDatabase('notification');
   await withOwnerDatabase(database, createOutboxTableV1);
 
   it('sorts transaction ids as numbers, not as text', async () => {

@@ -1,4 +1,5 @@
 import type { Registry, Service } from '@archipelago/registry';
+import { StartupError } from '@archipelago/platform';
 import type { DeadLetter } from '@archipelago/platform/events';
 import { callService, InternalApiError } from '../internal-api.ts';
 
@@ -19,20 +20,30 @@ export async function dlq(
   const services = consumersOf(registry, options.keys);
   if (action === 'list') {
     let total = 0;
+    let unreachable = 0;
     for (const service of services) {
-      const { deadLetters } = (await callService<{ deadLetters: DeadLetter[] }>(service, env, { path: '/internal/v1/dead-letters?limit=1000' }))!;
+      let deadLetters: DeadLetter[];
+      try {
+        ({ deadLetters } = (await callService<{ deadLetters: DeadLetter[] }>(service, env, { path: '/internal/v1/dead-letters?limit=1000' }))!);
+      } catch (error) {
+        if (!(error instanceof StartupError)) throw error;
+        say(error.message); // one service down does not hide the others' dead letters
+        unreachable++;
+        continue;
+      }
       total += deadLetters.length;
       for (const letter of deadLetters) {
         say(`${letter.id}  ${service.key}/${letter.consumer}  ${letter.type}  ${letter.attempts} attempts  ${letter.failedAt}\n    ${letter.error}`);
       }
     }
     say(total === 0 ? 'No dead letters.' : `${total} dead letter(s). Replay one with \`dlq replay <id>\` once its cause is fixed, or \`dlq discard <id>\`.`);
-    return 0;
+    return unreachable > 0 ? 1 : 0;
   }
   if (!id) {
     say(`dlq ${action} needs the id of a dead letter (see \`dlq list\`).`);
     return 2;
   }
+  const unreachable: string[] = [];
   for (const service of services) {
     try {
       await callService(service, env, action === 'replay'
@@ -42,9 +53,13 @@ export async function dlq(
       return 0;
     } catch (error) {
       if (error instanceof InternalApiError && error.status === 404) continue;
+      if (error instanceof StartupError) {
+        unreachable.push(service.key);
+        continue;
+      }
       throw error;
     }
   }
-  say(`No dead letter ${id}.`);
+  say(`No dead letter ${id}${unreachable.length > 0 ? ` in the services that answered (not answering: ${unreachable.join(', ')})` : ''}.`);
   return 1;
 }

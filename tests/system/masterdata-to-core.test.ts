@@ -1,0 +1,171 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { sql, type Kysely } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repositoryRoot, type HttpServer } from '@archipelago/platform';
+import { withOwnerDatabase } from '@archipelago/platform/databases';
+import { appendEvents } from '@archipelago/platform/events';
+import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { buildApp as buildCore } from '../../services/core/src/app.ts';
+import type { CoreDatabase } from '../../services/core/src/database.ts';
+import { seed as seedCore } from '../../services/core/src/seed.ts';
+import { buildApp as buildMasterdata } from '../../services/masterdata/src/app.ts';
+import type { MasterdataDatabase } from '../../services/masterdata/src/database.ts';
+import { seed as seedMasterdata } from '../../services/masterdata/src/seed.ts';
+
+const run = promisify(execFile);
+
+interface Items<T> {
+  items: T[];
+}
+
+// Seed 000's sequence end to end, as in `npm start` but in one process: masterdata and core each
+// with their own database, talking over loopback HTTP only; the CLI runs as its own process.
+describe('masterdata to core', async () => {
+  const master = await useTestDatabase('masterdata');
+  await withOwnerDatabase(master, seedMasterdata);
+  const masterdata = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl });
+  const masterdataUrl = await masterdata.listen({ host: '127.0.0.1', port: await freePort() });
+  const coreDb = await useTestDatabase('core');
+  await withOwnerDatabase(coreDb, seedCore);
+  const nobody = `http://127.0.0.1:${await freePort()}`;
+  const corePort = await freePort();
+  const startCore = async () => {
+    const app = await buildCore({
+      db: coreDb.db as Kysely<CoreDatabase>,
+      logger: false,
+      databaseUrl: coreDb.appUrl,
+      peers: { masterdata: masterdataUrl, iam: nobody },
+      reconcileAt: 'off',
+    });
+    await app.listen({ host: '127.0.0.1', port: corePort });
+    return app;
+  };
+  let core: HttpServer = await startCore();
+  afterAll(async () => {
+    await core.close();
+    await masterdata.close();
+  });
+
+  const cli = async (...args: string[]) => {
+    const result = await run(process.execPath, ['--import', 'tsx', path.join(repositoryRoot, 'packages/cli/src/main.ts'), ...args], {
+      env: { ...process.env, CORE_URL: `http://127.0.0.1:${corePort}` },
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+    return { code: 'code' in result ? result.code : 0, output: `${result.stdout}${result.stderr}` };
+  };
+
+  // Waits (bounded) until core's copy of a master row satisfies `done`.
+  const lookupRow = async (table: string, code: string, done: (row: Record<string, unknown> | undefined) => boolean) => {
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const row = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} WHERE code = ${code}`.execute(coreDb.db)).rows[0];
+      if (done(row)) return row;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${table} ${code} never got there`);
+  };
+  const labelsIn = async (db: Kysely<unknown>, table: string, where = sql`true`) =>
+    (await sql<{ code: string; label: string; is_active: boolean; version: string }>`
+      SELECT code, label, is_active, ${sql.ref(table === 'labels' ? 'version' : 'source_version')}::text AS version FROM ${sql.table(table)}
+      WHERE ${where} ORDER BY code`.execute(db)).rows;
+
+  it("takes masterdata's export as its first snapshot", async () => {
+    await lookupRow('classification_codes_lookup', 'F41.1', (row) => row !== undefined);
+    await lookupRow('districts_lookup', 'US-TX-HARRIS', (row) => row !== undefined);
+    const john = (await core.inject({ url: '/api/v1/reports/resource-label?reference_number=REF001' })).json<unknown>();
+    expect(john).toEqual({ items: [{ reference_number: 'REF001', first_name: 'John', last_name: 'Smith', label: 'Mr.', abbreviation: 'Mr.' }] });
+  });
+
+  it('creates label PROF in masterdata, sees it in core, and reports a resource with it', async () => {
+    const before = await core.inject({ method: 'POST', url: '/api/v1/resources', payload: { reference_number: 'REF900', label_code: 'PROF', first_name: 'Ada', last_name: 'Byron' } });
+    expect(before.statusCode).toBe(422);
+    const created = await masterdata.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'PROF', label: 'Prof.', display_name: 'Professor', abbreviation: 'Prof.', display_order: 5 } });
+    expect(created.statusCode).toBe(201);
+    expect(await lookupRow('labels_lookup', 'PROF', (row) => row !== undefined)).toMatchObject({ label: 'Prof.', source_version: 1 });
+
+    const resource = await core.inject({ method: 'POST', url: '/api/v1/resources', payload: { reference_number: 'REF900', label_code: 'PROF', first_name: 'Ada', last_name: 'Byron' } });
+    expect(resource.statusCode).toBe(201);
+    const report = (await core.inject({ url: '/api/v1/reports/resource-label?reference_number=REF900' })).json<unknown>();
+    expect(report).toEqual({ items: [{ reference_number: 'REF900', first_name: 'Ada', last_name: 'Byron', label: 'Prof.', abbreviation: 'Prof.' }] });
+  });
+
+  it('follows a renamed region into the address report, and refuses a deactivated department', async () => {
+    await masterdata.inject({ method: 'PATCH', url: '/api/v1/regions/US-NY', payload: { name: 'State of New York' } });
+    await lookupRow('regions_lookup', 'US-NY', (row) => row?.name === 'State of New York');
+    const rows = (await core.inject({ url: '/api/v1/reports/resource-addresses' })).json<Items<{ address_line1: string; region_name: string }>>().items;
+    expect(rows.find((row) => row.address_line1 === '42 Broadway')?.region_name).toBe('State of New York');
+
+    await masterdata.inject({ method: 'PATCH', url: '/api/v1/departments/ER', payload: { is_active: false } });
+    await lookupRow('departments_lookup', 'ER', (row) => row?.is_active === false);
+    const order = await core.inject({ method: 'POST', url: '/api/v1/orders', payload: { item_name: 'Bandages', department_code: 'ER' } });
+    expect(order.json()).toMatchObject({ status: 422, errors: [{ field: 'body.department_code', value: 'ER' }] });
+  });
+
+  it('keeps a sub-district event from upsetting core, which keeps no sub-districts', async () => {
+    expect((await masterdata.inject({ method: 'POST', url: '/api/v1/sub-districts', payload: { code: 'US-CA-SF-SOMA', name: 'SoMa', district_code: 'US-CA-SF' } })).statusCode).toBe(201);
+    await masterdata.inject({ method: 'POST', url: '/api/v1/departments', payload: { code: 'GERI', name: 'Geriatrics' } });
+    await lookupRow('departments_lookup', 'GERI', (row) => row !== undefined);
+    const { rows } = await sql`SELECT * FROM dead_letters`.execute(coreDb.db);
+    expect(rows).toEqual([]);
+  });
+
+  it('loses and repeats nothing when core stops in the middle of a stream of changes', async () => {
+    const changes = Array.from({ length: 60 }, (_, i) => `S${String(i).padStart(2, '0')}`);
+    const writing = (async () => {
+      for (const code of changes) {
+        await masterdata.inject({ method: 'POST', url: '/api/v1/labels', payload: { code, label: code, display_name: code } });
+        await masterdata.inject({ method: 'PATCH', url: `/api/v1/labels/${code}`, payload: { label: `${code} renamed` } });
+        if (code.endsWith('7')) await masterdata.inject({ method: 'DELETE', url: `/api/v1/labels/${code}` });
+      }
+    })();
+    await lookupRow('labels_lookup', 'S10', (row) => row !== undefined);
+    await core.close(); // mid-stream
+    await writing;
+    core = await startCore();
+    await lookupRow('labels_lookup', 'S59', (row) => row?.label === 'S59 renamed');
+    const live = sql`deleted_at IS NULL`;
+    expect(await labelsIn(coreDb.db, 'labels_lookup')).toEqual(await labelsIn(master.db, 'labels', live));
+  });
+
+  it('reports a row changed by hand as drift and repairs it, from the CLI', async () => {
+    await sql`UPDATE labels_lookup SET label = 'edited by hand' WHERE code = 'MR'`.execute(coreDb.db);
+    await sql`DELETE FROM regions_lookup WHERE code = 'US-CA'`.execute(coreDb.db);
+    const drift = await cli('sync', 'drift');
+    expect(drift.code, drift.output).toBe(1);
+    expect(drift.output).toMatch(/core\.labels_lookup: \d+ master rows; missing 0, stale 1 \(MR\), extra 0 — DRIFT/);
+    expect(drift.output).toMatch(/core\.regions_lookup: \d+ master rows; missing 1 \(US-CA\), stale 0, extra 0 — DRIFT/);
+    expect(drift.output).toMatch(/core\.departments_lookup: .* — in sync/);
+    expect(await lookupRow('labels_lookup', 'MR', () => true)).toMatchObject({ label: 'edited by hand' }); // drift changes nothing
+
+    const reconcile = await cli('sync', 'reconcile', 'labels_lookup');
+    expect(reconcile.code, reconcile.output).toBe(0);
+    expect(reconcile.output).toMatch(/core\.labels_lookup: .*stale 1 \(MR\).* — repaired/);
+    expect(reconcile.output).not.toContain('regions_lookup');
+    expect(await lookupRow('labels_lookup', 'MR', () => true)).toMatchObject({ label: 'Mr.' });
+    expect((await cli('sync', 'reconcile')).code).toBe(0);
+    const after = await cli('sync', 'drift');
+    expect(after.code, after.output).toBe(0);
+    expect(after.output).not.toContain('DRIFT');
+  }, 60_000);
+
+  it('dead-letters an event it cannot apply; the CLI lists, replays and discards it', async () => {
+    // A producer bug: a label event without the columns core copies.
+    await master.db.transaction().execute((trx) =>
+      appendEvents(trx, [{ type: 'label.updated', aggregateType: 'label', aggregateId: 'MR', aggregateVersion: 99, payload: { code: 'MR' } }]));
+    await masterdata.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'AFTER', label: 'After', display_name: 'After' } });
+    await lookupRow('labels_lookup', 'AFTER', (row) => row !== undefined); // the consumer moved past it
+
+    const listed = await cli('dlq', 'list', '--service', 'core');
+    expect(listed.code, listed.output).toBe(0);
+    const id = /^([0-9a-f-]{36})\s+core\/core\.lookups\.masterdata\s+label\.updated\s+5 attempts/m.exec(listed.output)?.[1];
+    expect(id, listed.output).toBeDefined();
+    expect(listed.output).toContain('label MR carries no "label" (declared by labels_lookup)');
+
+    const replay = await cli('dlq', 'replay', id!);
+    expect(replay.code).toBe(1);
+    expect(replay.output).toContain(`Dead letter ${id} failed again and is kept`);
+    expect((await cli('dlq', 'discard', id!)).code).toBe(0);
+    expect((await cli('dlq', 'list', '--service', 'core')).output).toContain('No dead letters.');
+    expect(await lookupRow('labels_lookup', 'MR', () => true)).toMatchObject({ label: 'Mr.', source_version: 1 });
+  }, 60_000);
+});
