@@ -33,7 +33,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       name        varchar(100) NOT NULL UNIQUE,
       description text NOT NULL DEFAULT '',
       effect      varchar(5) NOT NULL CHECK (effect IN ('allow', 'deny')),
-      permission  varchar(100) NOT NULL CHECK (permission ~ '^[a-z][a-z0-9-]*:([a-z][a-z0-9-]*|\*)$'),
+      permission  varchar(100) NOT NULL CHECK (permission ~ '^[a-z][a-z0-9-]*:([a-z][a-z0-9-]*|[*])$'),
       role_id     uuid REFERENCES roles (id) ON DELETE CASCADE,
       condition   varchar(20) NOT NULL DEFAULT 'always' CHECK (condition IN ('always', 'same-department', 'other-department')),
       created_at  timestamptz NOT NULL DEFAULT now(),

@@ -50,7 +50,7 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
 
   const apiTokens = apiTokenService({ tokens, users, audit, authorization: () => roles.authorizationData(), now: settings.now });
   // IAM verifies with what it owns: its keys, its role map and its API tokens, read from its database.
-  const auth = createAuth({ sources: { keys: keys.verifyKeys, authorization: () => roles.authorizationData(), apiToken: (t) => apiTokens.introspect(t) }, authorizationTtlMs: 0 });
+  const auth = createAuth({ sources: { keys: keys.verifyKeys, authorization: () => roles.authorizationData(), apiToken: (t) => apiTokens.introspect(t) }, authorizationTtlMs: 0, apiTokenTtlMs: 0 });
 
   authRoutes(app, { service: authService({ db, users, sessions, throttle: loginThrottle(db), keys, audit, settings }), auth, users });
   passwordResetRoutes(app, passwordResetService({ db, users, resets: passwordResetRepository(), sessions, audit, settings, logger }));
