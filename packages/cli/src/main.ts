@@ -3,6 +3,7 @@ import { loadRegistry, RegistryError } from '@archipelago/registry';
 import { ConfigError, DatabaseUnreachableError, MigrationError, StartupError } from '@archipelago/platform';
 import { db } from './commands/db.ts';
 import { generate } from './commands/generate.ts';
+import { iam } from './commands/iam.ts';
 import { start } from './commands/start.ts';
 
 const USAGE = `Usage: archipelago <command>
@@ -13,6 +14,7 @@ const USAGE = `Usage: archipelago <command>
   db rollback [--all] [--service <key>]…
   db status [--service <key>]…
   db seed [--service <key>]…
+  iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -46,6 +48,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'db':
       if (sub !== 'migrate' && sub !== 'rollback' && sub !== 'status' && sub !== 'seed') break;
       await db(registry, sub, { keys, seed: values.seed, all: values.all }, process.env, say);
+      return 0;
+    case 'iam':
+      if (sub !== 'rotate-keys') break;
+      await iam(registry, sub, process.env, say);
       return 0;
   }
   process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
