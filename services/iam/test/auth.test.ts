@@ -2,6 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createHttpServer } from '@archipelago/platform';
+import { createAuth } from '@archipelago/platform/auth';
 import { buildIam } from '../src/app.ts';
 import { ADMIN, bearer, login, startIam, tokenOf } from './helpers.ts';
 
@@ -67,7 +69,7 @@ describe('iam sign-in, tokens and sessions', async () => {
     await strict.close();
   });
 
-  it('rejects expired, tampered, alg:none, wrong-key and malformed tokens with 401 problem+json', async () => {
+  it('rejects expired, tampered, alg:none, wrong-key, wrong-audience and malformed tokens with 401 problem+json', async () => {
     const past = await buildIam({ db, logger: false, databaseUrl: database.appUrl, settings: { now: () => Date.now() - 3_600_000 } });
     const expired = (await login(past, ADMIN.email, ADMIN.password, '198.51.100.1')).json<{ accessToken: string }>().accessToken;
     await past.close();
@@ -88,6 +90,17 @@ describe('iam sign-in, tokens and sessions', async () => {
     expect((await app.inject({ url: '/api/v1/auth/me', headers: bearer(expired) })).json()).toMatchObject({ detail: 'The access token has expired' });
     expect((await app.inject({ url: '/api/v1/auth/me' })).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/v1/auth/me', headers: bearer(good) })).statusCode).toBe(200);
+
+    // A verifier that expects another audience refuses IAM's tokens, valid as they are.
+    const elsewhere = await createHttpServer({ service: 'elsewhere', logger: false });
+    const sources = { keys: app.iam.keys.verifyKeys, authorization: async () => ({ roles: {}, policies: [] }), apiToken: async () => null };
+    const strict = createAuth({ sources, audience: 'another-system' });
+    const usual = createAuth({ sources });
+    elsewhere.get('/strict', { preHandler: strict.requireUser }, async () => ({ ok: true }));
+    elsewhere.get('/usual', { preHandler: usual.requireUser }, async () => ({ ok: true }));
+    expect((await elsewhere.inject({ url: '/strict', headers: bearer(good) })).statusCode).toBe(401);
+    expect((await elsewhere.inject({ url: '/usual', headers: bearer(good) })).statusCode).toBe(200);
+    await elsewhere.close();
   });
 
   it('rotates refresh tokens; reusing an old one revokes the whole session', async () => {
