@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
 import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
@@ -9,6 +8,7 @@ import { mergedDocs } from './docs.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import type { Upstream } from './upstreams.ts';
+import { securityHeaders } from './security-headers.ts';
 import { proxyWebSockets } from './websocket.ts';
 
 export interface GatewayOptions {
@@ -28,12 +28,11 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
   const auth = createAuth({ sources });
 
-  await app.register(helmet, { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: 'same-site' } });
-  await app.register(cors, {
-    origin: settings.corsOrigins.length > 0 ? [...settings.corsOrigins] : false,
-    exposedHeaders: ['x-request-id', 'retry-after'],
-    maxAge: 600,
-  });
+  securityHeaders(app);
+  // Without configured origins browsers get no CORS headers at all: cross-origin calls are refused.
+  if (settings.corsOrigins.length > 0) {
+    await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+  }
   const guard = await accessGuard(app, auth, settings);
 
   const timeout = settings.upstreamTimeoutMs;

@@ -17,6 +17,8 @@ export const ACCESS_TOKEN_ISSUER = 'archipelago-iam';
 export const ACCESS_TOKEN_AUDIENCE = 'archipelago';
 /** Algorithms an access token may be signed with; anything else (`none`, HS256 …) is refused. */
 export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA', 'ES256'];
+const CLOCK_TOLERANCE_S = 5;
+
 /** An API token: `ak` + 12 hex characters (the visible prefix), `_`, and a 43-character secret. */
 export const API_TOKEN_PATTERN = /^(ak[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -34,6 +36,7 @@ export interface AuthOptions {
 /** The claims IAM puts in an access token (kept small: roles, not permissions). */
 interface AccessClaims {
   sub?: string;
+  exp?: number;
   sid?: unknown;
   roles?: unknown;
   dept?: unknown;
@@ -75,6 +78,16 @@ export function createAuth(options: AuthOptions): Auth {
   let cached: { data: AuthorizationData; until: number } | undefined;
   let loading: Promise<AuthorizationData> | undefined;
   const apiTokens = new Map<string, { identity: ApiTokenIdentity | null; until: number }>();
+  // Permissions per combination of roles, worked out once per version of the role map.
+  const permissionsByRoles = new WeakMap<AuthorizationData, Map<string, readonly string[]>>();
+  const permissionsOf = (data: AuthorizationData, roles: readonly string[]): readonly string[] => {
+    let known = permissionsByRoles.get(data);
+    if (!known) permissionsByRoles.set(data, (known = new Map<string, readonly string[]>()));
+    const key = roles.join('\n');
+    let permissions = known.get(key);
+    if (!permissions) known.set(key, (permissions = permissionsOfRoles(data, roles)));
+    return permissions;
+  };
 
   const authorization = async (): Promise<AuthorizationData> => {
     if (cached && cached.until > Date.now()) return cached.data;
@@ -109,27 +122,38 @@ export function createAuth(options: AuthOptions): Auth {
     return identity;
   };
 
+  // A verified token stays valid until it expires (its signature cannot change), so clients that
+  // reuse a token skip the signature check; permissions are still resolved on every request.
+  const verified = new Map<string, { claims: AccessClaims; expiresAt: number }>();
+
   const verifyJwt = async (token: string): Promise<AuthUser> => {
     let claims: AccessClaims;
-    try {
-      ({ payload: claims } = await jwtVerify<AccessClaims>(token, sources.keys, {
-        issuer: options.issuer ?? ACCESS_TOKEN_ISSUER,
-        audience: options.audience ?? ACCESS_TOKEN_AUDIENCE,
-        algorithms: ACCESS_TOKEN_ALGORITHMS,
-        requiredClaims: ['sub', 'exp', 'sid'],
-        clockTolerance: 5,
-      }));
-    } catch (error) {
-      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
-        throw new AppError('UNAVAILABLE', 'The access token cannot be verified: IAM\'s keys are unreachable', { cause: error });
+    const hit = verified.get(token);
+    if (hit && hit.expiresAt > Date.now()) {
+      claims = hit.claims;
+    } else {
+      try {
+        ({ payload: claims } = await jwtVerify<AccessClaims>(token, sources.keys, {
+          issuer: options.issuer ?? ACCESS_TOKEN_ISSUER,
+          audience: options.audience ?? ACCESS_TOKEN_AUDIENCE,
+          algorithms: ACCESS_TOKEN_ALGORITHMS,
+          requiredClaims: ['sub', 'exp', 'sid'],
+          clockTolerance: CLOCK_TOLERANCE_S,
+        }));
+      } catch (error) {
+        if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+          throw new AppError('UNAVAILABLE', 'The access token cannot be verified: IAM\'s keys are unreachable', { cause: error });
+        }
+        throw new AppError('UNAUTHENTICATED', error instanceof errors.JWTExpired ? 'The access token has expired' : 'The access token is invalid', { cause: error });
       }
-      throw new AppError('UNAUTHENTICATED', error instanceof errors.JWTExpired ? 'The access token has expired' : 'The access token is invalid', { cause: error });
+      if (verified.size >= 10_000) verified.clear();
+      verified.set(token, { claims, expiresAt: (Number(claims.exp) + CLOCK_TOLERANCE_S) * 1000 });
     }
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     return {
       id: claims.sub!,
       roles,
-      permissions: permissionsOfRoles(await authorization(), roles),
+      permissions: permissionsOf(await authorization(), roles),
       departmentCode: typeof claims.dept === 'string' ? claims.dept : null,
       via: { kind: 'jwt', sessionId: String(claims.sid) },
     };
