@@ -11,14 +11,22 @@ import type { GatewaySettings } from './settings.ts';
  * token and the permissions again: the gateway is not the only line.
  */
 export async function accessGuard(app: HttpServer, auth: Auth, settings: GatewaySettings): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
-  let redis: { quit(): Promise<unknown> } | undefined;
+  let redis: { quit(): Promise<unknown>; disconnect(): void } | undefined;
   if (settings.redisUrl) {
     const { Redis } = await import('ioredis');
-    redis = new Redis(settings.redisUrl, { connectTimeout: 2_000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    const client = new Redis(settings.redisUrl, { connectTimeout: 2_000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
+    let warned = false;
+    client.on('error', (error: Error) => {
+      if (!warned) app.log.warn({ err: error }, 'rate-limit store (Redis) unreachable; requests are not rate limited until it is back');
+      warned = true;
+    });
+    client.on('ready', () => (warned = false));
+    redis = client;
   }
   await app.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'archipelago-gateway-' } : {}), skipOnError: true });
   app.addHook('onClose', async () => {
-    await redis?.quit();
+    await redis?.quit().catch(() => redis?.disconnect());
   });
   const timeWindow = settings.rateLimit.windowMs;
   const byAddress = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `ip:${request.ip}` });

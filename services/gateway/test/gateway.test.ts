@@ -176,6 +176,16 @@ describe('the gateway', async () => {
     }
   });
 
+  it('keeps serving when its Redis rate-limit store is unreachable', async () => {
+    const withRedis = await start({ redisUrl: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      expect((await withRedis.inject({ url: '/api/v1/labels', headers: auth })).statusCode).toBe(200);
+      expect((await withRedis.inject({ url: '/api/v1/labels' })).statusCode).toBe(401);
+    } finally {
+      await withRedis.close();
+    }
+  });
+
   it('rejects an oversized body with 413 before it reaches a service', async () => {
     const before = upstreamCalls;
     const response = await gateway.inject({ method: 'POST', url: '/api/v1/labels', headers: auth, payload: { label: 'x'.repeat(20 * 1024) } });
