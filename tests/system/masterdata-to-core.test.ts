@@ -4,12 +4,17 @@ import { promisify } from 'node:util';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repositoryRoot, type HttpServer } from '@archipelago/platform';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { appendEvents } from '@archipelago/platform/events';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { asUser } from '@archipelago/platform/testing/identity';
 import { buildApp as buildCore } from '../../services/core/src/app.ts';
 import type { CoreDatabase } from '../../services/core/src/database.ts';
 import { seed as seedCore } from '../../services/core/src/seed.ts';
+import { buildIam } from '../../services/iam/src/app.ts';
+import type { IamDatabase } from '../../services/iam/src/database.ts';
+import { seedIam } from '../../services/iam/src/seed.ts';
 import { buildApp as buildMasterdata } from '../../services/masterdata/src/app.ts';
 import type { MasterdataDatabase } from '../../services/masterdata/src/database.ts';
 import { seed as seedMasterdata } from '../../services/masterdata/src/seed.ts';
@@ -20,32 +25,48 @@ interface Items<T> {
   items: T[];
 }
 
-// Seed 000's sequence end to end, as in `npm start` but in one process: masterdata and core each
-// with their own database, talking over loopback HTTP only; the CLI runs as its own process.
+const ADMIN = { email: 'admin@example.com', password: 'correct horse battery staple' };
+
+// Seed 000's sequence end to end, as in `npm start` but in one process: IAM, masterdata and core
+// each with their own database, talking over loopback HTTP only; the CLI runs as its own process.
 describe('masterdata to core', async () => {
+  const iamDb = await useTestDatabase('iam');
+  await seedIam(iamDb.db as Kysely<IamDatabase>, { adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordFile: '/nonexistent', say: () => undefined });
+  const iam = await buildIam({ db: iamDb.db as Kysely<IamDatabase>, logger: false, databaseUrl: iamDb.appUrl });
+  const iamUrl = await iam.listen({ host: '127.0.0.1', port: await freePort() });
+  const signIn = async (email: string, password: string) => {
+    const response = await iam.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<{ accessToken: string }>().accessToken;
+  };
+  const adminToken = await signIn(ADMIN.email, ADMIN.password);
+
   const master = await useTestDatabase('masterdata');
   await withOwnerDatabase(master, seedMasterdata);
-  const masterdata = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl });
-  const masterdataUrl = await masterdata.listen({ host: '127.0.0.1', port: await freePort() });
+  const masterdataServer = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, auth: createAuth({ sources: remoteAuthSources(iamUrl) }) });
+  const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: await freePort() });
+  const masterdata = asUser(masterdataServer, adminToken);
   const coreDb = await useTestDatabase('core');
   await withOwnerDatabase(coreDb, seedCore);
-  const nobody = `http://127.0.0.1:${await freePort()}`;
   const corePort = await freePort();
   const startCore = async () => {
     const app = await buildCore({
       db: coreDb.db as Kysely<CoreDatabase>,
       logger: false,
       databaseUrl: coreDb.appUrl,
-      peers: { masterdata: masterdataUrl, iam: nobody },
+      peers: { masterdata: masterdataUrl, iam: iamUrl },
+      auth: createAuth({ sources: remoteAuthSources(iamUrl) }),
       reconcileAt: 'off',
     });
     await app.listen({ host: '127.0.0.1', port: corePort });
     return app;
   };
-  let core: HttpServer = await startCore();
+  let coreServer: HttpServer = await startCore();
+  const core = asUser({ inject: (options) => coreServer.inject(options) }, adminToken); // follows restarts
   afterAll(async () => {
-    await core.close();
-    await masterdata.close();
+    await coreServer.close();
+    await masterdataServer.close();
+    await iam.close();
   });
 
   const cli = async (...args: string[]) => {
@@ -119,12 +140,47 @@ describe('masterdata to core', async () => {
       }
     })();
     await lookupRow('labels_lookup', 'S10', (row) => row !== undefined);
-    await core.close(); // mid-stream
+    await coreServer.close(); // mid-stream
     await writing;
-    core = await startCore();
+    coreServer = await startCore();
     await lookupRow('labels_lookup', 'S59', (row) => row?.label === 'S59 renamed');
     const live = sql`deleted_at IS NULL`;
     expect(await labelsIn(coreDb.db, 'labels_lookup')).toEqual(await labelsIn(master.db, 'labels', live));
+  });
+
+  it('lets through only signed-in users holding the permission, checked by each service itself', async () => {
+    expect((await masterdataServer.inject({ url: '/api/v1/labels' })).json()).toMatchObject({ status: 401 });
+    expect((await coreServer.inject({ url: '/api/v1/orders' })).json()).toMatchObject({ status: 401 });
+    const created = await iam.inject({
+      method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${adminToken}` },
+      payload: { email: 'viewer@example.com', display_name: 'Vera Viewer', password: 'a long enough password', roles: ['viewer'] },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const viewer = asUser(masterdataServer, await signIn('viewer@example.com', 'a long enough password'));
+    expect((await viewer.inject({ url: '/api/v1/labels/MR' })).statusCode).toBe(200);
+    expect((await viewer.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'NO', label: 'No', display_name: 'No' } })).json()).toMatchObject({ status: 403 });
+  });
+
+  it('records who made a change, and refuses a change by a user IAM has since deleted (422)', async () => {
+    const created = await iam.inject({
+      method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${adminToken}` },
+      payload: { email: 'clerk@example.com', display_name: 'Carl Clerk', password: 'another long password', roles: ['staff'] },
+    });
+    const clerkId = created.json<{ id: string }>().id;
+    const clerk = asUser({ inject: (options) => coreServer.inject(options) }, await signIn('clerk@example.com', 'another long password'));
+    const order = await clerk.inject({ method: 'POST', url: '/api/v1/orders', payload: { item_name: 'Gauze', department_code: 'LAB' } });
+    expect(order.statusCode, order.body).toBe(201);
+    expect(order.json()).toMatchObject({ created_by: clerkId });
+
+    expect((await iam.inject({ method: 'DELETE', url: `/api/v1/users/${clerkId}`, headers: { authorization: `Bearer ${adminToken}` } })).statusCode).toBe(204);
+    // The clerk's token is still unexpired; core learns of the deletion from IAM's events (or its cache expiring).
+    const tape = { method: 'POST', url: '/api/v1/orders', payload: { item_name: 'Tape', department_code: 'LAB' } } as const;
+    let refused = await clerk.inject(tape);
+    for (let attempt = 0; refused.statusCode === 201 && attempt < 100; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      refused = await clerk.inject(tape);
+    }
+    expect(refused.json()).toMatchObject({ status: 422, errors: [{ value: clerkId }] });
   });
 
   it('reports a row changed by hand as drift and repairs it, from the CLI', async () => {

@@ -10,6 +10,10 @@ export interface LoadOptions {
   readonly signal: AbortSignal;
   /** Called about once a second while the load runs (to sample memory). */
   readonly onTick?: () => void;
+  /** Sent with every request (e.g. Authorization). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** POST with this JSON body instead of GET. */
+  readonly jsonBody?: unknown;
 }
 
 export interface LoadResult {
@@ -24,7 +28,7 @@ export interface LoadResult {
 }
 
 /**
- * GETs `url` on a fixed number of keep-alive connections for a fixed time with autocannon.
+ * GETs (or POSTs) `url` on a fixed number of keep-alive connections for a fixed time with autocannon.
  * Latencies are taken from each response (autocannon's own histogram keeps whole milliseconds,
  * too coarse for sub-millisecond comparisons) into an HDR histogram in microseconds.
  */
@@ -35,7 +39,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   try {
     const result = await new Promise<autocannon.Result>((resolve, reject) => {
       const instance = autocannon(
-        { url: options.url, connections: options.connections, duration: options.durationS, timeout: 10 },
+        {
+          url: options.url,
+          connections: options.connections,
+          duration: options.durationS,
+          timeout: 10,
+          headers: { ...options.headers, ...(options.jsonBody === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(options.jsonBody === undefined ? {} : { method: 'POST' as const, body: JSON.stringify(options.jsonBody) }),
+        },
         (error: unknown, result: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error('autocannon failed', { cause: error })) : resolve(result)),
       );
       instance.on('response', (_client: autocannon.Client, statusCode: number, _bytes: number, responseTimeMs: number) => {

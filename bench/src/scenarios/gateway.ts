@@ -3,7 +3,7 @@ import { startBareServer } from '../lib/bare-server.ts';
 import { runLoad, type LoadResult } from '../lib/load.ts';
 import { CpuMeter, totalMemory } from '../lib/proc.ts';
 import { MB, round } from '../lib/stats.ts';
-import type { RunningSystem } from '../lib/system.ts';
+import { BENCH_ADMIN, type RunningSystem } from '../lib/system.ts';
 
 const PATH = '/api/v1/labels/MR';
 const CONNECTIONS = 10;
@@ -36,8 +36,19 @@ interface TargetRun {
   readonly loadGeneratorPercentOfOneCore: number;
 }
 
-async function checkTarget(target: Target): Promise<void> {
-  const response = await fetch(target.url);
+/** Signs in through the gateway; the bench's requests carry this access token. */
+async function signIn(system: RunningSystem): Promise<Record<string, string>> {
+  const response = await fetch(`${system.url('gateway')}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(BENCH_ADMIN),
+  });
+  if (response.status !== 200) throw new Error(`sign-in through the gateway answered ${response.status} ${await response.text()}`);
+  return { authorization: `Bearer ${((await response.json()) as { accessToken: string }).accessToken}` };
+}
+
+async function checkTarget(target: Target, headers: Record<string, string>): Promise<void> {
+  const response = await fetch(target.url, { headers });
   const body = (await response.json()) as { code?: string };
   if (response.status !== 200 || body.code !== 'MR') throw new Error(`GET ${target.url} answered ${response.status} ${JSON.stringify(body)}`);
 }
@@ -50,7 +61,7 @@ interface Meter {
   maxPss: number | null;
 }
 
-async function measure(target: Target, connections: number, durationS: number, context: ScenarioContext): Promise<TargetRun> {
+async function measure(target: Target, connections: number, durationS: number, context: ScenarioContext, headers: Record<string, string>): Promise<TargetRun> {
   const meters = Object.entries(target.processes).map(([name, pids]): Meter => ({ name, pids, cpu: new CpuMeter(pids), maxRss: 0, maxPss: 0 }));
   const sampleMemory = (): void => {
     for (const meter of meters) {
@@ -60,7 +71,7 @@ async function measure(target: Target, connections: number, durationS: number, c
     }
   };
   const ownCpu = process.cpuUsage();
-  const load = await runLoad({ url: target.url, connections, durationS, signal: context.signal, onTick: sampleMemory });
+  const load = await runLoad({ url: target.url, connections, durationS, signal: context.signal, onTick: sampleMemory, headers });
   sampleMemory();
   const own = process.cpuUsage(ownCpu);
   if (load.responses === 0) throw new Error(`no successful response from ${target.url}`);
@@ -170,9 +181,37 @@ function figures(runs: Record<TargetName, TargetRun>, unloaded: Unloaded): Figur
   ];
 }
 
+interface LoginRun {
+  readonly load: LoadResult;
+  readonly connections: number;
+  readonly iamCpu: { readonly percentOfOneCore: number; readonly cpuMillisecondsPerLogin: number };
+}
+
+/** Sign-ins through the gateway: argon2id verification (m = 19 MiB, t = 2) dominates. */
+async function measureLogins(system: RunningSystem, durationS: number, context: ScenarioContext): Promise<LoginRun> {
+  const connections = 4;
+  const iamPid = system.servicePids().get('iam') ?? 0;
+  const cpu = new CpuMeter(() => [iamPid]);
+  const load = await runLoad({ url: `${system.url('gateway')}/api/v1/auth/login`, connections, durationS, signal: context.signal, jsonBody: BENCH_ADMIN });
+  if (load.responses === 0) throw new Error('no successful sign-in');
+  const used = cpu.read();
+  context.log(`sign-in through the gateway, ${connections} connections: ${load.requestsPerSecond.toFixed(1)} logins/s, p50 ${load.latency.p50Ms.toFixed(1)} ms`);
+  return { load, connections, iamCpu: { percentOfOneCore: used.percentOfOneCore, cpuMillisecondsPerLogin: (used.cpuSeconds * 1e3) / load.responses } };
+}
+
+function loginFigures(run: LoginRun): Figure[] {
+  return [
+    { key: 'gateway.login.rps', label: `sign-in through the gateway, ${run.connections} connections: throughput`, value: round(run.load.requestsPerSecond, 1), unit: 'logins/s' },
+    { key: 'gateway.login.p50', label: 'sign-in: latency p50', value: round(run.load.latency.p50Ms, 1), unit: 'ms' },
+    { key: 'gateway.login.p99', label: 'sign-in: latency p99', value: round(run.load.latency.p99Ms, 1), unit: 'ms' },
+    { key: 'gateway.login.iam-cpu', label: 'sign-in: iam CPU', value: round(run.iamCpu.percentOfOneCore, 1), unit: '% of a core' },
+    { key: 'gateway.login.iam-cpu-per-login', label: 'sign-in: iam CPU per login', value: round(run.iamCpu.cpuMillisecondsPerLogin, 1), unit: 'CPU ms' },
+  ];
+}
+
 export const gateway: Scenario = {
   name: 'gateway',
-  title: `Gateway: GET ${PATH}`,
+  title: `Gateway: authenticated GET ${PATH}; sign-in`,
   built: true,
   timeLimitS: { quick: 120, full: 240 },
   async run(context) {
@@ -180,32 +219,35 @@ export const gateway: Scenario = {
     const unloadedS = context.quick ? 2 : 5;
     const warmupS = context.quick ? 1 : 3;
     const system = await context.system();
+    const headers = await signIn(system);
     const bare = await startBareServer(context.signal);
     const runs: Partial<Record<TargetName, TargetRun>> = {};
     const unloaded: Partial<Unloaded> = {};
     const series: LatencySeries[] = [];
     try {
       for (const target of targets(system, bare.url, bare.pid)) {
-        await checkTarget(target);
-        await runLoad({ url: target.url, connections: CONNECTIONS, durationS: warmupS, signal: context.signal });
-        const run = await measure(target, CONNECTIONS, durationS, context);
+        await checkTarget(target, headers);
+        await runLoad({ url: target.url, connections: CONNECTIONS, durationS: warmupS, signal: context.signal, headers });
+        const run = await measure(target, CONNECTIONS, durationS, context, headers);
         runs[target.name] = run;
         series.push({ name: target.title, points: run.load.series });
-        if (target.name !== 'bare') unloaded[target.name] = await measure(target, 1, unloadedS, context);
+        if (target.name !== 'bare') unloaded[target.name] = await measure(target, 1, unloadedS, context, headers);
       }
     } finally {
       await bare.stop();
     }
+    const logins = await measureLogins(system, context.quick ? 3 : 8, context);
     const complete = runs as Record<TargetName, TargetRun>;
     return {
-      figures: figures(complete, unloaded as Unloaded),
+      figures: [...figures(complete, unloaded as Unloaded), ...loginFigures(logins)],
       series,
-      details: { path: PATH, connections: CONNECTIONS, durationSeconds: durationS, warmupSeconds: warmupS, unloadedSeconds: unloadedS, runs: complete, unloaded },
+      details: { path: PATH, connections: CONNECTIONS, durationSeconds: durationS, warmupSeconds: warmupS, unloadedSeconds: unloadedS, runs: complete, unloaded, logins },
       notes: [
         `Each target gets ${warmupS} s of warm-up, then ${durationS} s of load from autocannon (${CONNECTIONS} keep-alive connections, no pipelining) running in the bench process, on the same 2 cores as the servers under test.`,
         `At ${CONNECTIONS} connections every server is saturated (latency ≈ connections / throughput), so the added p50 there mostly reflects the gateway's CPU cost on 2 shared cores; the 1-connection runs (${unloadedS} s each) show the latency of the extra hop alone.`,
         'Latency is taken per response (autocannon `response` event, microseconds) into an HDR histogram; throughput counts 2xx responses.',
-        'Authentication is not built yet: the gateway run measures an unauthenticated GET, without JWT verification.',
+        'Every request carries `Authorization: Bearer <access token>` (EdDSA JWT from a sign-in through the gateway). The gateway verifies it (JWKS cached from IAM, role map cached 30 s) and counts two rate limits (per address, per user; in memory, limits raised so they never trigger). Masterdata does not verify tokens yet, so the direct run pays no verification.',
+        'Sign-in: POST /api/v1/auth/login through the gateway on 4 connections; each one verifies an argon2id hash (m = 19 MiB, t = 2, p = 1), creates a session and signs a token. The hash is not weakened for the bench.',
         'CPU is utime+stime from /proc/<pid>/stat over the measured run; "postgres" is the postmaster and all its backends.',
       ],
     };

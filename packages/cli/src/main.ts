@@ -4,6 +4,7 @@ import { ConfigError, DatabaseUnreachableError, MigrationError, StartupError } f
 import { db } from './commands/db.ts';
 import { dlq } from './commands/dlq.ts';
 import { generate } from './commands/generate.ts';
+import { iam } from './commands/iam.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -21,6 +22,7 @@ const USAGE = `Usage: archipelago <command>
   dlq list [--service <key>]…      dead letters of every consumer
   dlq replay <id>                  apply a dead letter again (after fixing its cause)
   dlq discard <id>                 drop a dead letter
+  iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -61,6 +63,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'dlq':
       if (sub !== 'list' && sub !== 'replay' && sub !== 'discard') break;
       return dlq(registry, sub, argument, { keys }, process.env, say);
+    case 'iam':
+      if (sub !== 'rotate-keys') break;
+      await iam(registry, sub, process.env, say);
+      return 0;
   }
   process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
   return 2;

@@ -50,6 +50,12 @@ export async function openLocalDatabases(
  */
 const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LOG_LEVEL|DATABASE_CONNECT_ATTEMPTS|LOOKUP_RECONCILE_AT)$/;
 
+/** Variables only one service reads, passed to it alone (so a secret among them reaches no other). */
+const OWN_VARIABLES: Readonly<Record<string, readonly string[]>> = {
+  iam: ['JWT_ACCESS_TTL_SECONDS', 'JWT_PUBLISH_LEAD_SECONDS', 'IAM_SIGNING_KEY_SECRET', 'PASSWORD_RESET_URL'],
+  gateway: ['CORS_ORIGINS', 'REDIS_URL', 'RATE_LIMIT_PER_IP', 'RATE_LIMIT_PER_USER', 'RATE_LIMIT_WINDOW_MS', 'GATEWAY_BODY_LIMIT', 'UPSTREAM_TIMEOUT_MS'],
+};
+
 /** The environment a service process runs with. */
 export function serviceEnvironment(
   registry: Registry,
@@ -57,7 +63,8 @@ export function serviceEnvironment(
   databaseUrl: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Record<string, string | undefined> {
-  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name)));
+  const own = OWN_VARIABLES[service.key] ?? [];
+  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name) || own.includes(name)));
   const urls = Object.fromEntries((service.dependsOn ?? []).map((dep) => [`${envPrefix(dep)}_URL`, `http://127.0.0.1:${registry.service(dep).port}`]));
   return {
     ...inherited,

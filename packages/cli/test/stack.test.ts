@@ -32,6 +32,15 @@ describe('a service process environment', () => {
     expect(JSON.stringify(env)).not.toMatch(/secret/);
   });
 
+  it('passes a service\'s own settings to it alone', () => {
+    const withOwn = { ...parent, IAM_SIGNING_KEY_SECRET: 'key-secret-key-secret', CORS_ORIGINS: 'https://app.example.com' };
+    expect(serviceEnvironment(registry, registry.service('iam'), undefined, withOwn).IAM_SIGNING_KEY_SECRET).toBe('key-secret-key-secret');
+    expect(serviceEnvironment(registry, registry.service('gateway'), undefined, withOwn).CORS_ORIGINS).toBe('https://app.example.com');
+    for (const key of ['core', 'gateway', 'masterdata']) {
+      expect(serviceEnvironment(registry, registry.service(key), undefined, withOwn).IAM_SIGNING_KEY_SECRET, key).toBeUndefined();
+    }
+  });
+
   it('gives a stateless service no database URL at all', () => {
     expect(serviceEnvironment(registry, registry.service('gateway'), undefined, parent).DATABASE_URL).toBeUndefined();
   });

@@ -103,10 +103,11 @@ describe('npm start', () => {
   }
 
   it('brings every service to ready, restarts a crashed one, shuts down cleanly, and starts warm', { timeout: 240_000 }, async () => {
-    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir(), ADMIN_PASSWORD: 'start test admin password' };
     const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
     const cli = new StartedCli(env);
     await cli.waitFor(/All 6 services ready in/);
+    expect(cli.output).toContain('iam: created the administrator admin@example.com (password from ADMIN_PASSWORD)');
     expect(cli.output).toContain('PostgreSQL created and started');
     for (const service of services) expect(cli.output).toMatch(new RegExp(`✓ ${service.key} +http://127\\.0\\.0\\.1:${env[`${service.key.toUpperCase()}_PORT`]}`));
 
@@ -114,19 +115,27 @@ describe('npm start', () => {
     expect(health.status).toBe(200);
     const body = (await health.json()) as { services: Record<string, { status: string }> };
     expect(Object.values(body.services).map((s) => s.status)).toEqual(Array(5).fill('ready'));
-    const labels = (await (await fetch(`${gateway}/api/v1/labels`)).json()) as { total: number };
+    expect((await fetch(`${gateway}/api/v1/labels`)).status).toBe(401);
+    const login = await fetch(`${gateway}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@example.com', password: env.ADMIN_PASSWORD }),
+    });
+    expect(login.status).toBe(200);
+    const headers = { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` };
+    const labels = (await (await fetch(`${gateway}/api/v1/labels`, { headers })).json()) as { total: number };
     expect(labels.total).toBe(4);
 
     // One service crashing does not take the others down; the supervisor restarts it.
     const corePid = Number((await cli.waitFor(/✓ core .*\(pid (\d+)\)/))[1]);
     process.kill(corePid, 'SIGKILL');
     await cli.waitFor(/✗ core exited \(SIGKILL\); restarting in 0\.5 s \(restart 1\)/);
-    expect((await fetch(`${gateway}/api/v1/labels/MR`)).status).toBe(200);
+    expect((await fetch(`${gateway}/api/v1/labels/MR`, { headers })).status).toBe(200);
     await cli.waitFor(new RegExp(`✓ core .*\\(pid (?!${corePid}\\))\\d+\\)`));
     const afterRestart = await fetch(`${gateway}/health`);
     expect(afterRestart.status, await afterRestart.clone().text()).toBe(200);
     // Proxied to the new core process (which answers 404 for a route it does not have yet), not a 502.
-    expect((await fetch(`${gateway}/api/v1/orders/none`)).status).toBe(404);
+    expect((await fetch(`${gateway}/api/v1/orders/none`, { headers })).status).toBe(404);
 
     // A db command while the system runs uses its PostgreSQL and leaves it running.
     const status = spawnSync(process.execPath, [CLI, 'db', 'status', '--service', 'masterdata'], { env: { ...process.env, ...env }, encoding: 'utf8' });

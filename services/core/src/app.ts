@@ -1,4 +1,5 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { registerEventFeed } from '@archipelago/platform/events';
 import type { Kysely } from 'kysely';
 import { coreEntities, resources } from './catalog.ts';
@@ -16,19 +17,22 @@ import { reportRoutes } from './reports/report.routes.ts';
 
 export interface CoreDeps extends AppDeps<CoreDatabase> {
   readonly peers: CorePeers;
+  /** Verifies tokens, permissions (`orders:read`, …) and policies against IAM. */
+  readonly auth: Auth;
   /** Daily lookup reconciliation (UTC); tests turn it `off`. */
   readonly reconcileAt?: string;
 }
 
 /** Composition root of the core service. */
-export async function buildApp({ db, logger, peers, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
+export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
   const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
+  protectApiRoutes(app, auth);
   const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, logger, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
   for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));
   const orders = orderRepository(db);
-  orderRoutes(app, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
+  orderRoutes(app, auth, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
   reportRoutes(app, reportQueries(db));
   await registerEventFeed(app, { source: 'core', schema: 'core', db, listenUrl: databaseUrl });
   return app;

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import { loadConfig, runService } from '@archipelago/platform';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { buildApp } from './app.ts';
 import type { CoreDatabase } from './database.ts';
 
@@ -16,6 +17,7 @@ await runService<CoreDatabase>({
     return buildApp({
       ...deps,
       peers: { masterdata: config.MASTERDATA_URL, iam: config.IAM_URL },
+      auth: createAuth({ sources: remoteAuthSources(config.IAM_URL) }),
       reconcileAt: config.LOOKUP_RECONCILE_AT,
     });
   },

@@ -1,8 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll } from 'vitest';
-import type { HttpServer } from '@archipelago/platform';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
-import { freePort, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
+import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { buildApp } from '../src/app.ts';
 import type { CoreDatabase } from '../src/database.ts';
 import { seed } from '../src/seed.ts';
@@ -30,17 +31,26 @@ export async function fillLookups(db: Kysely<unknown>): Promise<void> {
 }
 
 /**
- * A core app on a fresh, seeded database whose lookup tables were filled by hand, with peers
- * (masterdata, iam) that do not answer and no scheduled reconciliation.
+ * A core app on a fresh, seeded database whose lookup tables were filled by hand, with a
+ * masterdata that does not answer, a test identity provider as IAM, and no scheduled reconciliation.
  */
-export async function coreTestApp(): Promise<{ app: HttpServer; database: TestDatabase; db: Kysely<CoreDatabase> }> {
+export async function coreTestApp() {
   const database = await useTestDatabase('core');
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
   await fillLookups(database.db);
   const nobody = `http://127.0.0.1:${await freePort()}`;
+  const identity = await startTestIdentity();
   const db = database.db as Kysely<CoreDatabase>;
-  const app = await buildApp({ db, logger: false, databaseUrl: database.appUrl, peers: { masterdata: nobody, iam: nobody }, reconcileAt: 'off' });
-  afterAll(() => app.close());
-  return { app, database, db };
+  const server = await buildApp({
+    db, logger: false, databaseUrl: database.appUrl, peers: { masterdata: nobody, iam: identity.url }, reconcileAt: 'off',
+    auth: createAuth({ sources: remoteAuthSources(identity.url) }),
+  });
+  afterAll(async () => {
+    await server.close();
+    await identity.close();
+  });
+  const user = identity.user();
+  // `app` injects as a signed-in administrator; `server` is the app itself.
+  return { app: asUser(server, await identity.token(user)), server, identity, user, database, db };
 }

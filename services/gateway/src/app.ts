@@ -1,19 +1,41 @@
+import cors from '@fastify/cors';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
 import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
+import { createAuth, remoteAuthSources, type AuthSources } from '@archipelago/platform/auth';
+import { accessGuard } from './access.ts';
+import { mergedDocs } from './docs.ts';
+import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
+import { nextTraceparent } from './trace.ts';
 import type { Upstream } from './upstreams.ts';
+import { securityHeaders } from './security-headers.ts';
+import { proxyWebSockets } from './websocket.ts';
 
 export interface GatewayOptions {
   readonly logger: Logger | false;
   readonly upstreams: readonly Upstream[];
-  /** Per-request upstream timeout. */
-  readonly upstreamTimeoutMs?: number;
+  readonly settings?: Partial<GatewaySettings>;
+  /** Where tokens are checked; by default IAM's endpoints at the `iam` upstream. */
+  readonly authSources?: AuthSources;
 }
 
 /** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
 export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'gateway', logger: options.logger });
-  const timeout = options.upstreamTimeoutMs ?? 10_000;
+  const settings: GatewaySettings = { ...defaultGatewaySettings, ...options.settings };
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes });
+  const iam = options.upstreams.find((u) => u.service === 'iam');
+  const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url) : undefined);
+  if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
+  const auth = createAuth({ sources });
+
+  securityHeaders(app);
+  // Without configured origins browsers get no CORS headers at all: cross-origin calls are refused.
+  if (settings.corsOrigins.length > 0) {
+    await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+  }
+  const guard = await accessGuard(app, auth, settings);
+
+  const timeout = settings.upstreamTimeoutMs;
   await app.register(replyFrom, {
     undici: { headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout: 2_000 } },
   });
@@ -31,13 +53,21 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
         // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
         retriesCount: 1,
         onError: onUpstreamError,
-        rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+        rewriteRequestHeaders: (_req, headers) => ({
+          ...headers,
+          'x-request-id': request.id,
+          traceparent: nextTraceparent(request.headers.traceparent),
+          // The gateway is the edge: what a client claims in X-Forwarded-For is not passed on.
+          'x-forwarded-for': request.ip,
+        }),
       });
     for (const prefix of upstream.routes) {
-      app.all(prefix, { schema: { hide: true } }, forward);
-      app.all(`${prefix}/*`, { schema: { hide: true } }, forward);
+      app.all(prefix, { schema: { hide: true }, onRequest: guard }, forward);
+      app.all(`${prefix}/*`, { schema: { hide: true }, onRequest: guard }, forward);
     }
   }
+  proxyWebSockets(app, options.upstreams);
+  mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     const checks = await Promise.all(options.upstreams.map((u) => readiness(u)));

@@ -1,9 +1,10 @@
 import { runStatelessService } from '@archipelago/platform';
 import { loadRegistry } from '@archipelago/registry';
 import { buildApp } from './app.ts';
+import { gatewaySettingsFromEnv } from './settings.ts';
 import { gatewayUpstreams } from './upstreams.ts';
 
 await runStatelessService({
   service: 'gateway',
-  buildApp: ({ logger, env }) => buildApp({ logger, upstreams: gatewayUpstreams(loadRegistry(), env) }),
+  buildApp: ({ logger, env }) => buildApp({ logger, upstreams: gatewayUpstreams(loadRegistry(), env), settings: gatewaySettingsFromEnv(env) }),
 });

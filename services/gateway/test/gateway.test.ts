@@ -1,14 +1,34 @@
+import http from 'node:http';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { createHttpServer } from '@archipelago/platform';
-import { freePort } from '@archipelago/platform/testing';
+import { remoteAuthSources } from '@archipelago/platform/auth';
+import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { buildIam } from '../../iam/src/app.ts';
+import type { IamDatabase } from '../../iam/src/database.ts';
+import { seedIam } from '../../iam/src/seed.ts';
 import { buildApp } from '../src/app.ts';
+import type { GatewaySettings } from '../src/settings.ts';
 import { gatewayUpstreams } from '../src/upstreams.ts';
 
-// The gateway in front of a real HTTP upstream on loopback standing in for masterdata (it echoes
-// what it received); every other upstream points at a port where nothing listens.
+const ADMIN = { email: 'admin@example.com', password: 'correct horse battery staple' };
+
+// The gateway in front of a real IAM (its own test database) and a real HTTP upstream on loopback
+// standing in for masterdata and notification (it echoes what it received, WebSocket included);
+// core is an upstream that the test kills; reporting points where nothing listens.
 describe('the gateway', async () => {
+  const database = await useTestDatabase('iam');
+  const iamDb = database.db as Kysely<IamDatabase>;
+  await seedIam(iamDb, { adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordFile: '/nonexistent', say: () => undefined });
+  const iam = await buildIam({ db: iamDb, logger: false, databaseUrl: database.appUrl, settings: { publishLeadSeconds: 0 } });
+  const iamUrl = await iam.listen({ host: '127.0.0.1', port: 0 });
+
   let upstreamReady = true;
+  let upstreamCalls = 0;
   const upstream = await createHttpServer({
     service: 'echo',
     logger: false,
@@ -16,36 +36,199 @@ describe('the gateway', async () => {
       if (!upstreamReady) throw new Error('not ready');
     },
   });
-  upstream.all('/api/v1/labels/*', async (request) => ({ method: request.method, url: request.url, requestId: request.headers['x-request-id'], body: request.body }));
+  upstream.all('/api/v1/labels*', async (request) => {
+    upstreamCalls++;
+    return { method: request.method, url: request.url, body: request.body, headers: request.headers };
+  });
+  upstream.server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Seen-Url: ${request.url}\r\n\r\n`);
+    socket.on('data', (chunk: Buffer) => socket.write(chunk.toString().toUpperCase()));
+    socket.on('end', () => socket.end());
+  });
   const upstreamUrl = await upstream.listen({ host: '127.0.0.1', port: 0 });
+  const doomed = await createHttpServer({ service: 'doomed', logger: false });
+  doomed.get('/api/v1/orders', async () => ({ alive: true }));
+  const doomedUrl = await doomed.listen({ host: '127.0.0.1', port: 0 });
   const deadUrl = `http://127.0.0.1:${await freePort()}`;
+
   const registry = loadRegistry(undefined, {});
-  const env = { IAM_URL: deadUrl, CORE_URL: deadUrl, NOTIFICATION_URL: deadUrl, REPORTING_URL: deadUrl, MASTERDATA_URL: upstreamUrl };
-  const gateway = await buildApp({ logger: false, upstreams: gatewayUpstreams(registry, env) });
+  const env = { IAM_URL: iamUrl, CORE_URL: doomedUrl, NOTIFICATION_URL: upstreamUrl, REPORTING_URL: deadUrl, MASTERDATA_URL: upstreamUrl };
+  const start = (settings: Partial<GatewaySettings> = {}) =>
+    buildApp({ logger: false, upstreams: gatewayUpstreams(registry, env), settings, authSources: remoteAuthSources(iamUrl, { jwksCooldownMs: 0 }) });
+  const gateway = await start({ corsOrigins: ['https://app.example.com'], bodyLimitBytes: 16 * 1024 });
+  const gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: 0 });
   afterAll(async () => {
     await gateway.close();
     await upstream.close();
+    await iam.close();
   });
 
-  it('routes a registry prefix to the owning service with method, path, query, body and request id', async () => {
-    const response = await gateway.inject({ method: 'PUT', url: '/api/v1/labels/MR?x=1', headers: { 'x-request-id': 'trace-me-1' }, payload: { label: 'Mr.' } });
+  const signIn = async () => {
+    const response = await gateway.inject({ method: 'POST', url: '/api/v1/auth/login', payload: ADMIN });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<{ accessToken: string; refreshToken: string }>();
+  };
+  const { accessToken } = await signIn();
+  const auth = { authorization: `Bearer ${accessToken}` };
+
+  it('signs in through the gateway (a public route) and serves IAM\'s JWKS', async () => {
+    const jwks = await gateway.inject({ url: '/.well-known/jwks.json' });
+    expect(jwks.statusCode).toBe(200);
+    expect(jwks.json<{ keys: unknown[] }>().keys.length).toBeGreaterThan(0);
+    const me = await gateway.inject({ url: '/api/v1/auth/me', headers: auth });
+    expect(me.json()).toMatchObject({ email: ADMIN.email });
+  });
+
+  it('routes a registry prefix to the owning service with method, path, query, body, request id and trace context', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const response = await gateway.inject({
+      method: 'PUT',
+      url: '/api/v1/labels/MR?x=1',
+      headers: { ...auth, 'x-request-id': 'trace-me-1', traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-forwarded-for': '6.6.6.6' },
+      payload: { label: 'Mr.' },
+    });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ method: 'PUT', url: '/api/v1/labels/MR?x=1', requestId: 'trace-me-1', body: { label: 'Mr.' } });
+    const echoed = response.json<{ method: string; url: string; body: unknown; headers: Record<string, string> }>();
+    expect(echoed).toMatchObject({ method: 'PUT', url: '/api/v1/labels/MR?x=1', body: { label: 'Mr.' } });
+    expect(echoed.headers['x-request-id']).toBe('trace-me-1');
+    expect(echoed.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(echoed.headers.traceparent).not.toContain('00f067aa0ba902b7');
+    expect(echoed.headers['x-forwarded-for']).not.toContain('6.6.6.6');
+    expect(echoed.headers.authorization).toBe(auth.authorization); // services verify the token again
     expect(response.headers['x-request-id']).toBe('trace-me-1');
+    const fresh = (await gateway.inject({ url: '/api/v1/labels', headers: auth })).json<{ headers: Record<string, string> }>();
+    expect(fresh.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 
-  it('answers an unknown route itself with 404', async () => {
-    const response = await gateway.inject({ url: '/api/v1/unknown' });
-    expect(response.statusCode).toBe(404);
-    expect(response.json()).toMatchObject({ code: 'NOT_FOUND' });
+  it('refuses protected routes without a valid token, before proxying', async () => {
+    const before = upstreamCalls;
+    const none = await gateway.inject({ url: '/api/v1/labels' });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(none.headers['www-authenticate']).toBe('Bearer');
+    const forged = await gateway.inject({ url: '/api/v1/labels', headers: { authorization: `Bearer ${accessToken.slice(0, -4)}AAAA` } });
+    expect(forged.statusCode).toBe(401);
+    expect((await gateway.inject({ url: '/api/v1/labels', headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } })).statusCode).toBe(401);
+    expect(upstreamCalls).toBe(before);
   });
 
-  it('gives a 502 problem when the upstream is down, and stays up', async () => {
-    const response = await gateway.inject({ url: '/api/v1/orders' });
+  it('accepts API tokens as bearer tokens', async () => {
+    const created = await gateway.inject({ method: 'POST', url: '/api/v1/auth/api-tokens', headers: auth, payload: { name: 'ci', scopes: ['labels:read'] } });
+    expect(created.statusCode).toBe(201);
+    const token = created.json<{ token: string }>().token;
+    expect((await gateway.inject({ url: '/api/v1/labels', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+    expect((await gateway.inject({ url: '/api/v1/labels', headers: { authorization: `Bearer ${token.slice(0, -1)}x` } })).statusCode).toBe(401);
+  });
+
+  it('keeps accepting tokens of a rotated-out key, and learns the new key on its first token', async () => {
+    const rotated = await fetch(`${iamUrl}/internal/v1/signing-keys/rotate`, { method: 'POST' });
+    expect(rotated.status).toBe(200);
+    const { accessToken: newer } = await signIn();
+    expect(newer.split('.')[0]).not.toBe(accessToken.split('.')[0]);
+    expect((await gateway.inject({ url: '/api/v1/labels', headers: auth })).statusCode).toBe(200);
+    expect((await gateway.inject({ url: '/api/v1/labels', headers: { authorization: `Bearer ${newer}` } })).statusCode).toBe(200);
+  });
+
+  it('answers an unknown route itself with 404 and does not proxy it', async () => {
+    const before = upstreamCalls;
+    for (const url of ['/api/v1/unknown', '/api/v1/labelsX', '/internal/v1/events', '/internal/v1/users/validate']) {
+      const response = await gateway.inject({ url, headers: auth });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.json()).toMatchObject({ code: 'NOT_FOUND' });
+    }
+    expect(upstreamCalls).toBe(before);
+  });
+
+  it('gives a 502 problem when an upstream is killed mid-test, and stays up', async () => {
+    expect((await gateway.inject({ url: '/api/v1/orders', headers: auth })).json()).toEqual({ alive: true });
+    await doomed.close();
+    const response = await gateway.inject({ url: '/api/v1/orders', headers: auth });
     expect(response.statusCode).toBe(502);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json()).toMatchObject({ code: 'UPSTREAM_FAILED' });
-    expect((await gateway.inject({ url: '/api/v1/labels/DR' })).statusCode).toBe(200);
+    expect((await gateway.inject({ url: '/api/v1/reporting', headers: auth })).statusCode).toBe(502);
+    expect((await gateway.inject({ url: '/api/v1/labels/DR', headers: auth })).statusCode).toBe(200);
+  });
+
+  it('limits requests per address with 429 and Retry-After', async () => {
+    const strict = await start({ rateLimit: { perIp: 3, perUser: 100, windowMs: 60_000 } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await strict.inject({ url: '/api/v1/labels', headers: auth })).statusCode);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const limited = await strict.inject({ url: '/api/v1/labels', headers: auth });
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('limits requests per user, whatever their address', async () => {
+    const strict = await start({ rateLimit: { perIp: 100, perUser: 2, windowMs: 60_000 } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await strict.inject({ url: '/api/v1/labels', headers: auth, remoteAddress: `10.0.0.${i + 1}` })).statusCode);
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('keeps serving when its Redis rate-limit store is unreachable', async () => {
+    const withRedis = await start({ redisUrl: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      expect((await withRedis.inject({ url: '/api/v1/labels', headers: auth })).statusCode).toBe(200);
+      expect((await withRedis.inject({ url: '/api/v1/labels' })).statusCode).toBe(401);
+    } finally {
+      await withRedis.close();
+    }
+  });
+
+  it('rejects an oversized body with 413 before it reaches a service', async () => {
+    const before = upstreamCalls;
+    const response = await gateway.inject({ method: 'POST', url: '/api/v1/labels', headers: auth, payload: { label: 'x'.repeat(20 * 1024) } });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect(upstreamCalls).toBe(before);
+  });
+
+  it('answers CORS preflights for configured origins only, and sets security headers', async () => {
+    const preflight = { 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' };
+    const allowed = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/labels', headers: { origin: 'https://app.example.com', ...preflight } });
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const other = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/labels', headers: { origin: 'https://evil.example.com', ...preflight } });
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const plain = await gateway.inject({ url: '/api/v1/labels', headers: auth });
+    expect(plain.headers['x-content-type-options']).toBe('nosniff');
+    expect(plain.headers['strict-transport-security']).toBeDefined();
+  });
+
+  it('proxies WebSocket upgrades to the service owning the path', async () => {
+    const { port } = new URL(gatewayUrl);
+    const request = http.request({ host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=websocket', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    request.end();
+    const [response, socket] = (await once(request, 'upgrade')) as [http.IncomingMessage, Socket];
+    expect(response.statusCode).toBe(101);
+    expect(response.headers['x-seen-url']).toBe('/socket.io/?EIO=4&transport=websocket');
+    socket.write('hello');
+    const [echo] = (await once(socket, 'data')) as [Buffer];
+    expect(echo.toString()).toBe('HELLO');
+    socket.destroy();
+    const unknown = http.request({ host: '127.0.0.1', port, path: '/nowhere', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    unknown.end();
+    const [refused] = (await once(unknown, 'response')) as [http.IncomingMessage];
+    expect(refused.statusCode).toBe(404);
+    refused.resume();
+  });
+
+  it('serves the merged OpenAPI of every service, public paths only', async () => {
+    const docs = (await gateway.inject({ url: '/docs' })).json<{ paths: Record<string, unknown>; 'x-unavailable': string[] }>();
+    expect(Object.keys(docs.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users', '/.well-known/jwks.json']) as unknown);
+    expect(Object.keys(docs.paths).some((p) => p.startsWith('/internal'))).toBe(false);
+    expect(docs['x-unavailable']).toContain('reporting');
   });
 
   it('aggregates readiness of every upstream', async () => {
@@ -54,7 +237,8 @@ describe('the gateway', async () => {
     const body = response.json<{ status: string; services: Record<string, { status: string }> }>();
     expect(body.status).toBe('degraded');
     expect(body.services.masterdata?.status).toBe('ready');
-    expect(body.services.core?.status).toBe('unavailable');
+    expect(body.services.iam?.status).toBe('ready');
+    expect(body.services.reporting?.status).toBe('unavailable');
     upstreamReady = false;
     const notReady = (await gateway.inject({ url: '/health' })).json<{ services: Record<string, { status: string; detail?: string }> }>();
     expect(notReady.services.masterdata).toMatchObject({ status: 'unavailable', detail: 'HTTP 503' });

@@ -1,11 +1,87 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
+import { repositoryRoot } from '@archipelago/platform';
+import { appendEvents } from '@archipelago/platform/events';
+import { hashPassword } from './crypto/passwords.ts';
+import { randomSecret } from './crypto/secrets.ts';
+import type { IamDatabase } from './database.ts';
+import { userDto } from './users/user.service.ts';
 
-// The three built-in roles; the admin user arrives with password hashing (IAM issue).
+const MASTERDATA = ['labels', 'regions', 'districts', 'sub-districts', 'departments', 'classification-codes'];
+const DOMAIN = ['resources', 'orders', 'engagements', 'intakes', 'records'];
+const ADMINISTRATION = ['users', 'roles', 'policies'];
+
+/** Every permission the system knows at first start: `resource:read` and `resource:write`. */
+export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read'].sort();
+
+const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read'));
+/** Default grants; a role keeps whatever an administrator has since made of it. */
+const DEFAULT_GRANTS: Record<string, { description: string; permissions: readonly string[] }> = {
+  admin: { description: 'Full access to every service', permissions: SEEDED_PERMISSIONS },
+  staff: {
+    description: 'Day-to-day work within their department',
+    permissions: [...reads.filter((p) => !p.startsWith('roles:') && !p.startsWith('policies:')), ...DOMAIN.map((r) => `${r}:write`)],
+  },
+  viewer: { description: 'Read-only access', permissions: reads.filter((p) => !ADMINISTRATION.some((r) => p.startsWith(`${r}:`))) },
+};
+
+export interface SeedOptions {
+  readonly adminEmail: string;
+  /** When absent, a random password is generated, printed once and written to `passwordFile`. */
+  readonly adminPassword?: string;
+  readonly passwordFile: string;
+  readonly say: (line: string) => void;
+}
+
+// Roles, permissions and the first administrator; safe to run on every start.
 export async function seed(db: Kysely<unknown>): Promise<void> {
-  await sql`
-    INSERT INTO roles (name, description)
-    VALUES ('admin', 'Full access to every service'),
-           ('staff', 'Day-to-day work within their department'),
-           ('viewer', 'Read-only access')
-    ON CONFLICT (name) DO NOTHING`.execute(db);
+  const dataDir = path.resolve(process.env.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data'));
+  await seedIam(db as Kysely<IamDatabase>, {
+    adminEmail: process.env.ADMIN_EMAIL || 'admin@example.com',
+    adminPassword: process.env.ADMIN_PASSWORD || undefined,
+    passwordFile: path.join(dataDir, 'iam-admin-password.txt'),
+    say: (line) => process.stdout.write(`${line}\n`),
+  });
+}
+
+/** The seed with its inputs explicit (tests pass their own). */
+export async function seedIam(db: Kysely<IamDatabase>, options: SeedOptions): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.insertInto('permissions').values(SEEDED_PERMISSIONS.map((name) => ({ name }))).onConflict((oc) => oc.column('name').doNothing()).execute();
+    for (const [name, grant] of Object.entries(DEFAULT_GRANTS)) {
+      await trx.insertInto('roles').values({ name, description: grant.description }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const role = await trx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirstOrThrow();
+      const held = await trx.selectFrom('role_permissions').select('permission_id').where('role_id', '=', role.id).executeTakeFirst();
+      if (held && name !== 'admin') continue;
+      await sql`
+        INSERT INTO role_permissions (role_id, permission_id)
+        SELECT ${role.id}, id FROM permissions WHERE name = ANY(${grant.permissions})
+        ON CONFLICT DO NOTHING`.execute(trx);
+    }
+  });
+
+  const existing = await db.selectFrom('users').select('id').where(sql<string>`lower(email)`, '=', options.adminEmail.toLowerCase()).where('deleted_at', 'is', null).executeTakeFirst();
+  if (existing) return;
+  const password = options.adminPassword ?? randomSecret(18);
+  const passwordHash = await hashPassword(password);
+  await db.transaction().execute(async (trx) => {
+    const user = await trx
+      .insertInto('users')
+      .values({ email: options.adminEmail, display_name: 'Administrator', password_hash: passwordHash, department_code: null })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const admin = await trx.selectFrom('roles').select('id').where('name', '=', 'admin').executeTakeFirstOrThrow();
+    await trx.insertInto('user_roles').values({ user_id: user.id, role_id: admin.id }).execute();
+    await appendEvents(trx, [{ type: 'user.created', aggregateType: 'user', aggregateId: user.id, aggregateVersion: user.version, payload: userDto(user, ['admin']) }]);
+  });
+  if (options.adminPassword === undefined) {
+    await mkdir(path.dirname(options.passwordFile), { recursive: true });
+    await writeFile(options.passwordFile, `${options.adminEmail}\n${password}\n`, { mode: 0o600 });
+    await chmod(options.passwordFile, 0o600);
+    options.say(`  iam: created the administrator ${options.adminEmail} with password ${password}`);
+    options.say(`       (shown once; also in ${options.passwordFile}, readable by you only)`);
+  } else {
+    options.say(`  iam: created the administrator ${options.adminEmail} (password from ADMIN_PASSWORD)`);
+  }
 }

@@ -1,4 +1,5 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { registerEventFeed } from '@archipelago/platform/events';
 import { referenceEntities } from './catalog.ts';
 import type { MasterdataDatabase } from './database.ts';
@@ -6,9 +7,15 @@ import { referenceRepository } from './reference/reference.repository.ts';
 import { referenceRoutes } from './reference/reference.routes.ts';
 import { referenceService } from './reference/reference.service.ts';
 
+export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
+  /** Verifies tokens and permissions (`labels:read`, `labels:write`, …) against IAM. */
+  readonly auth: Auth;
+}
+
 /** Composition root of the masterdata service. */
-export async function buildApp({ db, logger, databaseUrl }: AppDeps<MasterdataDatabase>): Promise<HttpServer> {
+export async function buildApp({ db, logger, databaseUrl, auth }: MasterdataDeps): Promise<HttpServer> {
   const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db) });
+  protectApiRoutes(app, auth);
   const repositories = referenceEntities.map((entity) => referenceRepository(db, entity));
   for (const repository of repositories) referenceRoutes(app, repository, referenceService(db, repositories, repository));
   await registerEventFeed(app, { source: 'masterdata', schema: 'masterdata', db, listenUrl: databaseUrl });

@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
+import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { buildApp } from '../src/app.ts';
 import type { MasterdataDatabase } from '../src/database.ts';
 import { seed } from '../src/seed.ts';
@@ -10,8 +12,13 @@ describe('masterdata labels', async () => {
   const database = await useTestDatabase('masterdata');
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
-  const app = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl });
-  afterAll(() => app.close());
+  const identity = await startTestIdentity();
+  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, auth: createAuth({ sources: remoteAuthSources(identity.url) }) });
+  const app = asUser(server, await identity.token(identity.user())); // a signed-in administrator
+  afterAll(async () => {
+    await server.close();
+    await identity.close();
+  });
 
   it('lists the four seeded labels in display order', async () => {
     const response = await app.inject({ url: '/api/v1/labels' });

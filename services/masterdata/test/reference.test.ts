@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
+import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { buildApp } from '../src/app.ts';
 import type { MasterdataDatabase } from '../src/database.ts';
 import { seed } from '../src/seed.ts';
@@ -30,8 +32,14 @@ describe('masterdata reference entities', async () => {
   const database = await useTestDatabase('masterdata');
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed);
-  const app = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl });
-  afterAll(() => app.close());
+  const identity = await startTestIdentity();
+  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, auth: createAuth({ sources: remoteAuthSources(identity.url) }) });
+  const admin = identity.user();
+  const app = asUser(server, await identity.token(admin)); // a signed-in administrator
+  afterAll(async () => {
+    await server.close();
+    await identity.close();
+  });
   // What the outbox holds, read directly: the feed itself may hold back events while any
   // transaction on the cluster (another test file's) is still running.
   const recorded = async () =>
@@ -116,7 +124,7 @@ describe('masterdata reference entities', async () => {
       expect(events[0]!.payload).toEqual(dto);
       expect(events[1]!.payload).toEqual(changed.json());
       expect(events[2]!.payload).toEqual({ ...changed.json<Dto>(), version: 3 });
-      expect(events[0]!.metadata).toEqual({ correlationId: `req-${c.entity}` });
+      expect(events[0]!.metadata).toEqual({ correlationId: `req-${c.entity}`, userId: admin.id });
       const served = await followFeed((e) => e.type === `${c.entity}.deleted` && e.aggregate.id === c.create.code);
       expect(served).toMatchObject({ source: 'masterdata', aggregate: { version: 3 }, payload: events[2]!.payload });
     });

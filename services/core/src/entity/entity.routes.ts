@@ -1,6 +1,6 @@
 import Type, { type TProperties, type TSchema } from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
-import { changeOf } from '../actor.ts';
+import { changeOf } from '@archipelago/platform/auth';
 import { entityDto, scopeOf, type CoreEntity } from './entity.definition.ts';
 import type { EntityRepository } from './entity.repository.ts';
 import type { EntityService } from './entity.service.ts';

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
-import { changeOf } from '../actor.ts';
+import { changeOf, type Auth } from '@archipelago/platform/auth';
 import type { OrderRepository } from './order.repository.ts';
 import { orderDto, type OrderService } from './order.service.ts';
 
@@ -28,7 +28,7 @@ const OrderSchema = Type.Object({
 });
 
 /** The orders API: paged list with filters, read, create, and status changes. */
-export function orderRoutes(app: HttpServer, orders: OrderRepository, service: OrderService): void {
+export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository, service: OrderService): void {
   const tags = ['orders'];
   app.get(
     '/api/v1/orders',
@@ -57,6 +57,7 @@ export function orderRoutes(app: HttpServer, orders: OrderRepository, service: O
     async (request) => {
       const order = await orders.findByIdOrCode(request.params.id);
       if (!order) throw new AppError('NOT_FOUND', `Order ${request.params.id} does not exist`);
+      await auth.authorize(request, 'orders:read', { departmentCode: order.department_code }); // department policies
       return orderDto(order);
     },
   );
@@ -90,6 +91,10 @@ export function orderRoutes(app: HttpServer, orders: OrderRepository, service: O
         response: { 200: OrderSchema },
       },
     },
-    async (request) => service.changeStatus(request.params.id, request.body.status, changeOf(request)),
+    async (request) => {
+      const order = await orders.findByIdOrCode(request.params.id);
+      if (order) await auth.authorize(request, 'orders:write', { departmentCode: order.department_code });
+      return service.changeStatus(request.params.id, request.body.status, changeOf(request));
+    },
   );
 }

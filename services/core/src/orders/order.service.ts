@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
-import type { Change } from '../actor.ts';
+import type { Change } from '@archipelago/platform/auth';
 import type { CoreDatabase, OrderStatus } from '../database.ts';
 import type { EntityRepository } from '../entity/entity.repository.ts';
 import type { ReferenceValidator } from '@archipelago/platform/references';

@@ -1,6 +1,6 @@
 import Type, { type TProperties, type TSchema } from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
-import { changeOf } from '../actor.ts';
+import { changeOf } from '@archipelago/platform/auth';
 import { referenceDto, type ReferenceEntity } from './reference.entity.ts';
 import type { ReferenceRepository } from './reference.repository.ts';
 import type { ReferenceService } from './reference.service.ts';

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
-import type { Change } from '../actor.ts';
+import type { Change } from '@archipelago/platform/auth';
 import type { MasterdataDatabase } from '../database.ts';
 import { referenceDto, type ReferenceDto, type ReferenceRow } from './reference.entity.ts';
 import type { ReferenceRepository } from './reference.repository.ts';

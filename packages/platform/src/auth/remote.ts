@@ -1,0 +1,38 @@
+import { createRemoteJWKSet } from 'jose';
+import type { ApiTokenIdentity, AuthorizationData, AuthSources } from './types.ts';
+
+export interface RemoteAuthOptions {
+  /** Shortest time between two JWKS fetches caused by unknown `kid`s (default 30 s). */
+  readonly jwksCooldownMs?: number;
+  /** Per-request timeout towards IAM (default 3 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The auth sources of every service but IAM: IAM's JWKS (`/.well-known/jwks.json`) and its
+ * internal authorization and API-token endpoints, reached at `iamUrl` (from `IAM_URL`).
+ */
+export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions = {}): AuthSources {
+  const base = iamUrl.replace(/\/$/, '');
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const call = async <T>(path: string, init?: RequestInit): Promise<T> => {
+    const response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`IAM answered ${path} with HTTP ${response.status}`);
+    return (await response.json()) as T;
+  };
+  return {
+    keys: createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), {
+      cooldownDuration: options.jwksCooldownMs ?? 30_000,
+      timeoutDuration: timeoutMs,
+    }),
+    authorization: () => call<AuthorizationData>('/internal/v1/authorization'),
+    async apiToken(token) {
+      const answer = await call<{ active: boolean; identity?: ApiTokenIdentity }>('/internal/v1/api-tokens/introspect', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+      return answer.active && answer.identity ? answer.identity : null;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import Type from 'typebox';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER } from '../auth/authenticator.ts';
+import type { AuthorizationData, Policy } from '../auth/types.ts';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { createHttpServer } from '../http.ts';
+
+/** A user the test identity provider knows and can issue tokens for. */
+export interface TestUser {
+  readonly id: string;
+  readonly roles: readonly string[];
+  readonly departmentCode: string | null;
+}
+
+/** IAM's side of a service's tests: issues real signed tokens and answers IAM's internal endpoints. */
+export interface TestIdentity {
+  /** Base URL to use as the service's `IAM_URL` (`remoteAuthSources(url)`, user references). */
+  readonly url: string;
+  /** A known user (admin unless told otherwise). */
+  user(options?: { roles?: readonly string[]; departmentCode?: string | null }): TestUser;
+  /** An access token of `user`, signed like IAM's (EdDSA, kid, issuer, audience, 10 min). */
+  token(user: TestUser): Promise<string>;
+  /** Makes a user unknown to `/internal/v1/users/validate`, as deleting it in IAM would. */
+  forget(user: TestUser): void;
+  close(): Promise<void>;
+}
+
+/** Anything requests can be injected into: an app, or a function standing for one. */
+export interface Injectable {
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
+}
+
+/** An app whose injected requests carry `token`, as a signed-in client's would. */
+export function asUser(app: Injectable, token: string): Injectable {
+  return {
+    inject: (options: InjectOptions) => app.inject({ ...options, headers: { authorization: `Bearer ${token}`, ...options.headers } }),
+  };
+}
+
+const RESOURCES = ['labels', 'regions', 'districts', 'sub-districts', 'departments', 'classification-codes', 'resources', 'orders', 'engagements', 'intakes', 'records', 'reports'];
+
+/**
+ * For services' own tests: a small stand-in for IAM on loopback, with IAM's token format and
+ * internal endpoints (JWKS, authorization, user validation). The real IAM is exercised by its own
+ * tests and by the system tests in `tests/system/`.
+ *
+ * @example
+ * const identity = await startTestIdentity();
+ * const auth = createAuth({ sources: remoteAuthSources(identity.url) });
+ * const token = await identity.token(identity.user());
+ */
+export async function startTestIdentity(options: { roles?: Record<string, readonly string[]>; policies?: readonly Policy[] } = {}): Promise<TestIdentity> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const kid = `test-${randomUUID()}`;
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
+  const authorization: AuthorizationData = {
+    roles: options.roles ?? {
+      admin: RESOURCES.flatMap((r) => [`${r}:read`, `${r}:write`]),
+      staff: RESOURCES.flatMap((r) => [`${r}:read`, ...(['orders', 'resources'].includes(r) ? [`${r}:write`] : [])]),
+      viewer: RESOURCES.map((r) => `${r}:read`),
+    },
+    policies: options.policies ?? [],
+  };
+  const users = new Map<string, TestUser>();
+
+  const app = await createHttpServer({ service: 'iam', logger: false });
+  app.get('/.well-known/jwks.json', async () => ({ keys: [jwk] }));
+  app.get('/internal/v1/authorization', async () => authorization);
+  app.post('/internal/v1/api-tokens/introspect', async () => ({ active: false }));
+  app.post(
+    '/internal/v1/users/validate',
+    { schema: { body: Type.Object({ ids: Type.Array(Type.String({ format: 'uuid' }), { maxItems: 1000 }) }) } },
+    async (request) => ({ users: request.body.ids.filter((id) => users.has(id)).map((id) => ({ id, active: true })) }),
+  );
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  return {
+    url,
+    user(choice = {}) {
+      const user: TestUser = { id: randomUUID(), roles: choice.roles ?? ['admin'], departmentCode: choice.departmentCode ?? null };
+      users.set(user.id, user);
+      return user;
+    },
+    token: (user) =>
+      new SignJWT({ roles: [...user.roles], sid: randomUUID(), dept: user.departmentCode })
+        .setProtectedHeader({ alg: 'EdDSA', kid })
+        .setSubject(user.id)
+        .setIssuer(ACCESS_TOKEN_ISSUER)
+        .setAudience(ACCESS_TOKEN_AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey),
+    forget(user) {
+      users.delete(user.id);
+    },
+    close: () => app.close(),
+  };
+}

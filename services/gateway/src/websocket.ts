@@ -1,0 +1,53 @@
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { HttpServer } from '@archipelago/platform';
+import { nextTraceparent } from './trace.ts';
+import type { Upstream } from './upstreams.ts';
+
+const SKIPPED = new Set(['host', 'x-forwarded-for', 'x-request-id', 'traceparent']);
+
+/**
+ * Proxies WebSocket upgrades (Socket.IO) to the service owning the path: the handshake is
+ * replayed to the upstream and the two sockets are piped. Unknown paths get 404, a dead upstream 502.
+ */
+export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[]): void {
+  const open = new Set<Duplex>();
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Upgraded sockets are not the HTTP server's any more: track them so closing can end them.
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    const path = (request.url ?? '/').split('?')[0]!;
+    const upstream = upstreams.find((u) => u.routes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)));
+    if (!upstream) return refuse(socket, '404 Not Found');
+    const target = new URL(upstream.url);
+    const connection = net.connect(Number(target.port || 80), target.hostname);
+    let connected = false;
+    connection.setTimeout(10_000, () => connection.destroy());
+    connection.once('connect', () => {
+      connected = true;
+      connection.setTimeout(0);
+      const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`, `Host: ${target.host}`];
+      for (let i = 0; i < request.rawHeaders.length; i += 2) {
+        if (!SKIPPED.has(request.rawHeaders[i]!.toLowerCase())) lines.push(`${request.rawHeaders[i]}: ${request.rawHeaders[i + 1]}`);
+      }
+      lines.push(`X-Forwarded-For: ${request.socket.remoteAddress ?? ''}`, `Traceparent: ${nextTraceparent(request.headers.traceparent)}`);
+      connection.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) connection.write(head);
+      connection.pipe(socket);
+      socket.pipe(connection);
+    });
+    connection.on('error', () => (connected ? socket.destroy() : refuse(socket, '502 Bad Gateway')));
+    connection.on('close', () => connected && socket.destroy());
+    socket.on('error', () => connection.destroy());
+    socket.on('close', () => connection.destroy());
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of open) socket.destroy();
+  });
+}
+
+function refuse(socket: Duplex, status: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+}

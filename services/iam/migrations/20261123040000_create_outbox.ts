@@ -1,0 +1,11 @@
+import type { Kysely } from 'kysely';
+import { createOutboxTableV1, dropOutboxTableV1 } from '@archipelago/platform/events';
+
+// The transactional outbox: user and role changes and their events commit together (DESIGN.md §4).
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await createOutboxTableV1(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await dropOutboxTableV1(db);
+}

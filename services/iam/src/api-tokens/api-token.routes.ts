@@ -1,0 +1,38 @@
+import Type from 'typebox';
+import type { HttpServer } from '@archipelago/platform';
+import type { Auth } from '@archipelago/platform/auth';
+import { UuidParams } from '../http/paging.ts';
+import { PermissionName } from '../http/schemas.ts';
+import type { ApiTokenService } from './api-token.service.ts';
+
+const Scope = Type.Union([PermissionName, Type.String({ pattern: '^[a-z][a-z0-9-]*:\\*$' })]);
+
+/** A user's own API tokens: create (secret shown once), list with usage, revoke. */
+export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService; auth: Auth }): void {
+  const { service, auth } = deps;
+  app.post(
+    '/api/v1/auth/api-tokens',
+    {
+      preHandler: auth.requireUser,
+      schema: {
+        tags: ['auth'],
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 100 }),
+            scopes: Type.Array(Scope, { minItems: 1, maxItems: 100 }),
+            expiresInDays: Type.Integer({ minimum: 1, maximum: 365, default: 90 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => reply.status(201).send(await service.create(auth.userOf(request).id, request.body)),
+  );
+  app.get('/api/v1/auth/api-tokens', { preHandler: auth.requireUser, schema: { tags: ['auth'] } }, async (request) => ({
+    items: await service.list(auth.userOf(request).id),
+  }));
+  app.delete('/api/v1/auth/api-tokens/:id', { preHandler: auth.requireUser, schema: { tags: ['auth'], params: UuidParams } }, async (request, reply) => {
+    await service.revoke(auth.userOf(request).id, request.params.id);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,47 @@
+import Type from 'typebox';
+import type { HttpServer } from '@archipelago/platform';
+import type { ApiTokenService } from './api-tokens/api-token.service.ts';
+import type { KeyStore } from './keys/key-store.ts';
+import type { RoleRepository } from './roles/role.repository.ts';
+import type { UserRepository } from './users/user.repository.ts';
+import { userDto } from './users/user.service.ts';
+
+const Uuid = Type.String({ format: 'uuid' });
+
+/**
+ * Service-to-service endpoints: never routed by the gateway (its routes come from the registry,
+ * which lists no /internal prefix), hidden from the OpenAPI document.
+ */
+export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; apiTokens: ApiTokenService; keys: KeyStore }): void {
+  const { users, roles, apiTokens, keys } = deps;
+  // Application-layer foreign keys (seed 003): which of these users exist, and are they active.
+  app.post(
+    '/internal/v1/users/validate',
+    { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
+    async (request) => ({ users: await users.validate([...new Set(request.body.ids.map((id) => id.toLowerCase()))]) }),
+  );
+  // Paged export for reconciliation of copies kept elsewhere.
+  app.get(
+    '/internal/v1/export/user',
+    { schema: { hide: true, querystring: Type.Object({ after: Type.Optional(Uuid), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }) } },
+    async (request) => {
+      const page = await users.exportAfter(request.query.after, request.query.limit);
+      const roleNames = await users.rolesOf(page.map((u) => u.id));
+      return { items: page.map((u) => userDto(u, roleNames.get(u.id) ?? [])), next: page.length === request.query.limit ? page.at(-1)!.id : null };
+    },
+  );
+  app.get('/internal/v1/authorization', { schema: { hide: true } }, async () => roles.authorizationData());
+  app.post(
+    '/internal/v1/api-tokens/introspect',
+    { schema: { hide: true, body: Type.Object({ token: Type.String({ maxLength: 200 }) }, { additionalProperties: false }) } },
+    async (request) => {
+      const identity = await apiTokens.introspect(request.body.token);
+      return identity ? { active: true, identity } : { active: false };
+    },
+  );
+  // `archipelago iam rotate-keys` calls this.
+  app.post('/internal/v1/signing-keys/rotate', { schema: { hide: true } }, async () => {
+    const { kid, activeFrom } = await keys.rotate();
+    return { kid, activeFrom: activeFrom.toISOString() };
+  });
+}

@@ -1,0 +1,73 @@
+import Type, { type Static } from 'typebox';
+import { AppError, type HttpServer } from '@archipelago/platform';
+import type { Auth } from '@archipelago/platform/auth';
+import { Page, PageQuery, UuidParams } from '../http/paging.ts';
+import { RoleName } from '../http/schemas.ts';
+import type { RoleRepository } from '../roles/role.repository.ts';
+import type { PolicyInput, PolicyRepository } from './policy.repository.ts';
+
+const Body = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    effect: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+    permission: Type.String({ pattern: '^[a-z][a-z0-9-]*:([a-z][a-z0-9-]*|\\*)$', maxLength: 100 }),
+    role: Type.Union([RoleName, Type.Null()]),
+    condition: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('same-department'), Type.Literal('other-department')])),
+  },
+  { additionalProperties: false },
+);
+const PolicySchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  effect: Type.String(),
+  permission: Type.String(),
+  role: Type.Union([Type.String(), Type.Null()]),
+  condition: Type.String(),
+});
+
+/** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. */
+export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; roles: RoleRepository; auth: Auth }): void {
+  const { policies, roles, auth } = deps;
+  const read = auth.requirePermission('policies:read');
+  const write = auth.requirePermission('policies:write');
+  const input = async (body: Static<typeof Body>): Promise<PolicyInput> => {
+    let roleId: string | null = null;
+    if (body.role !== null) {
+      const role = await roles.findRole(body.role);
+      if (!role) throw new AppError('VALIDATION_FAILED', `Role ${body.role} does not exist`, { fields: [{ field: 'body.role', message: 'is not a role', value: body.role }] });
+      roleId = role.id;
+    }
+    return { name: body.name, description: body.description ?? '', effect: body.effect, permission: body.permission, roleId, condition: body.condition ?? 'always' };
+  };
+  const found = async (id: string) => {
+    const policy = await policies.find(id);
+    if (!policy) throw new AppError('NOT_FOUND', `Policy ${id} does not exist`);
+    return policy;
+  };
+
+  app.get('/api/v1/policies', { preHandler: read, schema: { tags: ['policies'], querystring: PageQuery, response: { 200: Page(PolicySchema) } } }, async (request) => {
+    const { limit, offset } = request.query;
+    return { ...(await policies.list({ limit, offset })), limit, offset };
+  });
+  app.get('/api/v1/policies/:id', { preHandler: read, schema: { tags: ['policies'], params: UuidParams, response: { 200: PolicySchema } } }, async (request) => found(request.params.id));
+  app.post('/api/v1/policies', { preHandler: write, schema: { tags: ['policies'], body: Body, response: { 201: PolicySchema } } }, async (request, reply) => {
+    const id = await policies.insert(await input(request.body));
+    if (!id) throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
+    return reply.status(201).send(await found(id));
+  });
+  app.put('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams, body: Body, response: { 200: PolicySchema } } }, async (request) => {
+    try {
+      if (!(await policies.replace(request.params.id, await input(request.body)))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
+      throw error;
+    }
+    return found(request.params.id);
+  });
+  app.delete('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams } }, async (request, reply) => {
+    if (!(await policies.delete(request.params.id))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,92 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { IamDatabase } from '../database.ts';
+import type { Session } from './session.table.ts';
+
+/** The only code that reads or writes sessions and refresh_tokens. */
+export function sessionRepository(db: Kysely<IamDatabase>) {
+  return {
+    async create(trx: Transaction<IamDatabase>, session: { userId: string; userAgent: string | null; ip: string | null; expiresAt: Date; tokenHash: Buffer }): Promise<Session> {
+      const created = await trx
+        .insertInto('sessions')
+        .values({ user_id: session.userId, user_agent: session.userAgent, ip: session.ip, expires_at: session.expiresAt, revoked_at: null, revoked_reason: null })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx.insertInto('refresh_tokens').values({ token_hash: session.tokenHash, session_id: created.id, used_at: null }).execute();
+      return created;
+    },
+    /** A refresh token with its session, locked until the transaction ends. */
+    async lockRefreshToken(trx: Transaction<IamDatabase>, tokenHash: Buffer) {
+      return trx
+        .selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select(['refresh_tokens.used_at', 'sessions.id as session_id', 'sessions.user_id', 'sessions.expires_at', 'sessions.revoked_at'])
+        .where('refresh_tokens.token_hash', '=', tokenHash)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+    async rotate(trx: Transaction<IamDatabase>, sessionId: string, oldHash: Buffer, newHash: Buffer, now: Date): Promise<void> {
+      await trx.updateTable('refresh_tokens').set({ used_at: now }).where('token_hash', '=', oldHash).execute();
+      await trx.insertInto('refresh_tokens').values({ token_hash: newHash, session_id: sessionId, used_at: null }).execute();
+      await trx.updateTable('sessions').set({ last_used_at: now }).where('id', '=', sessionId).execute();
+    },
+    /** Revokes sessions of a user (one, or all with `sessionId` undefined); returns the revoked ids. */
+    async revoke(executor: Transaction<IamDatabase> | Kysely<IamDatabase>, userId: string, reason: string, sessionId?: string): Promise<string[]> {
+      let query = executor
+        .updateTable('sessions')
+        .set({ revoked_at: sql<Date>`now()`, revoked_reason: reason })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null);
+      if (sessionId) query = query.where('id', '=', sessionId);
+      return (await query.returning('id').execute()).map((r) => r.id);
+    },
+    async listActive(userId: string, now: Date): Promise<Session[]> {
+      return db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .execute();
+    },
+  };
+}
+
+export type SessionRepository = ReturnType<typeof sessionRepository>;
+
+export interface ThrottleRule {
+  /** Failures within `windowSeconds` that lock the key … */
+  readonly maxFailures: number;
+  readonly windowSeconds: number;
+  /** … for this long. */
+  readonly lockSeconds: number;
+}
+
+/** Failed sign-ins per key (`account:<email>`, `ip:<address>`): counting, lockout and its expiry. */
+export function loginThrottle(db: Kysely<IamDatabase>) {
+  return {
+    /** The latest lockout end among `keys` that is still in the future. */
+    async lockedUntil(keys: readonly string[], now: Date): Promise<Date | undefined> {
+      const rows = await db.selectFrom('login_throttle').select('locked_until').where('key', 'in', keys).where('locked_until', '>', now).execute();
+      return rows.map((r) => r.locked_until!).sort((a, b) => b.getTime() - a.getTime())[0];
+    },
+    /** Counts one failure against `key`; locks it when the rule's count is reached in its window. */
+    async fail(key: string, rule: ThrottleRule, now: Date): Promise<void> {
+      const windowStart = new Date(now.getTime() - rule.windowSeconds * 1000);
+      const lockEnd = new Date(now.getTime() + rule.lockSeconds * 1000);
+      await sql`
+        INSERT INTO login_throttle AS t (key, failures, window_start, locked_until)
+        VALUES (${key}, 1, ${now}, CASE WHEN ${rule.maxFailures} <= 1 THEN ${lockEnd}::timestamptz END)
+        ON CONFLICT (key) DO UPDATE SET
+          failures     = CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END,
+          window_start = CASE WHEN t.window_start < ${windowStart} THEN ${now} ELSE t.window_start END,
+          locked_until = CASE WHEN (CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END) >= ${rule.maxFailures}
+                              THEN ${lockEnd}::timestamptz ELSE t.locked_until END`.execute(db);
+    },
+    async clear(key: string): Promise<void> {
+      await db.deleteFrom('login_throttle').where('key', '=', key).execute();
+    },
+  };
+}
+
+export type LoginThrottle = ReturnType<typeof loginThrottle>;
