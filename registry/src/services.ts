@@ -73,7 +73,7 @@ export const serviceDefinitions = {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
       consumes: [
         { from: 'masterdata', types: ['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*'] },
-        { from: 'iam', types: ['user.updated', 'user.deleted'] },
+        { from: 'iam', types: ['user.updated', 'user.deleted', 'role.permissions-changed'] },
       ],
     },
     lookups: [

@@ -27,7 +27,7 @@ export interface CoreDeps extends AppDeps<CoreDatabase> {
 export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
   const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
   protectApiRoutes(app, auth);
-  const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, logger, reconcileAt: reconcileAt ?? '02:00' });
+  const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
   for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));

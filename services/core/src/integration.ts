@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { HttpServer, Logger } from '@archipelago/platform';
+import type { Auth } from '@archipelago/platform/auth';
 import { feedTransport, registerConsumerRoutes, startConsumer } from '@archipelago/platform/events';
 import { httpExportReader, registerLookupRoutes, startLookupSync, type LookupSync } from '@archipelago/platform/lookups';
 import { cachedReferences, createReferenceValidator, iamUserResolver, lookupReferences, type ReferenceValidator } from '@archipelago/platform/references';
@@ -14,6 +15,7 @@ export interface CorePeers {
 export interface IntegrationOptions {
   readonly db: Kysely<unknown>;
   readonly peers: CorePeers;
+  readonly auth: Auth;
   readonly logger: Logger | false;
   /** Daily lookup reconciliation (UTC) or `off`. */
   readonly reconcileAt: string;
@@ -31,7 +33,8 @@ const MISS_TTL_MS = 10_000;
 /**
  * Starts core's side of the islands' trade: the registry-declared lookup tables follow
  * masterdata, and references are checked against them (codes) or through IAM (user ids, cached
- * and dropped when IAM announces a change). Stops with the app.
+ * and dropped when IAM announces a change; IAM's role changes also drop the cached permissions).
+ * Stops with the app.
  */
 export async function startIntegration(app: HttpServer, options: IntegrationOptions): Promise<Integration> {
   const logger = options.logger || undefined;
@@ -50,11 +53,14 @@ export async function startIntegration(app: HttpServer, options: IntegrationOpti
 
   const users = cachedReferences({ owner: 'iam', resolve: iamUserResolver(options.peers.iam), ttlMs: USER_TTL_MS, negativeTtlMs: MISS_TTL_MS });
   const userChanges = startConsumer<unknown>({
-    name: 'core.user-references',
-    subscription: transport.subscribe({ source: 'iam', group: 'core.user-references' }),
+    name: 'core.iam-changes',
+    subscription: transport.subscribe({ source: 'iam', group: 'core.iam-changes' }),
     db: options.db,
     handle: async (_trx, events) => {
-      for (const event of events) if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
+      for (const event of events) {
+        if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
+        if (event.type === 'role.permissions-changed') options.auth.invalidateAuthorization();
+      }
     },
     onError: (error) => logger?.debug({ err: error }, 'iam user events not followed yet'),
   });

@@ -26,6 +26,7 @@ export async function dlq(
       try {
         ({ deadLetters } = (await callService<{ deadLetters: DeadLetter[] }>(service, env, { path: '/internal/v1/dead-letters?limit=1000' }))!);
       } catch (error) {
+        if (error instanceof InternalApiError && error.status === 404) continue; // declared, but runs no consumer yet
         if (!(error instanceof StartupError)) throw error;
         say(error.message); // one service down does not hide the others' dead letters
         unreachable++;
