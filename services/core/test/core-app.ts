@@ -34,13 +34,13 @@ export async function fillLookups(db: Kysely<unknown>): Promise<void> {
  * A core app on a fresh, seeded database whose lookup tables were filled by hand, with a
  * masterdata that does not answer, a test identity provider as IAM, and no scheduled reconciliation.
  */
-export async function coreTestApp() {
+export async function coreTestApp(identityOptions: Parameters<typeof startTestIdentity>[0] = {}) {
   const database = await useTestDatabase('core');
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
   await fillLookups(database.db);
   const nobody = `http://127.0.0.1:${await freePort()}`;
-  const identity = await startTestIdentity();
+  const identity = await startTestIdentity(identityOptions);
   const db = database.db as Kysely<CoreDatabase>;
   const server = await buildApp({
     db, logger: false, databaseUrl: database.appUrl, peers: { masterdata: nobody, iam: identity.url }, reconcileAt: 'off',

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import { changeOf, type Auth } from '@archipelago/platform/auth';
@@ -27,6 +28,29 @@ const OrderSchema = Type.Object({
   updated_at: Timestamp,
 });
 
+// A department no user belongs to: asking about it tells whether policies let a user see other departments.
+const ANOTHER_DEPARTMENT = { departmentCode: '\u0000another' };
+
+/**
+ * Department policies apply to lists too: a user who may not read other departments' orders
+ * (e.g. staff under "own department only") lists their own department's; asking for another
+ * department is a 403. Undefined: nothing can be listed (no department of their own).
+ */
+async function departmentScope<Filters extends { department_code?: string }>(auth: Auth, request: FastifyRequest, filters: Filters): Promise<Filters | undefined> {
+  if (filters.department_code !== undefined) {
+    await auth.authorize(request, 'orders:read', { departmentCode: filters.department_code });
+    return filters;
+  }
+  try {
+    await auth.authorize(request, 'orders:read', ANOTHER_DEPARTMENT);
+    return filters;
+  } catch (error) {
+    if (!(error instanceof AppError && error.code === 'FORBIDDEN')) throw error;
+    const own = auth.userOf(request).departmentCode;
+    return own === null ? undefined : { ...filters, department_code: own };
+  }
+}
+
 /** The orders API: paged list with filters, read, create, and status changes. */
 export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository, service: OrderService): void {
   const tags = ['orders'];
@@ -47,8 +71,11 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
       },
     },
     async (request) => {
-      const page = await orders.list(request.query);
-      return { items: page.items.map(orderDto), total: page.total, limit: request.query.limit, offset: request.query.offset };
+      const { limit, offset } = request.query;
+      const filters = await departmentScope(auth, request, request.query);
+      if (!filters) return { items: [], total: 0, limit, offset };
+      const page = await orders.list(filters);
+      return { items: page.items.map(orderDto), total: page.total, limit, offset };
     },
   );
   app.get(
