@@ -7,6 +7,7 @@ export const errorStatus = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  GONE: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE_REFERENCE: 422,
@@ -37,16 +38,19 @@ export interface FieldProblem {
 export class AppError extends Error {
   readonly status: number;
   readonly fields: readonly FieldProblem[];
+  /** Extension members of the problem (RFC 9457 §3.2), for clients that act on them. */
+  readonly extensions: Readonly<Record<string, string | number | boolean>>;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options: { fields?: readonly FieldProblem[]; cause?: unknown } = {},
+    options: { fields?: readonly FieldProblem[]; extensions?: Readonly<Record<string, string | number | boolean>>; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'AppError';
     this.status = errorStatus[code];
     this.fields = options.fields ?? [];
+    this.extensions = options.extensions ?? {};
   }
 }
 
@@ -59,6 +63,8 @@ export interface Problem {
   code: ErrorCode;
   instance?: string;
   errors?: readonly FieldProblem[];
+  /** Extension members, e.g. a feed's `prunedThrough`. */
+  [extension: string]: unknown;
 }
 
 const titles: Record<ErrorCode, string> = {
@@ -69,6 +75,7 @@ const titles: Record<ErrorCode, string> = {
   NOT_FOUND: 'Not found',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   CONFLICT: 'Conflict',
+  GONE: 'Gone',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   UNPROCESSABLE_REFERENCE: 'Invalid reference',
@@ -83,6 +90,7 @@ const titles: Record<ErrorCode, string> = {
 export function toProblem(error: AppError, instance?: string): Problem {
   const hide = error.status >= 500 && error.code === 'INTERNAL';
   return {
+    ...error.extensions,
     type: `https://archipelago.dev/problems/${error.code.toLowerCase().replace(/_/g, '-')}`,
     title: titles[error.code],
     status: error.status,

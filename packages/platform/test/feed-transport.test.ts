@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { feedTransport, registerEventFeed } from '../src/events/index.ts';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { withOwnerDatabase } from '../src/databases.ts';
+import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
+import { conformanceHandler, createConformanceTables } from '../src/testing/conformance-consumer.ts';
 import { createHttpServer } from '../src/http.ts';
 import { describeTransportConformance } from '../src/testing/transport-conformance.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
@@ -17,5 +20,56 @@ describe('the event feed', async () => {
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'after' }] });
     await producer.close();
+  });
+});
+
+describe('outbox retention', async () => {
+  const producerDb = await useTestDatabase('masterdata');
+  const consumerDb = await useTestDatabase('core');
+  await withOwnerDatabase(consumerDb, createConformanceTables);
+  const producer = await createHttpServer({ service: 'masterdata', logger: false });
+  await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
+  const url = await producer.listen({ host: '127.0.0.1', port: 0 });
+  const transport = feedTransport({ urlOf: () => url });
+  const consumers: Consumer[] = [];
+  afterAll(async () => {
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await producer.close();
+  });
+  const publish = (codes: string[]) =>
+    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'label.created', aggregateType: 'label', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
+  const applied = async (name: string) =>
+    (await sql<{ aggregate: string }>`SELECT aggregate FROM conformance_applied WHERE consumer = ${name} ORDER BY seq`.execute(consumerDb.db)).rows.map((row) => row.aggregate);
+
+  it('prunes old events, says 410 to a consumer that needed them, and lets one with a way to resynchronise go on', async () => {
+    await publish(['OLD1', 'OLD2', 'OLD3']);
+    await sql`UPDATE outbox SET occurred_at = now() - interval '8 days'`.execute(producerDb.db);
+    expect(await pruneOutbox(producerDb.db, { olderThanMs: OUTBOX_RETENTION_MS })).toBe(3);
+    expect(await pruneOutbox(producerDb.db, { olderThanMs: OUTBOX_RETENTION_MS })).toBe(0);
+    await publish(['NEW1', 'NEW2']);
+
+    const gone = await producer.inject({ url: '/internal/v1/events' });
+    expect(gone.statusCode).toBe(410);
+    const { prunedThrough } = gone.json<{ prunedThrough: string }>();
+    expect(gone.json()).toMatchObject({ code: 'GONE', errors: [{ field: 'after' }] });
+
+    const gaps: string[] = [];
+    const resynchronising = startConsumer<unknown>({
+      name: 'resynchronising', subscription: transport.subscribe({ source: 'masterdata', group: 'resynchronising' }), db: consumerDb.db,
+      handle: conformanceHandler('resynchronising'), waitMs: 500, backoffMs: () => 20,
+      onGap: async (position) => void gaps.push(position),
+    });
+    const errors: string[] = [];
+    const stuck = startConsumer<unknown>({
+      name: 'stuck', subscription: transport.subscribe({ source: 'masterdata', group: 'stuck' }), db: consumerDb.db,
+      handle: conformanceHandler('stuck'), waitMs: 500, backoffMs: () => 20, onError: (error) => errors.push(String(error)),
+    });
+    consumers.push(resynchronising, stuck);
+    for (let i = 0; i < 200 && ((await applied('resynchronising')).length < 2 || errors.length === 0); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+
+    expect(gaps).toEqual([prunedThrough]);
+    expect(await applied('resynchronising')).toEqual(['NEW1', 'NEW2']);
+    expect(errors[0]).toContain(`events up to ${prunedThrough} were pruned`);
+    expect(stuck.stats.processed).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import { mergedDocs } from './docs.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import type { Upstream } from './upstreams.ts';
+import { isCanonicalPath } from './public-routes.ts';
 import { securityHeaders } from './security-headers.ts';
 import { proxyWebSockets } from './websocket.ts';
 
@@ -29,6 +30,11 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const auth = createAuth({ sources });
 
   securityHeaders(app);
+  // `/api/v1/auth/login/x\..\..\internal/…` would be checked as a public route and reach an
+  // internal one: only canonical paths are routed.
+  app.addHook('onRequest', async (request) => {
+    if (!isCanonicalPath(request.url.split('?')[0]!)) throw new AppError('BAD_REQUEST', 'The request path must not contain dot segments or backslashes');
+  });
   // Without configured origins browsers get no CORS headers at all: cross-origin calls are refused.
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });

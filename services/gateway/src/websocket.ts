@@ -3,13 +3,16 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HttpServer } from '@archipelago/platform';
 import { nextTraceparent } from './trace.ts';
+import { isCanonicalPath, WEBSOCKET_ROUTES } from './public-routes.ts';
 import type { Upstream } from './upstreams.ts';
 
 const SKIPPED = new Set(['host', 'x-forwarded-for', 'x-request-id', 'traceparent']);
 
 /**
  * Proxies WebSocket upgrades (Socket.IO) to the service owning the path: the handshake is
- * replayed to the upstream and the two sockets are piped. Unknown paths get 404, a dead upstream 502.
+ * replayed to the upstream, and only once it answers 101 are the two sockets piped. Upgrades are
+ * accepted on WebSocket routes only (else 404), so no other request can ride an upgraded
+ * connection past the gateway's checks; a dead upstream is a 502.
  */
 export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[]): void {
   const open = new Set<Duplex>();
@@ -18,7 +21,9 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[])
     open.add(socket);
     socket.on('close', () => open.delete(socket));
     const path = (request.url ?? '/').split('?')[0]!;
-    const upstream = upstreams.find((u) => u.routes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)));
+    const underPrefix = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
+    if (!isCanonicalPath(path) || !WEBSOCKET_ROUTES.some(underPrefix)) return refuse(socket, '404 Not Found');
+    const upstream = upstreams.find((u) => u.routes.some(underPrefix));
     if (!upstream) return refuse(socket, '404 Not Found');
     const target = new URL(upstream.url);
     const connection = net.connect(Number(target.port || 80), target.hostname);
@@ -34,8 +39,17 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[])
       lines.push(`X-Forwarded-For: ${request.socket.remoteAddress ?? ''}`, `Traceparent: ${nextTraceparent(request.headers.traceparent)}`);
       connection.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) connection.write(head);
-      connection.pipe(socket);
-      socket.pipe(connection);
+      // The client's further bytes go upstream only over an established WebSocket.
+      connection.once('data', (first: Buffer) => {
+        socket.write(first);
+        if (!/^HTTP\/1\.[01] 101 /.test(first.toString('latin1', 0, 16))) {
+          socket.end();
+          connection.destroy();
+          return;
+        }
+        connection.pipe(socket);
+        socket.pipe(connection);
+      });
     });
     connection.on('error', () => (connected ? socket.destroy() : refuse(socket, '502 Bad Gateway')));
     connection.on('close', () => connected && socket.destroy());

@@ -236,11 +236,28 @@ describe('the gateway', async () => {
     const [echo] = (await once(socket, 'data')) as [Buffer];
     expect(echo.toString()).toBe('HELLO');
     socket.destroy();
-    const unknown = http.request({ host: '127.0.0.1', port, path: '/nowhere', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
-    unknown.end();
-    const [refused] = (await once(unknown, 'response')) as [http.IncomingMessage];
-    expect(refused.statusCode).toBe(404);
-    refused.resume();
+    // Only WebSocket routes upgrade: an upgraded API connection would carry later requests past the checks.
+    for (const path of ['/nowhere', '/api/v1/labels', '/socket.io/..\\..\\internal/v1/events']) {
+      const refusedUpgrade = http.request({ host: '127.0.0.1', port, path, headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+      refusedUpgrade.end();
+      const [refused] = (await once(refusedUpgrade, 'response')) as [http.IncomingMessage];
+      expect(refused.statusCode, path).toBe(404);
+      refused.resume();
+    }
+  });
+
+  it('refuses paths with dot segments or backslashes instead of resolving them past its checks', async () => {
+    const before = upstreamCalls;
+    const { port } = new URL(gatewayUrl);
+    // Over a real socket: the path arrives byte for byte, as `curl --path-as-is` sends it.
+    for (const path of ['/api/v1/auth/login/x\\..\\..\\..\\..\\internal\\v1\\export\\user', '/api/v1/auth/login/x%5c..%5c..%5cinternal/v1/events', '/api/v1/labels/./MR']) {
+      const request = http.request({ host: '127.0.0.1', port, path, headers: auth });
+      request.end();
+      const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+      response.resume();
+      expect(response.statusCode, path).toBe(400);
+    }
+    expect(upstreamCalls).toBe(before);
   });
 
   it('serves the merged OpenAPI of every service, public paths only', async () => {

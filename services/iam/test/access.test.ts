@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
@@ -12,7 +13,11 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
   const iamUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   afterAll(() => app.close());
   const admin = bearer(await tokenOf(app));
-  const feed = async () => (await app.inject({ url: '/internal/v1/events?limit=1000' })).json<{ events: FeedEvent[] }>().events;
+  // The outbox as committed (the feed may hold rows back while another test file's transaction runs).
+  const feed = async () =>
+    (await sql<{ type: string; aggregate_type: string; aggregate_id: string; aggregate_version: number; payload: Record<string, unknown> }>`
+      SELECT type, aggregate_type, aggregate_id, aggregate_version, payload FROM outbox ORDER BY tx_id, seq`.execute(db)).rows
+      .map((row): FeedEvent => ({ type: row.type, aggregate: { type: row.aggregate_type, id: row.aggregate_id, version: row.aggregate_version }, payload: row.payload }));
   const createUser = async (email: string, roles: string[], department_code: string | null = null) => {
     const response = await app.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { email, display_name: email, password: 'a long enough password', roles, department_code } });
     expect(response.statusCode, response.body).toBe(201);

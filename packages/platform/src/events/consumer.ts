@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventEnvelope } from './envelope.ts';
-import type { Subscription } from './transport.ts';
+import { EventsPruned, type Subscription } from './transport.ts';
 
 /**
  * Creates the consumer's bookkeeping (version 1) in the current schema: the last applied
@@ -50,6 +50,12 @@ export interface ConsumerOptions<DB> {
   readonly backoffMs?: (attempt: number) => number;
   readonly waitMs?: number;
   readonly onError?: (error: unknown, context: { event?: EventEnvelope; attempt?: number }) => void;
+  /**
+   * Resynchronises when the producer no longer keeps the events after the cursor (retention);
+   * the consumer then continues after the pruned position. Without it, the consumer stops
+   * advancing and reports the gap through `onError` until someone acts.
+   */
+  readonly onGap?: (prunedThrough: string) => Promise<void>;
 }
 
 export interface ConsumerStats {
@@ -154,7 +160,21 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
       stats.position = cursor.rows[0]!.position || undefined;
       cursorLoaded = true;
     }
-    const events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
+    let events: EventEnvelope[];
+    try {
+      events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
+    } catch (error) {
+      if (!(error instanceof EventsPruned && options.onGap)) throw error;
+      await options.onGap(error.prunedThrough);
+      try {
+        await db.transaction().execute((trx) => saveCursor(trx, error.prunedThrough));
+        stats.position = error.prunedThrough;
+      } catch (moved) {
+        if (!(moved instanceof CursorMoved)) throw moved;
+        cursorLoaded = false;
+      }
+      return;
+    }
     if (events.length === 0 || abort.signal.aborted) return;
     try {
       try {

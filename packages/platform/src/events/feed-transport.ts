@@ -1,6 +1,6 @@
 import type { EventEnvelope } from './envelope.ts';
 import { registerEventFeed } from './feed.ts';
-import type { EventTransport, Subscription } from './transport.ts';
+import { EventsPruned, type EventTransport, type Subscription } from './transport.ts';
 
 /**
  * The default transport: no server beyond PostgreSQL and the services. A producer serves its
@@ -32,6 +32,7 @@ async function fetchEvents(baseUrl: string, after: string | undefined, options: 
   url.searchParams.set('limit', String(options.limit));
   url.searchParams.set('waitMs', String(options.waitMs));
   const response = await fetch(url, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.waitMs + 10_000)]) });
+  if (response.status === 410) throw new EventsPruned(((await response.json()) as { prunedThrough: string }).prunedThrough);
   if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
   return ((await response.json()) as { events: EventEnvelope[] }).events;
 }

@@ -1,8 +1,12 @@
 export type { EventEnvelope, EventMetadata, NewEvent } from './envelope.ts';
 export {
   appendEvents,
+  createOutboxRetentionV1,
   createOutboxTableV1,
+  dropOutboxRetentionV1,
   dropOutboxTableV1,
+  pruneOutbox,
+  prunedThrough,
   formatPosition,
   outboxChannel,
   parsePosition,
@@ -10,8 +14,8 @@ export {
   type OutboxPosition,
 } from './outbox.ts';
 export { uuidv7 } from './uuid.ts';
-export { registerEventFeed, type EventFeedOptions } from './feed.ts';
-export type { EventTransport, Producer, Subscription } from './transport.ts';
+export { OUTBOX_RETENTION_MS, registerEventFeed, type EventFeedOptions } from './feed.ts';
+export { EventsPruned, type EventTransport, type Producer, type Subscription } from './transport.ts';
 export { feedTransport } from './feed-transport.ts';
 export {
   createConsumerTablesV1,

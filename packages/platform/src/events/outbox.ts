@@ -128,3 +128,59 @@ export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { 
     position: formatPosition({ txId: row.tx_id, seq: row.seq }),
   }));
 }
+
+/**
+ * Creates the outbox's retention mark (version 1): the newest position pruned, so the feed can
+ * tell a consumer that the events it asks for are gone instead of silently skipping them.
+ */
+export async function createOutboxRetentionV1(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE TABLE outbox_pruned (
+      singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+      tx_id     xid8 NOT NULL,
+      seq       bigint NOT NULL,
+      pruned_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+}
+
+export async function dropOutboxRetentionV1(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE outbox_pruned`.execute(db);
+}
+
+/** The newest position pruned from the outbox, if any was. */
+export async function prunedThrough<DB>(db: Kysely<DB>): Promise<OutboxPosition | undefined> {
+  const { rows } = await sql<{ tx_id: string; seq: number }>`SELECT tx_id::text AS tx_id, seq FROM outbox_pruned`.execute(db);
+  return rows[0] ? { txId: rows[0].tx_id, seq: rows[0].seq } : undefined;
+}
+
+/** Whether `a` comes before `b` in feed order. */
+export function isBefore(a: OutboxPosition, b: OutboxPosition): boolean {
+  const [ax, bx] = [BigInt(a.txId), BigInt(b.txId)];
+  return ax < bx || (ax === bx && a.seq < b.seq);
+}
+
+/**
+ * Deletes outbox rows older than `olderThanMs`, oldest first, in batches, and moves the retention
+ * mark to the newest position deleted. Returns how many rows went.
+ */
+export async function pruneOutbox<DB>(db: Kysely<DB>, options: { olderThanMs: number; batchSize?: number }): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await sql<{ deleted: number }>`
+      WITH gone AS (
+        DELETE FROM outbox WHERE (tx_id, seq) IN (
+          SELECT tx_id, seq FROM outbox WHERE occurred_at < now() - make_interval(secs => ${options.olderThanMs / 1000})
+          ORDER BY tx_id, seq LIMIT ${options.batchSize ?? 5_000})
+        RETURNING tx_id, seq
+      ), mark AS (
+        INSERT INTO outbox_pruned (tx_id, seq)
+        SELECT tx_id, seq FROM gone ORDER BY tx_id DESC, seq DESC LIMIT 1
+        ON CONFLICT (singleton) DO UPDATE SET tx_id = excluded.tx_id, seq = excluded.seq, pruned_at = now()
+        WHERE (outbox_pruned.tx_id, outbox_pruned.seq) < (excluded.tx_id, excluded.seq)
+      )
+      SELECT count(*)::int AS deleted FROM gone`.execute(db);
+    const deleted = rows[0]?.deleted ?? 0;
+    total += deleted;
+    if (deleted < (options.batchSize ?? 5_000)) return total;
+  }
+}

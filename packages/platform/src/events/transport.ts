@@ -14,12 +14,24 @@ export interface Producer<DB = unknown> {
   readonly listenUrl?: string;
 }
 
+/**
+ * The events a consumer asked for are gone (the producer's retention pruned them). It must
+ * resynchronise some other way (a lookup reconciles from the export), then read after `prunedThrough`.
+ */
+export class EventsPruned extends Error {
+  constructor(readonly prunedThrough: string) {
+    super(`events up to ${prunedThrough} were pruned by the producer`);
+    this.name = 'EventsPruned';
+  }
+}
+
 /** Receives one producer's events for one consumer group. */
 export interface Subscription {
   /**
    * Events committed after `after` (the consumer's stored position; undefined: from the start),
    * oldest first, at most `limit`; waits up to `waitMs` for the first. After a crash the same
-   * events may come again: consumers apply them idempotently.
+   * events may come again: consumers apply them idempotently. Throws `EventsPruned` when events
+   * after `after` are no longer kept.
    */
   receive(after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]>;
   /** Called once the events are applied and their position committed in the consumer's DB. */

@@ -75,6 +75,10 @@ export async function startLookupSync(options: LookupSyncOptions): Promise<Looku
       subscription: options.transport.subscribe({ source: producer, group: name }),
       db,
       handle: lookupProjection(lookups.filter((lookup) => lookup.from === producer)),
+      // Events pruned before this consumer saw them: the export has the truth, the events after it follow.
+      onGap: async () => {
+        for (const lookup of lookups.filter((l) => l.from === producer)) await reconcile(lookup.table);
+      },
       onError: (error, context) => logger?.warn({ err: error, producer, event: context.event?.id, attempt: context.attempt }, 'lookup event not applied yet'),
     });
   });
