@@ -166,7 +166,7 @@ describe('npm start', () => {
     const pids = [...cli.output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(6);
     await cli.stop('SIGKILL');
-    await waitUntil(() => pids.every((pid) => !alive(pid)));
+    await waitUntil(() => pids.every((pid) => !alive(pid)), 30_000); // each closes gracefully first; generous for a loaded machine
     // PostgreSQL does not watch its parent; the next start stops the leftover and carries on.
     const postmaster = Number((await readFile(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
     expect(alive(postmaster)).toBe(true);

@@ -22,6 +22,14 @@ export async function accessGuard(app: HttpServer, auth: Auth, settings: Gateway
       warned = true;
     });
     client.on('ready', () => (warned = false));
+    // Start enforcing shared limits with the first request: wait (briefly) for the connection.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     redis = client;
   }
   await app.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'archipelago-gateway-' } : {}), skipOnError: true });

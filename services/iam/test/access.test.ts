@@ -161,12 +161,15 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     const machine = bearer(token.token);
     expect((await app.inject({ url: '/api/v1/users', headers: machine })).statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: '/api/v1/roles', headers: machine, payload: { name: 'nope' } })).statusCode).toBe(403);
+    // A token cannot mint another, broader one, although its owner could.
+    const minted = await app.inject({ method: 'POST', url: '/api/v1/auth/api-tokens', headers: machine, payload: { name: 'escalate', scopes: ['users:write', 'roles:write'] } });
+    expect(minted.json()).toMatchObject({ status: 403, code: 'FORBIDDEN' });
     const listed = (await app.inject({ url: '/api/v1/auth/api-tokens', headers: admin })).json<{ items: Record<string, unknown>[] }>().items;
     const mine = listed.find((t) => t.id === token.id)!;
     expect(mine).toMatchObject({ prefix: token.prefix, scopes: ['users:read'] });
     expect(mine.token).toBeUndefined();
     expect(mine.last_used_at).not.toBeNull();
-    expect((mine.usage as { count: number }[])[0]!.count).toBe(2);
+    expect((mine.usage as { count: number }[])[0]!.count).toBe(3);
     const wrongSecret = `${token.prefix}_${'A'.repeat(43)}`;
     expect((await app.inject({ url: '/api/v1/users', headers: bearer(wrongSecret) })).statusCode).toBe(401);
     expect((await app.inject({ method: 'DELETE', url: `/api/v1/auth/api-tokens/${token.id}`, headers: admin })).statusCode).toBe(204);
@@ -200,5 +203,16 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect(await auditLog(db).purgeBefore(new Date(Date.now() - 730 * 86_400_000))).toBe(1);
     expect((await db.selectFrom('auth_audit_log').select('id').execute()).length).toBe(before - 1);
     expect(await db.selectFrom('auth_audit_log').select('id').where('email', '=', 'old@example.com').execute()).toEqual([]);
+  });
+
+  it("keeps a user manager from taking over an administrator by setting their password or email", async () => {
+    expect((await app.inject({ method: 'POST', url: '/api/v1/roles', headers: admin, payload: { name: 'user-manager' } })).statusCode).toBe(201);
+    expect((await app.inject({ method: 'PUT', url: '/api/v1/roles/user-manager/permissions', headers: admin, payload: { permissions: ['users:read', 'users:write'] } })).statusCode).toBe(200);
+    await createUser('manager@example.com', ['user-manager']);
+    const manager = bearer(await tokenOf(app, 'manager@example.com', 'a long enough password'));
+    const adminId = (await app.inject({ url: '/api/v1/auth/me', headers: admin })).json<{ id: string }>().id;
+    const takeover = await app.inject({ method: 'PATCH', url: `/api/v1/users/${adminId}`, headers: manager, payload: { password: 'now it is mine, all mine' } });
+    expect(takeover.json()).toMatchObject({ status: 403 });
+    expect((await app.inject({ method: 'PATCH', url: `/api/v1/users/${adminId}`, headers: manager, payload: { display_name: 'The Admin' } })).statusCode).toBe(200);
   });
 });

@@ -61,6 +61,13 @@ describe('iam sign-in, tokens and sessions', async () => {
     expect(await db.selectFrom('auth_audit_log').select('id').where('event', '=', 'login.locked').execute()).toHaveLength(2);
   });
 
+  it('gives parallel guesses no more tries than sequential ones', async () => {
+    await app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(await tokenOf(app)), payload: { email: 'raced@example.com', display_name: 'R', password: 'a long enough password' } });
+    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => login(app, 'raced@example.com', `guess ${i}`, `192.0.2.${100 + i}`)));
+    const counts = statuses.reduce<Record<number, number>>((all, r) => ({ ...all, [r.statusCode]: (all[r.statusCode] ?? 0) + 1 }), {});
+    expect(counts).toEqual({ 401: 5, 429: 15 });
+  });
+
   it('locks an address after many failures across accounts', async () => {
     const { app: strict } = await startIam({ ipThrottle: { maxFailures: 3, windowSeconds: 900, lockSeconds: 900 } });
     for (let i = 0; i < 3; i++) await login(strict, `user${i}@example.com`, 'wrong', '203.0.113.200');

@@ -40,7 +40,10 @@ export function decide(data: AuthorizationData, user: AuthUser, permission: stri
   );
   const deny = applicable.find((p) => p.effect === 'deny');
   if (deny) return { allowed: false, reason: `policy "${deny.name}" denies ${permission}` };
-  if (user.permissions.some((granted) => permissionCovers(granted, permission))) return { allowed: true };
+  const granted = user.permissions.some((held) => permissionCovers(held, permission));
+  if (granted) return { allowed: true };
+  // An API token is limited to its scopes (its `permissions`): no allow policy reaches beyond them.
+  if (user.via.kind === 'api-token') return { allowed: false, reason: `${permission} is not among the API token's scopes` };
   if (applicable.some((p) => p.effect === 'allow')) return { allowed: true };
   return { allowed: false, reason: `${permission} is not granted` };
 }

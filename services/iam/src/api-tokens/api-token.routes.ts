@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { HttpServer } from '@archipelago/platform';
+import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { UuidParams } from '../http/paging.ts';
 import { PermissionName } from '../http/schemas.ts';
@@ -26,7 +26,12 @@ export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService
         ),
       },
     },
-    async (request, reply) => reply.status(201).send(await service.create(auth.userOf(request).id, request.body)),
+    async (request, reply) => {
+      const user = auth.userOf(request);
+      // A token must not mint another (possibly broader) one: tokens are made by a signed-in person.
+      if (user.via.kind === 'api-token') throw new AppError('FORBIDDEN', 'API tokens are created with a user\'s access token, not with another API token');
+      return reply.status(201).send(await service.create(user.id, request.body));
+    },
   );
   app.get('/api/v1/auth/api-tokens', { preHandler: auth.requireUser, schema: { tags: ['auth'] } }, async (request) => ({
     items: await service.list(auth.userOf(request).id),

@@ -16,6 +16,10 @@ export function roleRepository(db: Kysely<IamDatabase>) {
     async findRole(name: string): Promise<Role | undefined> {
       return db.selectFrom('roles').selectAll().where('name', '=', name).executeTakeFirst();
     },
+    /** The role, locked until the transaction ends: concurrent changes of it take turns. */
+    async lockRole(trx: Transaction<IamDatabase>, name: string): Promise<Role | undefined> {
+      return trx.selectFrom('roles').selectAll().where('name', '=', name).forUpdate().executeTakeFirst();
+    },
     async rolesByName(names: readonly string[]): Promise<Role[]> {
       if (names.length === 0) return [];
       return db.selectFrom('roles').selectAll().where('name', 'in', names).execute();

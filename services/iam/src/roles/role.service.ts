@@ -55,7 +55,7 @@ export function roleService(deps: { db: Kysely<IamDatabase>; roles: RoleReposito
       const names = [...new Set(permissions)].sort();
       const ids = await permissionIds(names);
       return db.transaction().execute(async (trx) => {
-        const existing = await roles.findRole(name);
+        const existing = await roles.lockRole(trx, name);
         if (!existing) throw new AppError('NOT_FOUND', `Role ${name} does not exist`);
         const role = await roles.setRolePermissions(trx, existing.id, ids);
         await changed(trx, role, names, metadata);

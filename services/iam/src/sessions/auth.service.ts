@@ -54,7 +54,9 @@ export function authService(deps: {
     async login(email: string, password: string, client: ClientInfo): Promise<TokenPair> {
       const accountKey = `account:${email.trim().toLowerCase()}`;
       const ipKey = `ip:${client.ip}`;
-      const lockedUntil = await throttle.lockedUntil([accountKey, ipKey], now());
+      // Attempts are counted before the (slow) password check, so parallel guesses cannot outrun the lockout.
+      const [accountLock, ipLock] = await Promise.all([throttle.claim(accountKey, settings.accountThrottle, now()), throttle.claim(ipKey, settings.ipThrottle, now())]);
+      const lockedUntil = [accountLock, ipLock].filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
       if (lockedUntil) {
         await audit.record({ event: 'login.locked', email, ip: client.ip });
         throw new LoginLockedError(Math.max(1, Math.ceil((lockedUntil.getTime() - now().getTime()) / 1000)));
@@ -62,12 +64,11 @@ export function authService(deps: {
       const user = await users.findByEmail(email.trim());
       const passwordOk = await verifyPassword(user?.password_hash, password);
       if (!user || !passwordOk || user.status !== 'active') {
-        await throttle.fail(accountKey, settings.accountThrottle, now());
-        await throttle.fail(ipKey, settings.ipThrottle, now());
         await audit.record({ event: 'login.failure', email, userId: user?.id ?? null, ip: client.ip, detail: { reason: !user ? 'unknown-email' : !passwordOk ? 'wrong-password' : 'disabled' } });
         throw new AppError('UNAUTHENTICATED', BAD_CREDENTIALS);
       }
       await throttle.clear(accountKey);
+      await throttle.forgive(ipKey, settings.ipThrottle); // an address is limited by its failures, not its sign-ins
       const refreshToken = randomSecret();
       const session = await db.transaction().execute(async (trx) => {
         const created = await sessions.create(trx, {

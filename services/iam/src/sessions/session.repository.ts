@@ -65,23 +65,36 @@ export interface ThrottleRule {
 /** Failed sign-ins per key (`account:<email>`, `ip:<address>`): counting, lockout and its expiry. */
 export function loginThrottle(db: Kysely<IamDatabase>) {
   return {
-    /** The latest lockout end among `keys` that is still in the future. */
-    async lockedUntil(keys: readonly string[], now: Date): Promise<Date | undefined> {
-      const rows = await db.selectFrom('login_throttle').select('locked_until').where('key', 'in', keys).where('locked_until', '>', now).execute();
-      return rows.map((r) => r.locked_until!).sort((a, b) => b.getTime() - a.getTime())[0];
-    },
-    /** Counts one failure against `key`; locks it when the rule's count is reached in its window. */
-    async fail(key: string, rule: ThrottleRule, now: Date): Promise<void> {
+    /**
+     * Counts a sign-in attempt against `key` before the password is checked, and says whether the
+     * key was already locked (then nothing is counted). The row is locked while counting, so
+     * parallel attempts take turns: 300 at once still get only the rule's number of tries.
+     * The attempt that reaches the rule's count locks the key for the attempts after it.
+     */
+    async claim(key: string, rule: ThrottleRule, now: Date): Promise<Date | undefined> {
       const windowStart = new Date(now.getTime() - rule.windowSeconds * 1000);
       const lockEnd = new Date(now.getTime() + rule.lockSeconds * 1000);
+      const { rows } = await sql<{ locked_until: Date | null }>`
+        WITH previous AS (SELECT locked_until FROM login_throttle WHERE key = ${key} FOR UPDATE),
+        counted AS (
+          INSERT INTO login_throttle AS t (key, failures, window_start, locked_until)
+          VALUES (${key}, 1, ${now}, CASE WHEN ${rule.maxFailures} <= 1 THEN ${lockEnd}::timestamptz END)
+          ON CONFLICT (key) DO UPDATE SET
+            failures     = CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END,
+            window_start = CASE WHEN t.window_start < ${windowStart} THEN ${now} ELSE t.window_start END,
+            locked_until = CASE WHEN (CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END) >= ${rule.maxFailures}
+                                THEN ${lockEnd}::timestamptz ELSE NULL END
+          WHERE t.locked_until IS NULL OR t.locked_until <= ${now}
+        )
+        SELECT locked_until FROM previous WHERE locked_until > ${now}`.execute(db);
+      return rows[0]?.locked_until ?? undefined;
+    },
+    /** Takes back one counted attempt (it succeeded), unlocking the key if that attempt locked it. */
+    async forgive(key: string, rule: ThrottleRule): Promise<void> {
       await sql`
-        INSERT INTO login_throttle AS t (key, failures, window_start, locked_until)
-        VALUES (${key}, 1, ${now}, CASE WHEN ${rule.maxFailures} <= 1 THEN ${lockEnd}::timestamptz END)
-        ON CONFLICT (key) DO UPDATE SET
-          failures     = CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END,
-          window_start = CASE WHEN t.window_start < ${windowStart} THEN ${now} ELSE t.window_start END,
-          locked_until = CASE WHEN (CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END) >= ${rule.maxFailures}
-                              THEN ${lockEnd}::timestamptz ELSE t.locked_until END`.execute(db);
+        UPDATE login_throttle SET failures = greatest(failures - 1, 0),
+          locked_until = CASE WHEN failures - 1 < ${rule.maxFailures} THEN NULL ELSE locked_until END
+        WHERE key = ${key}`.execute(db);
     },
     async clear(key: string): Promise<void> {
       await db.deleteFrom('login_throttle').where('key', '=', key).execute();

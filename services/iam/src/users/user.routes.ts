@@ -93,7 +93,12 @@ export function userRoutes(app: HttpServer, deps: { users: UserRepository; servi
         response: { 200: UserSchema },
       },
     },
-    async (request) => service.update(request.params.id, request.body, metadataOf(request)),
+    async (request) => {
+      // Whoever sets another user's password or email can sign in as them: that is role-level power.
+      const takesOver = (request.body.password !== undefined || request.body.email !== undefined) && request.params.id !== auth.userOf(request).id;
+      if (takesOver) await auth.authorize(request, 'roles:write');
+      return service.update(request.params.id, request.body, metadataOf(request));
+    },
   );
   app.delete('/api/v1/users/:id', { preHandler: auth.requirePermission('users:write'), schema: { tags: ['users'], params: UuidParams } }, async (request, reply) => {
     if (request.params.id === auth.userOf(request).id) throw new AppError('CONFLICT', 'You cannot delete yourself');
