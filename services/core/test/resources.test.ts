@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { followFeed as followEvents, recordedEvents } from '@archipelago/platform/testing/events';
 import { coreTestApp } from './core-app.ts';
 
 interface Row {
@@ -24,28 +24,9 @@ interface FeedEvent {
 }
 
 describe('core resources, addresses, engagements, intakes and records', async () => {
-  const { app, db } = await coreTestApp();
-  // What the outbox holds, read directly: the feed itself may hold back events while any
-  // transaction on the cluster (another test file's) is still running.
-  const recorded = async () =>
-    (await sql<{ type: string; aggregate_type: string; aggregate_id: string; aggregate_version: number; payload: never; metadata: never }>`
-      SELECT type, aggregate_type, aggregate_id, aggregate_version, payload, metadata FROM outbox ORDER BY tx_id, seq`.execute(db)).rows.map((row) => ({
-      type: row.type,
-      aggregate: { type: row.aggregate_type, id: row.aggregate_id, version: row.aggregate_version },
-      payload: row.payload,
-      metadata: row.metadata,
-    })) as FeedEvent[];
-  /** Follows the HTTP feed until an event matches (bounded), as a consumer would. */
-  const followFeed = async (match: (event: FeedEvent & { position: string }) => boolean) => {
-    let after = '';
-    for (let round = 0; round < 30; round++) {
-      const { events } = (await app.inject({ url: `/internal/v1/events?limit=1000&waitMs=1000${after ? `&after=${after}` : ''}` })).json<{ events: (FeedEvent & { position: string })[] }>();
-      const found = events.find(match);
-      if (found) return found;
-      after = events.at(-1)?.position ?? after;
-    }
-    return undefined;
-  };
+  const { app, database, db } = await coreTestApp();
+  const recorded = () => recordedEvents<FeedEvent>(database.db);
+  const followFeed = (match: (event: FeedEvent & { position: string }) => boolean) => followEvents(app, match);
 
   const get = (url: string) => app.inject({ url });
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });

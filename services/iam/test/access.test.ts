@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
+import { recordedEvents } from '@archipelago/platform/testing/events';
 import { auditLog } from '../src/audit/audit.repository.ts';
 import { SEEDED_PERMISSIONS } from '../src/seed.ts';
 import { bearer, login, startIam, tokenOf } from './helpers.ts';
@@ -9,15 +9,11 @@ import { bearer, login, startIam, tokenOf } from './helpers.ts';
 interface FeedEvent { type: string; aggregate: { type: string; id: string; version: number }; payload: Record<string, unknown> }
 
 describe('iam users, roles, policies, API tokens and internal endpoints', async () => {
-  const { app, db } = await startIam();
+  const { app, db, database } = await startIam();
   const iamUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   afterAll(() => app.close());
   const admin = bearer(await tokenOf(app));
-  // The outbox as committed (the feed may hold rows back while another test file's transaction runs).
-  const feed = async () =>
-    (await sql<{ type: string; aggregate_type: string; aggregate_id: string; aggregate_version: number; payload: Record<string, unknown> }>`
-      SELECT type, aggregate_type, aggregate_id, aggregate_version, payload FROM outbox ORDER BY tx_id, seq`.execute(db)).rows
-      .map((row): FeedEvent => ({ type: row.type, aggregate: { type: row.aggregate_type, id: row.aggregate_id, version: row.aggregate_version }, payload: row.payload }));
+  const feed = () => recordedEvents<FeedEvent>(database.db);
   const createUser = async (email: string, roles: string[], department_code: string | null = null) => {
     const response = await app.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { email, display_name: email, password: 'a long enough password', roles, department_code } });
     expect(response.statusCode, response.body).toBe(201);

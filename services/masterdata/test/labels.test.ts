@@ -4,6 +4,7 @@ import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
 import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
+import { recordedEvents } from '@archipelago/platform/testing/events';
 import { buildApp } from '../src/app.ts';
 import type { MasterdataDatabase } from '../src/database.ts';
 import { seed } from '../src/seed.ts';
@@ -51,11 +52,7 @@ describe('masterdata labels', async () => {
     expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200);
   });
 
-  // The outbox as committed (the feed may hold rows back while another test file's transaction runs).
-  const feed = async () =>
-    (await sql<{ type: string; aggregate_id: string; aggregate_version: number; payload: { label: string }; metadata: { correlationId?: string } }>`
-      SELECT type, aggregate_id, aggregate_version, payload, metadata FROM outbox ORDER BY tx_id, seq`.execute(database.db)).rows
-      .map((row) => ({ type: row.type, aggregate: { id: row.aggregate_id, version: row.aggregate_version }, payload: row.payload, metadata: row.metadata }));
+  const feed = () => recordedEvents<{ type: string; aggregate: { id: string; version: number }; payload: { label: string }; metadata: { correlationId?: string } }>(database.db);
 
   it('creates, updates and deletes a label, each change with its event in the outbox', async () => {
     const created = await app.inject({ method: 'POST', url: '/api/v1/labels', headers: { 'x-request-id': 'req-prof' }, payload: { code: 'PROF', label: 'Prof.', display_name: 'Professor', display_order: 5 } });
