@@ -83,13 +83,14 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   return app;
 }
 
-async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; url: string; detail?: string }> {
+// Public: says which service is not ready and roughly why, never where services live or their errors.
+async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; detail?: string }> {
   try {
     const response = await probe(`${upstream.url}/health/ready`);
-    if (response.ok) return { service: upstream.service, status: 'ready', url: upstream.url };
-    return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: `HTTP ${response.status}` };
+    if (response.ok) return { service: upstream.service, status: 'ready' };
+    return { service: upstream.service, status: 'unavailable', detail: `HTTP ${response.status}` };
   } catch (error) {
-    return { service: upstream.service, status: 'unavailable', url: upstream.url, detail: (error as Error).message };
+    return { service: upstream.service, status: 'unavailable', detail: (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable' };
   }
 }
 

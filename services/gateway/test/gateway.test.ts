@@ -274,7 +274,7 @@ describe('the gateway', async () => {
     expect(body.status).toBe('degraded');
     expect(body.services.masterdata?.status).toBe('ready');
     expect(body.services.iam?.status).toBe('ready');
-    expect(body.services.reporting?.status).toBe('unavailable');
+    expect(body.services.reporting).toEqual({ service: 'reporting', status: 'unavailable', detail: 'unreachable' }); // no address, no error text
     upstreamReady = false;
     const notReady = (await gateway.inject({ url: '/health' })).json<{ services: Record<string, { status: string; detail?: string }> }>();
     expect(notReady.services.masterdata).toMatchObject({ status: 'unavailable', detail: 'HTTP 503' });

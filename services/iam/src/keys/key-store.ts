@@ -25,6 +25,7 @@ export interface AccessTokenClaims {
 
 const ALGORITHM = 'EdDSA';
 const CACHE_MS = 5_000;
+const UNKNOWN_KID_RELOAD_MS = 1_000;
 
 /**
  * IAM's JWT signing keys (Ed25519), kept in `signing_keys`: the private half is used here and
@@ -67,6 +68,7 @@ export function keyStore(db: Kysely<IamDatabase>, options: KeyStoreOptions) {
     return imported;
   };
 
+  let lastReload = Number.NEGATIVE_INFINITY;
   const store = {
     /** Adds a key that signs from now + publishLead (or `activeFrom`); returns its kid. */
     async rotate(activeFrom = new Date(options.now() + options.publishLeadSeconds * 1000)): Promise<{ kid: string; activeFrom: Date }> {
@@ -111,12 +113,16 @@ export function keyStore(db: Kysely<IamDatabase>, options: KeyStoreOptions) {
         .sign(await signingKey(key));
       return { token, expiresIn: options.accessTtlSeconds };
     },
-    /** IAM's own verification keys: its JWKS, re-read once on an unknown kid. */
+    /**
+     * IAM's own verification keys: its JWKS, re-read on an unknown kid at most once a second (a
+     * stream of made-up kids must not become a stream of database reads).
+     */
     verifyKeys: (async (header, token) => {
       try {
         return await createLocalJWKSet(await jwks())(header, token);
       } catch (error) {
-        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        if (!(error instanceof errors.JWKSNoMatchingKey) || options.now() - lastReload < UNKNOWN_KID_RELOAD_MS) throw error;
+        lastReload = options.now();
         return createLocalJWKSet(await jwks(true))(header, token);
       }
     }) satisfies JWTVerifyGetKey,
