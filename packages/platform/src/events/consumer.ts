@@ -151,7 +151,30 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
     }
   };
 
-  // One round: (first) load the cursor, fetch what follows it, apply it. Throws on any failure.
+  // Fetches what follows the cursor and applies it (or, when the producer pruned it, resynchronises).
+  const advance = async () => {
+    let events: EventEnvelope[];
+    try {
+      events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
+    } catch (error) {
+      if (!(error instanceof EventsPruned && options.onGap)) throw error;
+      await options.onGap(error.prunedThrough);
+      await db.transaction().execute((trx) => saveCursor(trx, error.prunedThrough));
+      stats.position = error.prunedThrough;
+      return;
+    }
+    if (events.length === 0 || abort.signal.aborted) return;
+    try {
+      await applyBatch(events);
+      await acknowledge(events);
+    } catch (error) {
+      if (error instanceof CursorMoved) throw error;
+      options.onError?.(error, {});
+      await applyOneByOne(events);
+    }
+  };
+
+  // One round: (first) load the cursor, then advance. Throws on any failure.
   let cursorLoaded = false;
   const round = async () => {
     if (!cursorLoaded) {
@@ -160,31 +183,8 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
       stats.position = cursor.rows[0]!.position || undefined;
       cursorLoaded = true;
     }
-    let events: EventEnvelope[];
     try {
-      events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
-    } catch (error) {
-      if (!(error instanceof EventsPruned && options.onGap)) throw error;
-      await options.onGap(error.prunedThrough);
-      try {
-        await db.transaction().execute((trx) => saveCursor(trx, error.prunedThrough));
-        stats.position = error.prunedThrough;
-      } catch (moved) {
-        if (!(moved instanceof CursorMoved)) throw moved;
-        cursorLoaded = false;
-      }
-      return;
-    }
-    if (events.length === 0 || abort.signal.aborted) return;
-    try {
-      try {
-        await applyBatch(events);
-        await acknowledge(events);
-      } catch (error) {
-        if (error instanceof CursorMoved) throw error;
-        options.onError?.(error, {});
-        await applyOneByOne(events);
-      }
+      await advance();
     } catch (error) {
       if (!(error instanceof CursorMoved)) throw error;
       cursorLoaded = false; // another instance got there first: continue from where it is

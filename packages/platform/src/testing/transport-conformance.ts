@@ -117,6 +117,16 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       await second.stop();
     });
 
+    it('applies each event once when two instances of one consumer run at the same time', async () => {
+      for (let i = 0; i < 10; i++) await publish(Array.from({ length: 20 }, (_, j) => labelEvent(`T${i}-${j}`, 1)));
+      const total = await published();
+      const twins = [consume('twins'), consume('twins')];
+      await until(async () => (await applied('twins')).distinct === total);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a second application would show now
+      expect(await applied('twins')).toEqual({ total, distinct: total });
+      await Promise.all(twins.map((twin) => twin.stop()));
+    });
+
     it('keeps per-aggregate order across interleaved concurrent transactions', async () => {
       const before = await published();
       // Eight writers, each owning its aggregates, commit in an order the database decides;
