@@ -22,6 +22,9 @@ export interface ServiceDeps<DB> extends AppDeps<DB> {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
+/** How long a service may take to close (requests in flight, consumers, pools) before it exits anyway. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
 /** Exit code that tells the supervisor not to restart: the problem is configuration, not luck. */
 export const EXIT_CONFIG = 78;
 
@@ -76,6 +79,12 @@ async function serve(service: string, build: (config: ServiceConfig, logger: Log
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
+    // Bounded: a close that hangs (a peer or the database gone mid-shutdown) must not keep the
+    // process alive, least of all when the supervisor that would kill it is gone.
+    setTimeout(() => {
+      logger.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {
