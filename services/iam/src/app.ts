@@ -50,7 +50,17 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
 
   const apiTokens = apiTokenService({ tokens, users, audit, authorization: () => roles.authorizationData(), now: settings.now });
   // IAM verifies with what it owns: its keys, its role map and its API tokens, read from its database.
-  const auth = createAuth({ sources: { keys: keys.verifyKeys, authorization: () => roles.authorizationData(), apiToken: (t) => apiTokens.introspect(t) }, authorizationTtlMs: 0, apiTokenTtlMs: 0 });
+  const auth = createAuth({
+    sources: {
+      keys: keys.verifyKeys,
+      authorization: () => roles.authorizationData(),
+      apiToken: (t) => apiTokens.introspect(t),
+      sessionActive: async (sid) => (await sessions.activeAmong([sid], new Date(settings.now()))).length === 1,
+    },
+    authorizationTtlMs: 0,
+    apiTokenTtlMs: 0,
+    sessionTtlMs: 0,
+  });
 
   authRoutes(app, { service: authService({ db, users, sessions, throttle: loginThrottle(db), keys, audit, settings }), auth, users });
   passwordResetRoutes(app, passwordResetService({ db, users, resets: passwordResetRepository(), sessions, audit, settings, logger }));
@@ -59,7 +69,7 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
   roleRoutes(app, { roles, service: roleService({ db, roles, audit }), auth });
   policyRoutes(app, { policies: policyRepository(db), roles, auth });
   jwksRoutes(app, keys);
-  internalRoutes(app, { users, roles, apiTokens, keys });
+  internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
   await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
 
   const stopPurge = scheduleAuditPurge(audit, { retentionDays: settings.auditRetentionDays, now: settings.now, logger });

@@ -3,6 +3,7 @@ import type { HttpServer } from '@archipelago/platform';
 import type { ApiTokenService } from './api-tokens/api-token.service.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import type { RoleRepository } from './roles/role.repository.ts';
+import type { SessionRepository } from './sessions/session.repository.ts';
 import type { UserRepository } from './users/user.repository.ts';
 import { userDto } from './users/user.service.ts';
 
@@ -12,8 +13,8 @@ const Uuid = Type.String({ format: 'uuid' });
  * Service-to-service endpoints: never routed by the gateway (its routes come from the registry,
  * which lists no /internal prefix), hidden from the OpenAPI document.
  */
-export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; apiTokens: ApiTokenService; keys: KeyStore }): void {
-  const { users, roles, apiTokens, keys } = deps;
+export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; sessions: SessionRepository; apiTokens: ApiTokenService; keys: KeyStore; now: () => Date }): void {
+  const { users, roles, sessions, apiTokens, keys } = deps;
   // Application-layer foreign keys (seed 003): which of these users exist, and are they active.
   app.post(
     '/internal/v1/users/validate',
@@ -29,6 +30,12 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
       const roleNames = await users.rolesOf(page.map((u) => u.id));
       return { items: page.map((u) => userDto(u, roleNames.get(u.id) ?? [])), next: page.length === request.query.limit ? page.at(-1)!.id : null };
     },
+  );
+  // Whether access tokens' sessions are still on: services stop a signed-out session's tokens.
+  app.post(
+    '/internal/v1/sessions/active',
+    { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
+    async (request) => ({ active: await sessions.activeAmong([...new Set(request.body.ids.map((id) => id.toLowerCase()))], deps.now()) }),
   );
   app.get('/internal/v1/authorization', { schema: { hide: true } }, async () => roles.authorizationData());
   app.post(

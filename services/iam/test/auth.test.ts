@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
-import { createAuth } from '@archipelago/platform/auth';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { buildIam } from '../src/app.ts';
 import { ADMIN, bearer, login, startIam, tokenOf } from './helpers.ts';
 
@@ -100,7 +100,7 @@ describe('iam sign-in, tokens and sessions', async () => {
 
     // A verifier that expects another audience refuses IAM's tokens, valid as they are.
     const elsewhere = await createHttpServer({ service: 'elsewhere', logger: false });
-    const sources = { keys: app.iam.keys.verifyKeys, authorization: async () => ({ roles: {}, policies: [] }), apiToken: async () => null };
+    const sources = { keys: app.iam.keys.verifyKeys, authorization: async () => ({ roles: {}, policies: [] }), apiToken: async () => null, sessionActive: async () => true };
     const strict = createAuth({ sources, audience: 'another-system' });
     const usual = createAuth({ sources });
     elsewhere.get('/strict', { preHandler: strict.requireUser }, async () => ({ ok: true }));
@@ -135,8 +135,17 @@ describe('iam sign-in, tokens and sessions', async () => {
     expect(sessions.filter((s) => s.current)).toHaveLength(1);
     expect((await app.inject({ method: 'DELETE', url: `/api/v1/auth/sessions/${other.id}`, headers: bearer(a.accessToken) })).statusCode).toBe(204);
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: b.refreshToken } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/v1/auth/me', headers: bearer(b.accessToken) })).statusCode).toBe(401); // its access token ended with it
+
+    // Another service, verifying for itself (here without caching the session's state), agrees.
+    const elsewhere = await createHttpServer({ service: 'elsewhere', logger: false });
+    const remote = createAuth({ sources: remoteAuthSources(await app.listen({ host: '127.0.0.1', port: 0 })), sessionTtlMs: 0 });
+    elsewhere.get('/me', { preHandler: remote.requireUser }, async () => ({ ok: true }));
+    expect((await elsewhere.inject({ url: '/me', headers: bearer(a.accessToken) })).statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refreshToken: a.refreshToken } })).statusCode).toBe(204);
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: a.refreshToken } })).statusCode).toBe(401);
+    expect((await elsewhere.inject({ url: '/me', headers: bearer(a.accessToken) })).json()).toMatchObject({ status: 401, detail: expect.stringContaining('session') as unknown });
+    await elsewhere.close();
   });
 
   it('rotates signing keys: old tokens keep verifying, new ones carry the new kid', async () => {

@@ -28,6 +28,8 @@ export interface AuthOptions {
   readonly authorizationTtlMs?: number;
   /** How long an API token's verdict is reused (default 10 s): revocation takes effect within it. */
   readonly apiTokenTtlMs?: number;
+  /** How long a session's state is reused (default 30 s): a signed-out session's access tokens stop within it. */
+  readonly sessionTtlMs?: number;
   /** Expected `iss` and `aud` (default: IAM's). */
   readonly issuer?: string;
   readonly audience?: string;
@@ -78,6 +80,23 @@ export function createAuth(options: AuthOptions): Auth {
   let cached: { data: AuthorizationData; until: number } | undefined;
   let loading: Promise<AuthorizationData> | undefined;
   const apiTokens = new Map<string, { identity: ApiTokenIdentity | null; until: number }>();
+  const sessionTtl = options.sessionTtlMs ?? 30_000;
+  const sessions = new Map<string, { active: Promise<boolean>; until: number }>();
+
+  // Access tokens outlive a sign-out by up to their lifetime unless their session is asked about.
+  const sessionActive = async (sessionId: string): Promise<boolean> => {
+    const hit = sessions.get(sessionId);
+    if (hit && hit.until > Date.now()) return hit.active;
+    const active = sources.sessionActive(sessionId);
+    if (sessions.size >= 10_000) sessions.clear();
+    sessions.set(sessionId, { active, until: Date.now() + sessionTtl }); // concurrent requests share one question
+    try {
+      return await active;
+    } catch (error) {
+      sessions.delete(sessionId);
+      throw new AppError('UNAVAILABLE', 'The session cannot be checked: IAM is unreachable', { cause: error });
+    }
+  };
   // Permissions per combination of roles, worked out once per version of the role map.
   const permissionsByRoles = new WeakMap<AuthorizationData, Map<string, readonly string[]>>();
   const permissionsOf = (data: AuthorizationData, roles: readonly string[]): readonly string[] => {
@@ -149,6 +168,7 @@ export function createAuth(options: AuthOptions): Auth {
       if (verified.size >= 10_000) verified.clear();
       verified.set(token, { claims, expiresAt: (Number(claims.exp) + CLOCK_TOLERANCE_S) * 1000 });
     }
+    if (!(await sessionActive(String(claims.sid)))) throw new AppError('UNAUTHENTICATED', 'The session of this access token has ended (signed out or revoked); sign in again');
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     return {
       id: claims.sub!,

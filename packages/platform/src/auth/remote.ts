@@ -26,6 +26,14 @@ export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions = {
       timeoutDuration: timeoutMs,
     }),
     authorization: () => call<AuthorizationData>('/internal/v1/authorization'),
+    async sessionActive(sessionId) {
+      const answer = await call<{ active: string[] }>('/internal/v1/sessions/active', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ids: [sessionId] }),
+      });
+      return answer.active.includes(sessionId);
+    },
     async apiToken(token) {
       const answer = await call<{ active: boolean; identity?: ApiTokenIdentity }>('/internal/v1/api-tokens/introspect', {
         method: 'POST',

@@ -52,4 +52,6 @@ export interface AuthSources {
   readonly authorization: () => Promise<AuthorizationData>;
   /** Resolves an API token (counting its use); null when unknown, expired or revoked. */
   readonly apiToken: (token: string) => Promise<ApiTokenIdentity | null>;
+  /** Whether the session an access token belongs to is still on (not signed out, not revoked). */
+  readonly sessionActive: (sessionId: string) => Promise<boolean>;
 }

@@ -23,6 +23,8 @@ export interface TestIdentity {
   token(user: TestUser): Promise<string>;
   /** Makes a user unknown to `/internal/v1/users/validate`, as deleting it in IAM would. */
   forget(user: TestUser): void;
+  /** Ends the session of every token issued so far for `user`, as signing out would. */
+  signOut(user: TestUser): void;
   close(): Promise<void>;
 }
 
@@ -63,11 +65,18 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
     policies: options.policies ?? [],
   };
   const users = new Map<string, TestUser>();
+  const sessionsOf = new Map<string, string[]>(); // user id → session ids
+  const ended = new Set<string>();
 
   const app = await createHttpServer({ service: 'iam', logger: false });
   app.get('/.well-known/jwks.json', async () => ({ keys: [jwk] }));
   app.get('/internal/v1/authorization', async () => authorization);
   app.post('/internal/v1/api-tokens/introspect', async () => ({ active: false }));
+  app.post(
+    '/internal/v1/sessions/active',
+    { schema: { body: Type.Object({ ids: Type.Array(Type.String({ format: 'uuid' }), { maxItems: 1000 }) }) } },
+    async (request) => ({ active: request.body.ids.filter((id) => !ended.has(id)) }),
+  );
   app.post(
     '/internal/v1/users/validate',
     { schema: { body: Type.Object({ ids: Type.Array(Type.String({ format: 'uuid' }), { maxItems: 1000 }) }) } },
@@ -82,15 +91,21 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
       users.set(user.id, user);
       return user;
     },
-    token: (user) =>
-      new SignJWT({ roles: [...user.roles], sid: randomUUID(), dept: user.departmentCode })
+    token(user) {
+      const sid = randomUUID();
+      sessionsOf.set(user.id, [...(sessionsOf.get(user.id) ?? []), sid]);
+      return new SignJWT({ roles: [...user.roles], sid, dept: user.departmentCode })
         .setProtectedHeader({ alg: 'EdDSA', kid })
         .setSubject(user.id)
         .setIssuer(ACCESS_TOKEN_ISSUER)
         .setAudience(ACCESS_TOKEN_AUDIENCE)
         .setIssuedAt()
         .setExpirationTime('10m')
-        .sign(privateKey),
+        .sign(privateKey);
+    },
+    signOut(user) {
+      for (const sid of sessionsOf.get(user.id) ?? []) ended.add(sid);
+    },
     forget(user) {
       users.delete(user.id);
     },

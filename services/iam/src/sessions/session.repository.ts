@@ -39,6 +39,21 @@ export function sessionRepository(db: Kysely<IamDatabase>) {
       if (sessionId) query = query.where('id', '=', sessionId);
       return (await query.returning('id').execute()).map((r) => r.id);
     },
+    /** Which of these sessions are on: not revoked, not expired, of a user still active. */
+    async activeAmong(ids: readonly string[], now: Date): Promise<string[]> {
+      if (ids.length === 0) return [];
+      const rows = await db
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .select('sessions.id')
+        .where('sessions.id', 'in', ids)
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .where('users.status', '=', 'active')
+        .where('users.deleted_at', 'is', null)
+        .execute();
+      return rows.map((row) => row.id);
+    },
     async listActive(userId: string, now: Date): Promise<Session[]> {
       return db
         .selectFrom('sessions')
