@@ -1,5 +1,5 @@
 /** A time of day in UTC, `HH:MM`. */
-export const DAILY_TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
+const DAILY_TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
 /** Milliseconds from `now` until the next `at` (`HH:MM`, UTC); a time equal to now is a day away. */
 export function msUntilNext(at: string, now: Date): number {

@@ -51,7 +51,7 @@ export function orderService(db: Kysely<CoreDatabase>, references: ReferenceVali
     async create(input: OrderInput, change: Change): Promise<OrderDto> {
       await references.check([
         { field: 'body.department_code', value: input.department_code, ref: 'department' },
-        { field: 'body.created_by', value: change.userId, ref: 'user' },
+        { field: 'created_by', value: change.userId, ref: 'user' }, // the token's user, not the body's
       ]);
       const orderedAt = input.ordered_at ? new Date(input.ordered_at) : new Date();
       return db.transaction().execute(async (trx) => {
