@@ -1,5 +1,7 @@
-import { envPrefix, type Service } from '@archipelago/registry';
+import { envPrefix, loadRegistry, type Service } from '@archipelago/registry';
 import { StartupError } from '@archipelago/platform';
+import { internalFetch } from '@archipelago/platform/internal-auth';
+import { operatorCredentials } from './credentials.ts';
 
 /** A call to a running service's internal API failed with this problem. */
 export class InternalApiError extends Error {
@@ -15,7 +17,7 @@ export function serviceUrl(service: Service, env: Readonly<Record<string, string
 }
 
 /**
- * Calls a running service's internal (not gateway-routed) endpoint and returns its JSON.
+ * Calls a running service's internal (not gateway-routed) endpoint as the operator and returns its JSON.
  * A service that is not running is a StartupError saying so; a problem answer is an
  * InternalApiError carrying the problem's detail.
  */
@@ -25,9 +27,10 @@ export async function callService<T>(
   request: { method?: 'GET' | 'POST' | 'DELETE'; path: string },
 ): Promise<T | undefined> {
   const url = new URL(request.path, serviceUrl(service, env));
+  const credentials = await operatorCredentials(loadRegistry(undefined, env), env);
   let response: Response;
   try {
-    response = await fetch(url, { method: request.method ?? 'GET', signal: AbortSignal.timeout(120_000) });
+    response = await internalFetch(credentials, service.key, url, { method: request.method ?? 'GET', signal: AbortSignal.timeout(120_000) });
   } catch (error) {
     throw new StartupError(`${service.key} is not answering at ${url.origin} (${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}). Start the system with \`npm start\` first.`);
   }

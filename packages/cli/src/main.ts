@@ -5,6 +5,7 @@ import { db } from './commands/db.ts';
 import { dlq } from './commands/dlq.ts';
 import { generate } from './commands/generate.ts';
 import { iam } from './commands/iam.ts';
+import { credentialsCommand } from './credentials.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -23,6 +24,7 @@ const USAGE = `Usage: archipelago <command>
   dlq replay <id>                  apply a dead letter again (after fixing its cause)
   dlq discard <id>                 drop a dead letter
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
+  credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -63,6 +65,9 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'dlq':
       if (sub !== 'list' && sub !== 'replay' && sub !== 'discard') break;
       return dlq(registry, sub, argument, { keys }, process.env, say);
+    case 'credentials':
+      if (sub !== 'env') break;
+      return credentialsCommand(registry, argument, process.env, say);
     case 'iam':
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);

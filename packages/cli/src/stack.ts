@@ -56,12 +56,13 @@ const OWN_VARIABLES: Readonly<Record<string, readonly string[]>> = {
   gateway: ['CORS_ORIGINS', 'REDIS_URL', 'RATE_LIMIT_PER_IP', 'RATE_LIMIT_PER_USER', 'RATE_LIMIT_WINDOW_MS', 'GATEWAY_BODY_LIMIT', 'UPSTREAM_TIMEOUT_MS'],
 };
 
-/** The environment a service process runs with. */
+/** The environment a service process runs with; `credentials` are its own key and every public key. */
 export function serviceEnvironment(
   registry: Registry,
   service: Service,
   databaseUrl: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
+  credentials: Readonly<Record<string, string>> = {},
 ): Record<string, string | undefined> {
   const own = OWN_VARIABLES[service.key] ?? [];
   const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name) || own.includes(name)));
@@ -73,6 +74,7 @@ export function serviceEnvironment(
     HOST: '127.0.0.1',
     PORT: String(service.port),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...credentials,
   };
 }
 

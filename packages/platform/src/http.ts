@@ -4,6 +4,8 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
+import type { ServiceCredentials } from './internal-auth/credentials.ts';
+import { protectInternalRoutes } from './internal-auth/guard.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -18,12 +20,15 @@ export interface HttpServerOptions {
   readonly bodyLimit?: number;
   /** How long requests in flight may finish when the server closes; then connections are cut. */
   readonly closeGraceMs?: number;
+  /** Checks service tokens: every `/internal/` route needs one for this service (without credentials, all are refused). */
+  readonly credentials?: ServiceCredentials;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**
- * Creates a service's HTTP server: request ids, problem+json errors, `/health/live`,
+ * Creates a service's HTTP server: request ids, problem+json errors, service tokens required on
+ * every `/internal/` route (see internal-auth), `/health/live`,
  * `/health/ready` and the OpenAPI document at `/docs/json`. Register routes after awaiting it.
  *
  * @example
@@ -44,6 +49,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as HttpServer;
 
+  protectInternalRoutes(app, { service: options.service, credentials: options.credentials });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -5,6 +5,8 @@ import { StartupError } from './startup.ts';
 import type { HttpServer } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MigrationError } from './migrate.ts';
+import type { ServiceCredentials } from './internal-auth/credentials.ts';
+import { serviceCredentialsFromEnv } from './internal-auth/environment.ts';
 import { envPrefix, RegistryError } from '@archipelago/registry';
 
 /** What a service's app needs; tests pass `logger: false`. */
@@ -13,6 +15,8 @@ export interface AppDeps<DB> {
   readonly logger: Logger | false;
   /** The service's own database URL, for a LISTEN connection (event feed wake-ups). */
   readonly databaseUrl?: string;
+  /** This service's credentials: pass them to `createHttpServer` and to every internal call. */
+  readonly credentials?: ServiceCredentials;
 }
 
 /** What a service's composition root receives from `runService`. */
@@ -20,6 +24,7 @@ export interface ServiceDeps<DB> extends AppDeps<DB> {
   readonly logger: Logger;
   readonly config: ServiceConfig;
   readonly env: Readonly<Record<string, string | undefined>>;
+  readonly credentials: ServiceCredentials;
 }
 
 /** How long a service may take to close (requests in flight, consumers, pools) before it exits anyway. */
@@ -36,7 +41,7 @@ export const EXIT_CONFIG = 78;
  * await runService<CoreDatabase>({ service: 'core', buildApp: (deps) => buildCoreApp(deps) });
  */
 export async function runService<DB>(options: { service: string; buildApp: (deps: ServiceDeps<DB>) => Promise<HttpServer> }): Promise<void> {
-  await serve(options.service, async (config, logger) => {
+  await serve(options.service, async (config, logger, credentials) => {
     const url = config.DATABASE_URL;
     if (!url) throw new ConfigError([{ variable: 'DATABASE_URL', message: `is required: ${options.service} owns a database` }]);
     await waitForDatabase(url, {
@@ -45,7 +50,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
       onRetry: (attempt, delayMs, error) => logger.warn({ attempt, delayMs, err: error }, 'database not reachable yet; retrying'),
     });
     const db = createDatabase<DB>(url, { applicationName: options.service });
-    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url });
+    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials });
     app.addHook('onClose', async () => db.destroy());
     return app;
   });
@@ -56,20 +61,22 @@ export async function runStatelessService(options: {
   service: string;
   buildApp: (deps: Omit<ServiceDeps<never>, 'db'>) => Promise<HttpServer>;
 }): Promise<void> {
-  await serve(options.service, (config, logger) => options.buildApp({ logger, config, env: process.env }));
+  await serve(options.service, (config, logger, credentials) => options.buildApp({ logger, config, env: process.env, credentials }));
 }
 
-async function serve(service: string, build: (config: ServiceConfig, logger: Logger) => Promise<HttpServer>): Promise<void> {
+async function serve(service: string, build: (config: ServiceConfig, logger: Logger, credentials: ServiceCredentials) => Promise<HttpServer>): Promise<void> {
   let config: ServiceConfig;
+  let credentials: ServiceCredentials;
   try {
     config = loadConfig(serviceConfigSchema);
+    credentials = serviceCredentialsFromEnv(service, process.env);
   } catch (error) {
     return fail(service, error);
   }
   const logger = createLogger(service, config.LOG_LEVEL);
   let app: HttpServer;
   try {
-    app = await build(config, logger);
+    app = await build(config, logger, credentials);
     await app.listen({ host: config.HOST, port: config.PORT });
   } catch (error) {
     return fail(service, error);

@@ -1,6 +1,7 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { registerEventFeed } from '@archipelago/platform/events';
+import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import type { Kysely } from 'kysely';
 import { coreEntities, resources } from './catalog.ts';
 import type { CoreDatabase } from './database.ts';
@@ -21,13 +22,15 @@ export interface CoreDeps extends AppDeps<CoreDatabase> {
   readonly auth: Auth;
   /** Daily lookup reconciliation (UTC); tests turn it `off`. */
   readonly reconcileAt?: string;
+  /** Core's own credentials: its internal routes check them, its calls to peers carry them. */
+  readonly credentials: ServiceCredentials;
 }
 
 /** Composition root of the core service. */
-export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
+export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl, credentials }: CoreDeps): Promise<HttpServer> {
+  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db), credentials });
   protectApiRoutes(app, auth);
-  const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, reconcileAt: reconcileAt ?? '02:00' });
+  const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, credentials, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
   for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { HttpServer, Logger } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
+import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { feedTransport, registerConsumerRoutes, startConsumer } from '@archipelago/platform/events';
 import { httpExportReader, registerLookupRoutes, startLookupSync, type LookupSync } from '@archipelago/platform/lookups';
 import { cachedReferences, createReferenceValidator, iamUserResolver, lookupReferences, type ReferenceValidator } from '@archipelago/platform/references';
@@ -19,6 +20,7 @@ export interface IntegrationOptions {
   readonly logger: Logger | false;
   /** Daily lookup reconciliation (UTC) or `off`. */
   readonly reconcileAt: string;
+  readonly credentials: ServiceCredentials;
 }
 
 /** What core keeps of other services: lookup tables, and how it checks references to them. */
@@ -39,19 +41,19 @@ const MISS_TTL_MS = 10_000;
 export async function startIntegration(app: HttpServer, options: IntegrationOptions): Promise<Integration> {
   const logger = options.logger || undefined;
   const urlOf = (service: string) => options.peers[service as keyof CorePeers];
-  const transport = feedTransport({ urlOf });
+  const transport = feedTransport({ urlOf, credentials: options.credentials });
   const lookups = await startLookupSync({
     service: 'core',
     db: options.db,
     lookups: loadRegistry().service('core').lookups ?? [],
     transport,
-    readExport: httpExportReader(urlOf),
+    readExport: httpExportReader(urlOf, options.credentials),
     reconcileAt: options.reconcileAt,
     logger,
   });
   registerLookupRoutes(app, lookups);
 
-  const users = cachedReferences({ owner: 'iam', resolve: iamUserResolver(options.peers.iam), ttlMs: USER_TTL_MS, negativeTtlMs: MISS_TTL_MS });
+  const users = cachedReferences({ owner: 'iam', resolve: iamUserResolver(options.peers.iam, options.credentials), ttlMs: USER_TTL_MS, negativeTtlMs: MISS_TTL_MS });
   const userChanges = startConsumer<unknown>({
     name: 'core.iam-changes',
     subscription: transport.subscribe({ source: 'iam', group: 'core.iam-changes' }),

@@ -17,7 +17,7 @@ await runService<CoreDatabase>({
     return buildApp({
       ...deps,
       peers: { masterdata: config.MASTERDATA_URL, iam: config.IAM_URL },
-      auth: createAuth({ sources: remoteAuthSources(config.IAM_URL) }),
+      auth: createAuth({ sources: remoteAuthSources(config.IAM_URL, { credentials: deps.credentials }) }),
       reconcileAt: config.LOOKUP_RECONCILE_AT,
     });
   },

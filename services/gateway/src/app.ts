@@ -3,6 +3,8 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
 import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
 import { createAuth, remoteAuthSources, type AuthSources } from '@archipelago/platform/auth';
+import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
+import { forwardedHeaders } from './forwarded.ts';
 import { accessGuard } from './access.ts';
 import { mergedDocs } from './docs.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
@@ -18,14 +20,16 @@ export interface GatewayOptions {
   readonly settings?: Partial<GatewaySettings>;
   /** Where tokens are checked; by default IAM's endpoints at the `iam` upstream. */
   readonly authSources?: AuthSources;
+  /** The gateway's service credentials: its calls to IAM and every forwarded request carry its token. */
+  readonly credentials: ServiceCredentials;
 }
 
 /** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
 export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const settings: GatewaySettings = { ...defaultGatewaySettings, ...options.settings };
-  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes });
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, credentials: options.credentials });
   const iam = options.upstreams.find((u) => u.service === 'iam');
-  const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url) : undefined);
+  const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url, { credentials: options.credentials }) : undefined);
   if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
   const auth = createAuth({ sources });
 
@@ -54,25 +58,27 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   };
 
   for (const upstream of options.upstreams) {
-    const forward = (request: FastifyRequest, reply: FastifyReply) =>
-      reply.from(`${upstream.url}${request.url}`, {
+    const forward = async (request: FastifyRequest, reply: FastifyReply) => {
+      // The upstream trusts X-Forwarded-For because this token proves the gateway set it.
+      const serviceToken = await options.credentials.token(upstream.service);
+      return reply.from(`${upstream.url}${request.url}`, {
         // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
         retriesCount: 1,
         onError: onUpstreamError,
-        rewriteRequestHeaders: (_req, headers) => ({
-          ...headers,
-          'x-request-id': request.id,
+        rewriteRequestHeaders: (_req, headers) => forwardedHeaders(headers, {
+          requestId: request.id,
           traceparent: nextTraceparent(request.headers.traceparent),
-          // The gateway is the edge: what a client claims in X-Forwarded-For is not passed on.
-          'x-forwarded-for': request.ip,
+          clientAddress: request.ip,
+          serviceToken,
         }),
       });
+    };
     for (const prefix of upstream.routes) {
       app.all(prefix, { schema: { hide: true }, onRequest: guard }, forward);
       app.all(`${prefix}/*`, { schema: { hide: true }, onRequest: guard }, forward);
     }
   }
-  proxyWebSockets(app, options.upstreams);
+  proxyWebSockets(app, options.upstreams, options.credentials);
   mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {

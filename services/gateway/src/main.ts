@@ -6,5 +6,5 @@ import { gatewayUpstreams } from './upstreams.ts';
 
 await runStatelessService({
   service: 'gateway',
-  buildApp: ({ logger, env }) => buildApp({ logger, upstreams: gatewayUpstreams(loadRegistry(), env), settings: gatewaySettingsFromEnv(env) }),
+  buildApp: ({ logger, env, credentials }) => buildApp({ logger, credentials, upstreams: gatewayUpstreams(loadRegistry(), env), settings: gatewaySettingsFromEnv(env) }),
 });

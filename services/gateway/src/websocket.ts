@@ -2,11 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HttpServer } from '@archipelago/platform';
+import { SERVICE_TOKEN_HEADER, type ServiceCredentials } from '@archipelago/platform/internal-auth';
+import { isEdgeHeader } from './forwarded.ts';
 import { nextTraceparent } from './trace.ts';
 import { isCanonicalPath, WEBSOCKET_ROUTES } from './public-routes.ts';
 import type { Upstream } from './upstreams.ts';
 
-const SKIPPED = new Set(['host', 'x-forwarded-for', 'x-request-id', 'traceparent']);
+const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
 
 /**
  * Proxies WebSocket upgrades (Socket.IO) to the service owning the path: the handshake is
@@ -14,7 +16,7 @@ const SKIPPED = new Set(['host', 'x-forwarded-for', 'x-request-id', 'traceparent
  * accepted on WebSocket routes only (else 404), so no other request can ride an upgraded
  * connection past the gateway's checks; a dead upstream is a 502.
  */
-export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[]): void {
+export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], credentials: ServiceCredentials): void {
   const open = new Set<Duplex>();
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Upgraded sockets are not the HTTP server's any more: track them so closing can end them.
@@ -25,40 +27,53 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[])
     if (!isCanonicalPath(path) || !WEBSOCKET_ROUTES.some(underPrefix)) return refuse(socket, '404 Not Found');
     const upstream = upstreams.find((u) => u.routes.some(underPrefix));
     if (!upstream) return refuse(socket, '404 Not Found');
-    const target = new URL(upstream.url);
-    const connection = net.connect(Number(target.port || 80), target.hostname);
-    let connected = false;
-    connection.setTimeout(10_000, () => connection.destroy());
-    connection.once('connect', () => {
-      connected = true;
-      connection.setTimeout(0);
-      const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`, `Host: ${target.host}`];
-      for (let i = 0; i < request.rawHeaders.length; i += 2) {
-        if (!SKIPPED.has(request.rawHeaders[i]!.toLowerCase())) lines.push(`${request.rawHeaders[i]}: ${request.rawHeaders[i + 1]}`);
-      }
-      lines.push(`X-Forwarded-For: ${request.socket.remoteAddress ?? ''}`, `Traceparent: ${nextTraceparent(request.headers.traceparent)}`);
-      connection.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) connection.write(head);
-      // The client's further bytes go upstream only over an established WebSocket.
-      connection.once('data', (first: Buffer) => {
-        socket.write(first);
-        if (!/^HTTP\/1\.[01] 101 /.test(first.toString('latin1', 0, 16))) {
-          socket.end();
-          connection.destroy();
-          return;
-        }
-        connection.pipe(socket);
-        socket.pipe(connection);
-      });
-    });
-    connection.on('error', () => (connected ? socket.destroy() : refuse(socket, '502 Bad Gateway')));
-    connection.on('close', () => connected && socket.destroy());
-    socket.on('error', () => connection.destroy());
-    socket.on('close', () => connection.destroy());
+    credentials.token(upstream.service).then(
+      (token) => relay(request, socket, head, upstream, token),
+      () => refuse(socket, '502 Bad Gateway'),
+    );
   });
   app.addHook('preClose', async () => {
     for (const socket of open) socket.destroy();
   });
+}
+
+// Replays the handshake to the upstream (with the gateway's token), and pipes once it answers 101.
+function relay(request: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, serviceToken: string): void {
+  const target = new URL(upstream.url);
+  const connection = net.connect(Number(target.port || 80), target.hostname);
+  let connected = false;
+  connection.setTimeout(10_000, () => connection.destroy());
+  connection.once('connect', () => {
+    connected = true;
+    connection.setTimeout(0);
+    const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`, `Host: ${target.host}`];
+    for (let i = 0; i < request.rawHeaders.length; i += 2) {
+      const name = request.rawHeaders[i]!;
+      if (!SKIPPED.has(name.toLowerCase()) && !isEdgeHeader(name)) lines.push(`${request.rawHeaders[i]}: ${request.rawHeaders[i + 1]}`);
+    }
+    lines.push(
+      `X-Forwarded-For: ${request.socket.remoteAddress ?? ''}`,
+      `Traceparent: ${nextTraceparent(request.headers.traceparent)}`,
+      `${SERVICE_TOKEN_HEADER}: ${serviceToken}`,
+    );
+    connection.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) connection.write(head);
+    // The client's further bytes go upstream only over an established WebSocket.
+    connection.once('data', (first: Buffer) => {
+      socket.write(first);
+      if (!/^HTTP\/1\.[01] 101 /.test(first.toString('latin1', 0, 16))) {
+        socket.end();
+        connection.destroy();
+        return;
+      }
+      connection.pipe(socket);
+      socket.pipe(connection);
+    });
+  });
+  connection.on('error', () => (connected ? socket.destroy() : refuse(socket, '502 Bad Gateway')));
+  connection.on('close', () => connected && socket.destroy());
+  socket.on('error', () => connection.destroy());
+  socket.on('close', () => connection.destroy());
 }
 
 function refuse(socket: Duplex, status: string): void {

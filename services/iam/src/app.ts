@@ -36,9 +36,9 @@ export async function buildApp(deps: AppDeps<IamDatabase> & { settings?: Partial
 }
 
 /** The iam app with its key store and auth helper exposed (tests and the bench sign with them). */
-export async function buildIam({ db, logger, databaseUrl, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
+export async function buildIam({ db, logger, databaseUrl, credentials, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
   const settings: IamSettings = { ...defaultIamSettings, ...overrides };
-  const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024 });
+  const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024, credentials });
 
   const users = userRepository(db);
   const roles = roleRepository(db);

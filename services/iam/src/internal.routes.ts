@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { HttpServer } from '@archipelago/platform';
+import { OPERATOR_ONLY } from '@archipelago/platform/internal-auth';
 import type { ApiTokenService } from './api-tokens/api-token.service.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import type { RoleRepository } from './roles/role.repository.ts';
@@ -11,7 +12,8 @@ const Uuid = Type.String({ format: 'uuid' });
 
 /**
  * Service-to-service endpoints: never routed by the gateway (its routes come from the registry,
- * which lists no /internal prefix), hidden from the OpenAPI document.
+ * which lists no /internal prefix), hidden from the OpenAPI document. Every one needs a service
+ * token (the platform checks it); key rotation is the operator's alone.
  */
 export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; sessions: SessionRepository; apiTokens: ApiTokenService; keys: KeyStore; now: () => Date }): void {
   const { users, roles, sessions, apiTokens, keys } = deps;
@@ -47,7 +49,7 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
     },
   );
   // `archipelago iam rotate-keys` calls this.
-  app.post('/internal/v1/signing-keys/rotate', { schema: { hide: true } }, async () => {
+  app.post('/internal/v1/signing-keys/rotate', { config: OPERATOR_ONLY, schema: { hide: true } }, async () => {
     const { kid, activeFrom } = await keys.rotate();
     return { kid, activeFrom: activeFrom.toISOString() };
   });

@@ -13,8 +13,8 @@ export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
 }
 
 /** Composition root of the masterdata service. */
-export async function buildApp({ db, logger, databaseUrl, auth }: MasterdataDeps): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db) });
+export async function buildApp({ db, logger, databaseUrl, auth, credentials }: MasterdataDeps): Promise<HttpServer> {
+  const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db), credentials });
   protectApiRoutes(app, auth);
   const repositories = referenceEntities.map((entity) => referenceRepository(db, entity));
   for (const repository of repositories) referenceRoutes(app, repository, referenceService(db, repositories, repository));

@@ -8,5 +8,5 @@ const masterdataConfig = Type.Object({ IAM_URL: Type.String({ pattern: '^https?:
 
 await runService<MasterdataDatabase>({
   service: 'masterdata',
-  buildApp: (deps) => buildApp({ ...deps, auth: createAuth({ sources: remoteAuthSources(loadConfig(masterdataConfig, deps.env).IAM_URL) }) }),
+  buildApp: (deps) => buildApp({ ...deps, auth: createAuth({ sources: remoteAuthSources(loadConfig(masterdataConfig, deps.env).IAM_URL, { credentials: deps.credentials }) }) }),
 });

@@ -1,5 +1,7 @@
 import { envPrefix, type Registry } from '@archipelago/registry';
 import { StartupError } from '@archipelago/platform';
+import { internalFetch } from '@archipelago/platform/internal-auth';
+import { operatorCredentials } from '../credentials.ts';
 
 export type IamAction = 'rotate-keys';
 
@@ -11,9 +13,10 @@ export async function iam(registry: Registry, action: IamAction, env: Readonly<R
   const service = registry.service('iam');
   const port = env[`${envPrefix(service.key)}_PORT`] ?? String(service.port);
   const base = (env.IAM_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, '');
+  const credentials = await operatorCredentials(registry, env);
   let response: Response;
   try {
-    response = await fetch(`${base}/internal/v1/signing-keys/${action === 'rotate-keys' ? 'rotate' : action}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+    response = await internalFetch(credentials, service.key, `${base}/internal/v1/signing-keys/${action === 'rotate-keys' ? 'rotate' : action}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
   } catch (error) {
     throw new StartupError(`Cannot reach IAM at ${base} (${(error as Error).message}). Start it first (npm start), or set IAM_URL.`, { cause: error });
   }

@@ -4,6 +4,7 @@ import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
+import { cliKeyring } from '../credentials.ts';
 import { localSettings, openLocalDatabases, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
@@ -38,13 +39,14 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
     if (!interrupt.received()) {
+      const keyring = await cliKeyring(registry, env);
       const logDir = path.join(settings.dataDir, 'logs');
       await mkdir(logDir, { recursive: true });
       supervisor = createSupervisor(
         selected.map((service) => ({
           key: service.key,
           args: serviceCommand(service),
-          env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env),
+          env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env, keyring.environmentOf(service.key)),
           readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
           logFile: path.join(logDir, `${service.key}.log`),
         })),

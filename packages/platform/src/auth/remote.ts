@@ -1,7 +1,11 @@
 import { createRemoteJWKSet } from 'jose';
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import { internalFetch } from '../internal-auth/fetch.ts';
 import type { ApiTokenIdentity, AuthorizationData, AuthSources } from './types.ts';
 
 export interface RemoteAuthOptions {
+  /** The calling service's credentials: IAM's internal endpoints need its service token. */
+  readonly credentials: ServiceCredentials;
   /** Shortest time between two JWKS fetches caused by unknown `kid`s (default 30 s). */
   readonly jwksCooldownMs?: number;
   /** Per-request timeout towards IAM (default 3 s). */
@@ -12,11 +16,11 @@ export interface RemoteAuthOptions {
  * The auth sources of every service but IAM: IAM's JWKS (`/.well-known/jwks.json`) and its
  * internal authorization and API-token endpoints, reached at `iamUrl` (from `IAM_URL`).
  */
-export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions = {}): AuthSources {
+export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions): AuthSources {
   const base = iamUrl.replace(/\/$/, '');
   const timeoutMs = options.timeoutMs ?? 3_000;
   const call = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await internalFetch(options.credentials, 'iam', `${base}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) throw new Error(`IAM answered ${path} with HTTP ${response.status}`);
     return (await response.json()) as T;
   };

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import Type from 'typebox';
 import { AppError } from '../errors.ts';
 import type { HttpServer } from '../http.ts';
+import { OPERATOR_ONLY } from '../internal-auth/guard.ts';
 import type { Consumer } from './consumer.ts';
 
 export interface DeadLetter {
@@ -27,7 +28,7 @@ export function registerConsumerRoutes(app: HttpServer, db: Kysely<unknown>, con
   }));
   app.get(
     '/internal/v1/dead-letters',
-    { schema: { hide: true, querystring: Type.Object({ consumer: Type.Optional(Type.String()), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }) } },
+    { config: OPERATOR_ONLY, schema: { hide: true, querystring: Type.Object({ consumer: Type.Optional(Type.String()), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }) } },
     async (request) => {
       const { consumer, limit } = request.query;
       const rows = await sql<DeadLetter>`
@@ -37,7 +38,7 @@ export function registerConsumerRoutes(app: HttpServer, db: Kysely<unknown>, con
       return { deadLetters: rows.rows };
     },
   );
-  app.post('/internal/v1/dead-letters/:id/replay', { schema: { hide: true, params: Id } }, async (request) => {
+  app.post('/internal/v1/dead-letters/:id/replay', { config: OPERATOR_ONLY, schema: { hide: true, params: Id } }, async (request) => {
     const { id } = request.params;
     const owner = await sql<{ consumer: string }>`SELECT consumer FROM dead_letters WHERE id = ${id}`.execute(db);
     const consumer = byName.get(owner.rows[0]?.consumer ?? '');
@@ -50,7 +51,7 @@ export function registerConsumerRoutes(app: HttpServer, db: Kysely<unknown>, con
     }
     return { replayed: id };
   });
-  app.delete('/internal/v1/dead-letters/:id', { schema: { hide: true, params: Id } }, async (request, reply) => {
+  app.delete('/internal/v1/dead-letters/:id', { config: OPERATOR_ONLY, schema: { hide: true, params: Id } }, async (request, reply) => {
     const deleted = await sql`DELETE FROM dead_letters WHERE id = ${request.params.id}`.execute(db);
     if (deleted.numAffectedRows !== 1n) throw new AppError('NOT_FOUND', `No dead letter ${request.params.id}`);
     return reply.status(204).send();

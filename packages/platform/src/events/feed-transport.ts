@@ -1,3 +1,5 @@
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import { internalFetch } from '../internal-auth/fetch.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { registerEventFeed } from './feed.ts';
 import { EventsPruned, type EventTransport, type Subscription } from './transport.ts';
@@ -8,9 +10,9 @@ import { EventsPruned, type EventTransport, type Subscription } from './transpor
  * the position it stored in its own database, so its cursor is its acknowledgement.
  *
  * @example
- * const transport = feedTransport({ urlOf: (service) => peers[service] });
+ * const transport = feedTransport({ urlOf: (service) => peers[service], credentials });
  */
-export function feedTransport(options: { urlOf: (service: string) => string }): EventTransport {
+export function feedTransport(options: { urlOf: (service: string) => string; credentials: ServiceCredentials }): EventTransport {
   return {
     name: 'feed',
     async publish(producer) {
@@ -18,7 +20,7 @@ export function feedTransport(options: { urlOf: (service: string) => string }): 
     },
     subscribe({ source }): Subscription {
       return {
-        receive: (after, receive) => fetchEvents(options.urlOf(source), after, receive),
+        receive: (after, receive) => fetchEvents(options.credentials, source, options.urlOf(source), after, receive),
         acknowledge: async () => undefined,
         close: async () => undefined,
       };
@@ -26,12 +28,12 @@ export function feedTransport(options: { urlOf: (service: string) => string }): 
   };
 }
 
-async function fetchEvents(baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {
+async function fetchEvents(credentials: ServiceCredentials, source: string, baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {
   const url = new URL('/internal/v1/events', baseUrl);
   if (after) url.searchParams.set('after', after);
   url.searchParams.set('limit', String(options.limit));
   url.searchParams.set('waitMs', String(options.waitMs));
-  const response = await fetch(url, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.waitMs + 10_000)]) });
+  const response = await internalFetch(credentials, source, url, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.waitMs + 10_000)]) });
   if (response.status === 410) throw new EventsPruned(((await response.json()) as { prunedThrough: string }).prunedThrough);
   if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
   return ((await response.json()) as { events: EventEnvelope[] }).events;

@@ -4,6 +4,7 @@ import pg from 'pg';
 import Type from 'typebox';
 import type { HttpServer } from '../http.ts';
 import { AppError } from '../errors.ts';
+import { feedReaders } from '../internal-auth/guard.ts';
 import { formatPosition, isBefore, outboxChannel, parsePosition, pruneOutbox, prunedThrough, readOutbox } from './outbox.ts';
 
 export interface EventFeedOptions<DB> {
@@ -53,6 +54,8 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
   app.get(
     '/internal/v1/events',
     {
+      // Only the source's consumers in the registry (and the operator) read its events.
+      config: { callers: feedReaders(options.source) },
       schema: {
         hide: true,
         querystring: Type.Object({

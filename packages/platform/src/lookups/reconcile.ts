@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { LookupDefinition } from '@archipelago/registry';
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import { internalFetch } from '../internal-auth/fetch.ts';
 import { lookupWriter, upsertOf, type MasterRow } from './projection.ts';
 
 /** How far a lookup table is from its master, found by comparing it with the master's export. */
@@ -20,14 +22,14 @@ export interface DriftReport {
 /** Reads a producer's paged export of one entity: `GET /internal/v1/export/<entity>`. */
 export type ExportReader = (lookup: LookupDefinition) => AsyncIterable<MasterRow[]>;
 
-export function httpExportReader(baseUrlOf: (service: string) => string, pageSize = 500): ExportReader {
+export function httpExportReader(baseUrlOf: (service: string) => string, credentials: ServiceCredentials, pageSize = 500): ExportReader {
   return async function* read(lookup) {
     let after: string | null = null;
     do {
       const url = new URL(`/internal/v1/export/${lookup.entity}`, baseUrlOf(lookup.from));
       url.searchParams.set('limit', String(pageSize));
       if (after !== null) url.searchParams.set('after', after);
-      const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      const response = await internalFetch(credentials, lookup.from, url, { signal: AbortSignal.timeout(30_000) });
       if (!response.ok) throw new Error(`export of ${lookup.entity} from ${lookup.from} answered ${response.status}`);
       const page = (await response.json()) as { items: MasterRow[]; next: string | null };
       yield page.items;

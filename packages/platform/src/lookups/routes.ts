@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { HttpServer } from '../http.ts';
+import { OPERATOR_ONLY } from '../internal-auth/guard.ts';
 import type { LookupSync } from './sync.ts';
 
 /**
@@ -12,7 +13,7 @@ export function registerLookupRoutes(app: HttpServer, sync: LookupSync): void {
   app.get('/internal/v1/lookups/drift', { schema: { hide: true, querystring: Selection } }, async (request) => ({
     reports: await sync.drift(request.query.lookup),
   }));
-  app.post('/internal/v1/lookups/reconcile', { schema: { hide: true, querystring: Selection } }, async (request) => ({
+  app.post('/internal/v1/lookups/reconcile', { config: OPERATOR_ONLY, schema: { hide: true, querystring: Selection } }, async (request) => ({
     reports: await sync.reconcile(request.query.lookup),
   }));
 }

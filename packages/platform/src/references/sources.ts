@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { ReferenceSource } from './validator.ts';
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import { internalFetch } from '../internal-auth/fetch.ts';
 
 /** References to codes the service keeps a lookup table of: checked locally, active rows only. */
 export function lookupReferences(db: Kysely<unknown>, table: string, options: { key?: string; owner?: string } = {}): ReferenceSource {
@@ -111,11 +113,11 @@ export function cachedReferences(options: CachedReferencesOptions): CachedRefere
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** IAM's batch user validation, `POST /internal/v1/users/validate`: active users only. */
-export function iamUserResolver(iamUrl: string, timeoutMs = 2_000) {
+export function iamUserResolver(iamUrl: string, credentials: ServiceCredentials, timeoutMs = 2_000) {
   return async (ids: readonly string[]): Promise<ReadonlySet<string>> => {
     const uuids = ids.filter((id) => UUID.test(id)); // anything else names no user
     if (uuids.length === 0) return new Set();
-    const response = await fetch(new URL('/internal/v1/users/validate', iamUrl), {
+    const response = await internalFetch(credentials, 'iam', new URL('/internal/v1/users/validate', iamUrl), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ids: uuids }),

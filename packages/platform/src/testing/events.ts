@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { EventMetadata } from '../events/envelope.ts';
+import { asPrincipal, OPERATOR } from './credentials.ts';
 import type { Injectable } from './identity.ts';
 
 /** An event as a producer's outbox holds it. */
@@ -26,11 +27,15 @@ export async function recordedEvents<T = RecordedEvent>(db: Kysely<unknown>): Pr
   })) as T[];
 }
 
-/** Follows a service's HTTP feed, as a consumer would, until an event matches (bounded: ~30 s). */
-export async function followFeed<T extends { position: string }>(app: Injectable, match: (event: T) => boolean): Promise<T | undefined> {
+/**
+ * Follows a service's HTTP feed, as a consumer would, until an event matches (bounded: ~30 s).
+ * Reads as the operator unless told `as` which principal (one the feed must allow).
+ */
+export async function followFeed<T extends { position: string }>(app: Injectable, match: (event: T) => boolean, options: { as?: string } = {}): Promise<T | undefined> {
+  const reader = asPrincipal(app, options.as ?? OPERATOR);
   let after = '';
   for (let round = 0; round < 30; round++) {
-    const { events } = (await app.inject({ url: `/internal/v1/events?limit=1000&waitMs=1000${after ? `&after=${after}` : ''}` })).json<{ events: T[] }>();
+    const { events } = (await reader.inject({ url: `/internal/v1/events?limit=1000&waitMs=1000${after ? `&after=${after}` : ''}` })).json<{ events: T[] }>();
     const found = events.find(match);
     if (found) return found;
     after = events.at(-1)?.position ?? after;

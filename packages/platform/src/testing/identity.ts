@@ -5,6 +5,7 @@ import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER } from '../auth/authenticato
 import type { AuthorizationData, Policy } from '../auth/types.ts';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createHttpServer } from '../http.ts';
+import { testCredentials } from './credentials.ts';
 
 /** A user the test identity provider knows and can issue tokens for. */
 export interface TestUser {
@@ -44,12 +45,13 @@ const RESOURCES = ['labels', 'regions', 'districts', 'sub-districts', 'departmen
 
 /**
  * For services' own tests: a small stand-in for IAM on loopback, with IAM's token format and
- * internal endpoints (JWKS, authorization, user validation). The real IAM is exercised by its own
+ * internal endpoints (JWKS, authorization, user validation), which, like IAM's, need a service
+ * token (callers use `testCredentials(<their key>)`). The real IAM is exercised by its own
  * tests and by the system tests in `tests/system/`.
  *
  * @example
  * const identity = await startTestIdentity();
- * const auth = createAuth({ sources: remoteAuthSources(identity.url) });
+ * const auth = createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('core') }) });
  * const token = await identity.token(identity.user());
  */
 export async function startTestIdentity(options: { roles?: Record<string, readonly string[]>; policies?: readonly Policy[] } = {}): Promise<TestIdentity> {
@@ -68,7 +70,7 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
   const sessionsOf = new Map<string, string[]>(); // user id → session ids
   const ended = new Set<string>();
 
-  const app = await createHttpServer({ service: 'iam', logger: false });
+  const app = await createHttpServer({ service: 'iam', logger: false, credentials: testCredentials('iam') });
   app.get('/.well-known/jwks.json', async () => ({ keys: [jwk] }));
   app.get('/internal/v1/authorization', async () => authorization);
   app.post('/internal/v1/api-tokens/introspect', async () => ({ active: false }));

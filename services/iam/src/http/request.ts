@@ -1,15 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { EventMetadata } from '@archipelago/platform/events';
+import { clientAddress } from '@archipelago/platform/internal-auth';
 import type { ClientInfo } from '../sessions/auth.service.ts';
 
-// A peer on loopback or a private network is our gateway: the client is the last X-Forwarded-For hop.
-const TRUSTED_PEER = /^(127\.|::1$|::ffff:127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/;
-
-/** The address and agent of whoever called, as the gateway saw them. */
+/**
+ * The address and agent of whoever called: the gateway's X-Forwarded-For only on a request that
+ * carries the gateway's service token, the socket's peer otherwise (loopback is no proof).
+ */
 export function clientOf(request: FastifyRequest): ClientInfo {
-  const forwarded = request.headers['x-forwarded-for'];
-  const hops = typeof forwarded === 'string' ? forwarded.split(',').map((h) => h.trim()).filter(Boolean) : [];
-  const ip = hops.length > 0 && TRUSTED_PEER.test(request.ip) ? hops.at(-1)! : request.ip;
+  const ip = clientAddress(request);
   const agent = request.headers['user-agent'];
   return { ip: ip.slice(0, 64), userAgent: typeof agent === 'string' ? agent : null };
 }

@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { loadRegistry } from '@archipelago/registry';
+import { AppError } from '../errors.ts';
+import { OPERATOR, SERVICE_TOKEN_HEADER, ServiceTokenError, type ServiceCredentials } from './credentials.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The principal whose valid service token the request carries, if any. */
+    servicePrincipal?: string;
+  }
+  interface FastifyContextConfig {
+    /** Principals an `/internal/` route accepts; unset: any principal with a valid token. */
+    callers?: readonly string[];
+  }
+}
+
+/** Route config of operator actions (key rotation, dead-letter replay, reconcile, running a job). */
+export const OPERATOR_ONLY = { callers: [OPERATOR] } as const;
+
+/** The principals allowed to read `source`'s event feed: its consumers in the registry, and the operator. */
+export function feedReaders(source: string): string[] {
+  const consumers = loadRegistry().services.filter((s) => s.events?.consumes?.some((c) => c.from === source)).map((s) => s.key);
+  return [...consumers, OPERATOR];
+}
+
+const isInternal = (path: string | undefined) => path !== undefined && (path === '/internal' || path.startsWith('/internal/'));
+
+/**
+ * One rule for every route under `/internal/`, including those added later: a valid service
+ * token whose audience is this service (else 401), from a principal the route's `callers`
+ * allows (else 403). A token on any other route is checked too, so that `servicePrincipal`
+ * (e.g. `gateway`, which makes forwarded headers trustworthy) is never a claim.
+ */
+export function protectInternalRoutes(app: FastifyInstance, options: { service: string; credentials?: ServiceCredentials }): void {
+  const { credentials } = options;
+  if (credentials && credentials.principal !== options.service) {
+    throw new Error(`${options.service} was given ${credentials.principal}'s credentials`);
+  }
+  app.addHook('onRequest', async (request) => {
+    const internal = isInternal(request.routeOptions.url) || isInternal(decodedPath(request));
+    const presented = request.headers[SERVICE_TOKEN_HEADER];
+    if (presented === undefined) {
+      if (internal) throw new AppError('UNAUTHENTICATED', `Internal routes need a service token in ${SERVICE_TOKEN_HEADER}`);
+      return;
+    }
+    if (!credentials) throw new AppError('UNAUTHENTICATED', `${options.service} has no service credentials configured, so it accepts no service token`);
+    if (typeof presented !== 'string') throw new AppError('UNAUTHENTICATED', `Send one ${SERVICE_TOKEN_HEADER} header`);
+    try {
+      request.servicePrincipal = await credentials.verify(presented);
+    } catch (error) {
+      if (error instanceof ServiceTokenError) throw new AppError('UNAUTHENTICATED', error.detail);
+      throw error;
+    }
+    const callers = request.routeOptions.config.callers;
+    if (internal && callers && !callers.includes(request.servicePrincipal)) {
+      throw new AppError('FORBIDDEN', `${request.servicePrincipal} may not call ${request.method} ${request.routeOptions.url}; only ${callers.join(', ')} may`);
+    }
+  });
+}
+
+function decodedPath(request: FastifyRequest): string {
+  const path = request.url.split('?')[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * The address of the client: the gateway's X-Forwarded-For when the request carries the
+ * gateway's valid service token, the socket's peer otherwise (anyone else may write that header).
+ */
+export function clientAddress(request: FastifyRequest): string {
+  if (request.servicePrincipal === 'gateway') {
+    const forwarded = request.headers['x-forwarded-for'];
+    const last = typeof forwarded === 'string' ? forwarded.split(',').map((h) => h.trim()).filter(Boolean).at(-1) : undefined;
+    if (last) return last;
+  }
+  return request.ip;
+}
