@@ -8,6 +8,7 @@ import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { appendEvents } from '@archipelago/platform/events';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { testCredentials, testOperatorKey } from '@archipelago/platform/testing/credentials';
 import { asUser } from '@archipelago/platform/testing/identity';
 import { buildApp as buildCore } from '../../services/core/src/app.ts';
 import type { CoreDatabase } from '../../services/core/src/database.ts';
@@ -32,7 +33,7 @@ const ADMIN = { email: 'admin@example.com', password: 'correct horse battery sta
 describe('masterdata to core', async () => {
   const iamDb = await useTestDatabase('iam');
   await seedIam(iamDb.db as Kysely<IamDatabase>, { adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordFile: '/nonexistent', say: () => undefined });
-  const iam = await buildIam({ db: iamDb.db as Kysely<IamDatabase>, logger: false, databaseUrl: iamDb.appUrl });
+  const iam = await buildIam({ db: iamDb.db as Kysely<IamDatabase>, logger: false, databaseUrl: iamDb.appUrl, credentials: testCredentials('iam') });
   const iamUrl = await iam.listen({ host: '127.0.0.1', port: await freePort() });
   const signIn = async (email: string, password: string) => {
     const response = await iam.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
@@ -43,7 +44,10 @@ describe('masterdata to core', async () => {
 
   const master = await useTestDatabase('masterdata');
   await withOwnerDatabase(master, seedMasterdata);
-  const masterdataServer = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, auth: createAuth({ sources: remoteAuthSources(iamUrl) }) });
+  const masterdataServer = await buildMasterdata({
+    db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'),
+    auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('masterdata') }) }),
+  });
   const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: await freePort() });
   const masterdata = asUser(masterdataServer, adminToken);
   const coreDb = await useTestDatabase('core');
@@ -55,7 +59,8 @@ describe('masterdata to core', async () => {
       logger: false,
       databaseUrl: coreDb.appUrl,
       peers: { masterdata: masterdataUrl, iam: iamUrl },
-      auth: createAuth({ sources: remoteAuthSources(iamUrl) }),
+      credentials: testCredentials('core'),
+      auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('core') }) }),
       reconcileAt: 'off',
     });
     await app.listen({ host: '127.0.0.1', port: corePort });
@@ -71,7 +76,8 @@ describe('masterdata to core', async () => {
 
   const cli = async (...args: string[]) => {
     const result = await run(process.execPath, ['--import', 'tsx', path.join(repositoryRoot, 'packages/cli/src/main.ts'), ...args], {
-      env: { ...process.env, CORE_URL: `http://127.0.0.1:${corePort}` },
+      // The CLI signs as the operator, with the key the test services trust.
+      env: { ...process.env, CORE_URL: `http://127.0.0.1:${corePort}`, OPERATOR_PRIVATE_KEY: testOperatorKey() },
     }).catch((error: { code: number; stdout: string; stderr: string }) => error);
     return { code: 'code' in result ? result.code : 0, output: `${result.stdout}${result.stderr}` };
   };

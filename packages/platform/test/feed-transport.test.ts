@@ -5,18 +5,19 @@ import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, pruneOutbox, register
 import { conformanceHandler, createConformanceTables } from '../src/testing/conformance-consumer.ts';
 import { createHttpServer } from '../src/http.ts';
 import { describeTransportConformance } from '../src/testing/transport-conformance.ts';
+import { asPrincipal, testCredentials } from '../src/testing/credentials.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
 // The default transport (no server beyond PostgreSQL and the services) passes the suite.
-describeTransportConformance({ key: 'feed', create: ({ urlOf }) => feedTransport({ urlOf }) });
+describeTransportConformance({ key: 'feed', create: ({ urlOf, credentials }) => feedTransport({ urlOf, credentials }) });
 
 describe('the event feed', async () => {
   const database = await useTestDatabase('masterdata');
 
   it('answers a malformed position with a problem naming the field', async () => {
-    const producer = await createHttpServer({ service: 'masterdata', logger: false });
+    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
     await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: database.db });
-    const response = await producer.inject({ url: '/internal/v1/events?after=nonsense' });
+    const response = await asPrincipal(producer, 'core').inject({ url: '/internal/v1/events?after=nonsense' });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'after' }] });
     await producer.close();
@@ -27,10 +28,10 @@ describe('outbox retention', async () => {
   const producerDb = await useTestDatabase('masterdata');
   const consumerDb = await useTestDatabase('core');
   await withOwnerDatabase(consumerDb, createConformanceTables);
-  const producer = await createHttpServer({ service: 'masterdata', logger: false });
+  const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
   await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
   const url = await producer.listen({ host: '127.0.0.1', port: 0 });
-  const transport = feedTransport({ urlOf: () => url });
+  const transport = feedTransport({ urlOf: () => url, credentials: testCredentials('core') });
   const consumers: Consumer[] = [];
   afterAll(async () => {
     await Promise.all(consumers.map((consumer) => consumer.stop()));
@@ -48,7 +49,7 @@ describe('outbox retention', async () => {
     expect(await pruneOutbox(producerDb.db, { olderThanMs: OUTBOX_RETENTION_MS })).toBe(0);
     await publish(['NEW1', 'NEW2']);
 
-    const gone = await producer.inject({ url: '/internal/v1/events' });
+    const gone = await asPrincipal(producer, 'core').inject({ url: '/internal/v1/events' });
     expect(gone.statusCode).toBe(410);
     const { prunedThrough } = gone.json<{ prunedThrough: string }>();
     expect(gone.json()).toMatchObject({ code: 'GONE', errors: [{ field: 'after' }] });

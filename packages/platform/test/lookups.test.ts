@@ -4,6 +4,7 @@ import type { LookupDefinition } from '@archipelago/registry';
 import type { EventEnvelope } from '../src/events/index.ts';
 import { lookupProjection, reconcileLookup, startLookupSync, type ExportReader, type MasterRow } from '../src/lookups/index.ts';
 import { feedTransport } from '../src/events/index.ts';
+import { testCredentials } from '../src/testing/credentials.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
 const labels: LookupDefinition = {
@@ -94,7 +95,7 @@ describe('lookup tables', async () => {
   it('refuses to start when a lookup table lacks a column the registry declares', async () => {
     const start = startLookupSync({
       service: 'core', db, lookups: [{ ...labels, columns: [...labels.columns, 'colour'] }],
-      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9' }), readExport: exportOf([]), reconcileAt: 'off',
+      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), readExport: exportOf([]), reconcileAt: 'off',
     });
     await expect(start).rejects.toThrow("core's lookup tables do not match the registry: labels_lookup lacks column(s) colour");
   });
@@ -103,7 +104,7 @@ describe('lookup tables', async () => {
     const regions: LookupDefinition = { table: 'regions_lookup', from: 'masterdata', entity: 'region', key: 'code', columns: ['name', 'zone', 'is_active'] };
     const sync = await startLookupSync({
       service: 'core', db, lookups: [regions],
-      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9' }), // no producer: events cannot come, the snapshot must
+      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), // no producer: events cannot come, the snapshot must
       readExport: async function* read() {
         yield [{ id: crypto.randomUUID(), code: 'CA', name: 'California', zone: 'West', is_active: true, version: 2 }];
       },

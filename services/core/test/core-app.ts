@@ -3,6 +3,7 @@ import { afterAll } from 'vitest';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
+import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { buildApp } from '../src/app.ts';
 import type { CoreDatabase } from '../src/database.ts';
@@ -44,7 +45,8 @@ export async function coreTestApp(identityOptions: Parameters<typeof startTestId
   const db = database.db as Kysely<CoreDatabase>;
   const server = await buildApp({
     db, logger: false, databaseUrl: database.appUrl, peers: { masterdata: nobody, iam: identity.url }, reconcileAt: 'off',
-    auth: createAuth({ sources: remoteAuthSources(identity.url) }),
+    credentials: testCredentials('core'),
+    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('core') }) }),
   });
   afterAll(async () => {
     await server.close();

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
+import { asPrincipal, OPERATOR, testCredentials } from '@archipelago/platform/testing/credentials';
 import { recordedEvents } from '@archipelago/platform/testing/events';
 import { auditLog } from '../src/audit/audit.repository.ts';
 import { SEEDED_PERMISSIONS } from '../src/seed.ts';
@@ -55,18 +56,19 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     const gone = await createUser('gone@example.com', []);
     await app.inject({ method: 'DELETE', url: `/api/v1/users/${gone.id}`, headers: admin });
     const unknown = '00000000-0000-4000-8000-000000000000';
-    const validated = await app.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: [kept.id, disabled.id, gone.id, unknown, kept.id] } });
+    const core = asPrincipal(app, 'core', 'iam');
+    const validated = await core.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: [kept.id, disabled.id, gone.id, unknown, kept.id] } });
     expect(validated.statusCode).toBe(200);
     expect(validated.json<{ users: unknown[] }>().users).toEqual(
       [{ id: kept.id, active: true }, { id: disabled.id, active: false }].sort((a, b) => a.id.localeCompare(b.id)),
     );
-    const tooMany = await app.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: Array.from({ length: 1001 }, () => unknown) } });
+    const tooMany = await core.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: Array.from({ length: 1001 }, () => unknown) } });
     expect(tooMany.statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: ['not-a-uuid'] } })).json()).toMatchObject({ errors: [{ field: 'body.ids.0' }] });
+    expect((await core.inject({ method: 'POST', url: '/internal/v1/users/validate', payload: { ids: ['not-a-uuid'] } })).json()).toMatchObject({ errors: [{ field: 'body.ids.0' }] });
     const ids: string[] = [];
     let after: string | null = null;
     do {
-      const page: { items: { id: string }[]; next: string | null } = (await app.inject({ url: `/internal/v1/export/user?limit=2${after ? `&after=${after}` : ''}` })).json();
+      const page: { items: { id: string }[]; next: string | null } = (await core.inject({ url: `/internal/v1/export/user?limit=2${after ? `&after=${after}` : ''}` })).json();
       ids.push(...page.items.map((u) => u.id));
       after = page.next;
     } while (after);
@@ -114,8 +116,8 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
       return response.json<{ id: string }>().id;
     };
     // A service's routes with the platform helper, verifying through IAM over HTTP.
-    const service = await createHttpServer({ service: 'orders-demo', logger: false });
-    const auth = createAuth({ sources: remoteAuthSources(iamUrl), authorizationTtlMs: 0 });
+    const service = await createHttpServer({ service: 'core', logger: false });
+    const auth = createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('core') }), authorizationTtlMs: 0 });
     service.get('/users', { preHandler: auth.requirePermission('users:read') }, async (request) => ({ user: request.user }));
     service.get('/orders/:department', { preHandler: auth.requirePermission('orders:read') }, async (request) => {
       await auth.authorize(request, 'orders:read', { departmentCode: (request.params as { department: string }).department });

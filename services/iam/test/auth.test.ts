@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
+import { asPrincipal, OPERATOR, testCredentials } from '@archipelago/platform/testing/credentials';
 import { buildIam } from '../src/app.ts';
 import { ADMIN, bearer, login, startIam, tokenOf } from './helpers.ts';
 
@@ -77,7 +78,7 @@ describe('iam sign-in, tokens and sessions', async () => {
   });
 
   it('rejects expired, tampered, alg:none, wrong-key, wrong-audience and malformed tokens with 401 problem+json', async () => {
-    const past = await buildIam({ db, logger: false, databaseUrl: database.appUrl, settings: { now: () => Date.now() - 3_600_000 } });
+    const past = await buildIam({ db, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('iam'), settings: { now: () => Date.now() - 3_600_000 } });
     const expired = (await login(past, ADMIN.email, ADMIN.password, '198.51.100.1')).json<{ accessToken: string }>().accessToken;
     await past.close();
     const good = await tokenOf(app);
@@ -139,7 +140,7 @@ describe('iam sign-in, tokens and sessions', async () => {
 
     // Another service, verifying for itself (here without caching the session's state), agrees.
     const elsewhere = await createHttpServer({ service: 'elsewhere', logger: false });
-    const remote = createAuth({ sources: remoteAuthSources(await app.listen({ host: '127.0.0.1', port: 0 })), sessionTtlMs: 0 });
+    const remote = createAuth({ sources: remoteAuthSources(await app.listen({ host: '127.0.0.1', port: 0 }), { credentials: testCredentials('core') }), sessionTtlMs: 0 });
     elsewhere.get('/me', { preHandler: remote.requireUser }, async () => ({ ok: true }));
     expect((await elsewhere.inject({ url: '/me', headers: bearer(a.accessToken) })).statusCode).toBe(200);
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refreshToken: a.refreshToken } })).statusCode).toBe(204);
@@ -150,7 +151,7 @@ describe('iam sign-in, tokens and sessions', async () => {
 
   it('rotates signing keys: old tokens keep verifying, new ones carry the new kid', async () => {
     const before = await tokenOf(app);
-    const rotated = await app.inject({ method: 'POST', url: '/internal/v1/signing-keys/rotate' });
+    const rotated = await asPrincipal(app, OPERATOR).inject({ method: 'POST', url: '/internal/v1/signing-keys/rotate' });
     expect(rotated.statusCode).toBe(200);
     const { kid } = rotated.json<{ kid: string }>();
     const after = await tokenOf(app);

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { useTestDatabase } from '@archipelago/platform/testing';
+import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { buildIam, type IamApp } from '../src/app.ts';
 import type { IamDatabase } from '../src/database.ts';
 import { seedIam } from '../src/seed.ts';
@@ -13,12 +14,13 @@ export async function startIam(settings: Partial<IamSettings> = {}) {
   const db = database.db as Kysely<IamDatabase>;
   await seedIam(db, { adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordFile: '/nonexistent', say: () => undefined });
   const clock = { offsetMs: 0 };
-  const app = await buildIam({ db, logger: false, databaseUrl: database.appUrl, settings: { now: () => Date.now() + clock.offsetMs, ...settings } });
+  const app = await buildIam({ db, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('iam'), settings: { now: () => Date.now() + clock.offsetMs, ...settings } });
   return { database, db, app, clock };
 }
 
+/** Signs in as a client at `ip` would through the gateway (whose token makes X-Forwarded-For count). */
 export async function login(app: IamApp, email: string, password: string, ip = '203.0.113.1') {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password }, headers: { 'x-forwarded-for': ip } });
+  return asPrincipal(app, 'gateway', 'iam').inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password }, headers: { 'x-forwarded-for': ip } });
 }
 
 export async function tokenOf(app: IamApp, email = ADMIN.email, password = ADMIN.password): Promise<string> {

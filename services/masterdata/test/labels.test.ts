@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
+import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { recordedEvents } from '@archipelago/platform/testing/events';
 import { buildApp } from '../src/app.ts';
@@ -14,7 +15,10 @@ describe('masterdata labels', async () => {
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
   const identity = await startTestIdentity();
-  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, auth: createAuth({ sources: remoteAuthSources(identity.url) }) });
+  const server = await buildApp({
+    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'),
+    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }),
+  });
   const app = asUser(server, await identity.token(identity.user())); // a signed-in administrator
   afterAll(async () => {
     await server.close();

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
+import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { followFeed as followEvents, recordedEvents } from '@archipelago/platform/testing/events';
 import { buildApp } from '../src/app.ts';
@@ -34,7 +35,10 @@ describe('masterdata reference entities', async () => {
   await withOwnerDatabase(database, seed);
   await withOwnerDatabase(database, seed);
   const identity = await startTestIdentity();
-  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, auth: createAuth({ sources: remoteAuthSources(identity.url) }) });
+  const server = await buildApp({
+    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'),
+    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }),
+  });
   const admin = identity.user();
   const app = asUser(server, await identity.token(admin)); // a signed-in administrator
   afterAll(async () => {
@@ -44,7 +48,7 @@ describe('masterdata reference entities', async () => {
   const recorded = () => recordedEvents<FeedEvent>(database.db);
   const followFeed = (match: (event: FeedEvent & { position: string }) => boolean) => followEvents(app, match);
 
-  const get = (url: string) => app.inject({ url });
+  const get = (url: string) => asPrincipal(app, 'core', 'masterdata').inject({ url }); // internal routes need core's token
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
   const patch = (url: string, payload: object) => app.inject({ method: 'PATCH', url, payload });
   const del = (url: string) => app.inject({ method: 'DELETE', url });

@@ -6,9 +6,10 @@ import { startConsumer } from '../events/consumer.ts';
 import { feedTransport } from '../events/feed-transport.ts';
 import type { EventTransport } from '../events/transport.ts';
 import { conformanceHandler } from './conformance-consumer.ts';
+import { testCredentials } from './credentials.ts';
 
 const transports: Record<string, (urls: Record<string, string>) => EventTransport> = {
-  feed: (urls) => feedTransport({ urlOf: (service) => urls[service]! }),
+  feed: (urls) => feedTransport({ urlOf: (service) => urls[service]!, credentials: testCredentials('core') }),
 };
 
 const env = process.env;

@@ -7,6 +7,8 @@ import { startConsumer, type Consumer } from '../events/consumer.ts';
 import type { EventEnvelope, NewEvent } from '../events/envelope.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { EventTransport } from '../events/transport.ts';
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import { testCredentials } from './credentials.ts';
 import { createHttpServer } from '../http.ts';
 import { conformanceHandler, createConformanceTables } from './conformance-consumer.ts';
 import { useTestDatabase } from './index.ts';
@@ -15,7 +17,7 @@ export interface TransportUnderTest {
   /** Key of the transport in `consumer-process.ts`, for the crash test's separate process. */
   readonly key: string;
   /** Builds the transport; `urlOf` gives a service's base URL once its server listens. */
-  readonly create: (context: { urlOf: (service: string) => string }) => EventTransport | Promise<EventTransport>;
+  readonly create: (context: { urlOf: (service: string) => string; credentials: ServiceCredentials }) => EventTransport | Promise<EventTransport>;
 }
 
 /**
@@ -24,20 +26,21 @@ export interface TransportUnderTest {
  * at-least-once delivery turned into exactly-once effects.
  *
  * @example
- * describeTransportConformance({ key: 'feed', create: ({ urlOf }) => feedTransport({ urlOf }) });
+ * describeTransportConformance({ key: 'feed', create: ({ urlOf, credentials }) => feedTransport({ urlOf, credentials }) });
  */
 export function describeTransportConformance(underTest: TransportUnderTest): void {
   describe(`event transport "${underTest.key}" conformance`, async () => {
     const producerDb = await useTestDatabase('masterdata');
     const consumerDb = await useTestDatabase('core');
     await withOwnerDatabase(consumerDb, createConformanceTables);
-    const producer = await createHttpServer({ service: 'masterdata', logger: false });
+    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
     let producerUrl = '';
     const urlOf = (service: string) => {
       if (service !== 'masterdata') throw new Error(`no service ${service} in this test`);
       return producerUrl;
     };
-    const transport = await underTest.create({ urlOf });
+    // The consumers sign as core, which the registry lists as a consumer of masterdata's events.
+    const transport = await underTest.create({ urlOf, credentials: testCredentials('core') });
     await transport.publish({ source: 'masterdata', schema: 'masterdata', db: producerDb.db, app: producer, listenUrl: producerDb.appUrl });
     producerUrl = await producer.listen({ host: '127.0.0.1', port: 0 });
     const consumers: Consumer[] = [];
