@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -142,6 +142,17 @@ describe('npm start', () => {
     expect(status.status, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/masterdata \(embedded\):\n\s+applied \S+\s+20261123000000_create_labels/);
     expect((await fetch(`${gateway}/health`)).status).toBe(200);
+
+    // Internal routes refuse a caller without a service token, on loopback too; the CLI signs as
+    // the operator with the key it generated beside the role passwords (mode 0600).
+    expect((await fetch(`http://127.0.0.1:${env.IAM_PORT}/internal/v1/export/user`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${env.CORE_PORT}/internal/v1/dead-letters`)).status).toBe(401);
+    const dlq = spawnSync(process.execPath, [CLI, 'dlq', 'list'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(dlq.status, dlq.stdout + dlq.stderr).toBe(0);
+    expect(dlq.stdout).toContain('No dead letters.');
+    const credentialsFile = path.join(env.ARCHIPELAGO_DATA_DIR!, 'credentials.json');
+    expect((await stat(credentialsFile)).mode & 0o777).toBe(0o600);
+    expect(Object.keys(JSON.parse(await readFile(credentialsFile, 'utf8')) as object)).toEqual(expect.arrayContaining(['CORE_SERVICE_PRIVATE_KEY', 'OPERATOR_PRIVATE_KEY']));
 
     // Ctrl-C reaches the CLI and its services, not PostgreSQL (own process group): the services
     // close their connections, then PostgreSQL stops, so it never has to terminate a session.
