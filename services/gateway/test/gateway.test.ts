@@ -44,7 +44,7 @@ describe('the gateway', async () => {
     return { method: request.method, url: request.url, body: request.body, headers: request.headers };
   });
   upstream.server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Seen-Url: ${request.url}\r\n\r\n`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Seen-Url: ${request.url}\r\nX-Seen-Token: ${String(request.headers['x-service-token'])}\r\nX-Seen-Host: ${String(request.headers['x-forwarded-host'])}\r\n\r\n`);
     socket.on('data', (chunk: Buffer) => socket.write(chunk.toString().toUpperCase()));
     socket.on('end', () => socket.end());
   });
@@ -102,8 +102,24 @@ describe('the gateway', async () => {
     expect(echoed.headers['x-forwarded-for']).not.toContain('6.6.6.6');
     expect(echoed.headers.authorization).toBe(auth.authorization); // services verify the token again
     expect(response.headers['x-request-id']).toBe('trace-me-1');
+    // The upstream learns the client's address from the gateway alone, vouched for by its token.
+    expect(await testCredentials('masterdata').verify(echoed.headers['x-service-token']!)).toBe('gateway');
     const fresh = (await gateway.inject({ url: '/api/v1/labels', headers: auth })).json<{ headers: Record<string, string> }>();
     expect(fresh.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('drops a client\'s service token and forwarded headers, and sends its own', async () => {
+    const stolen = await testCredentials('core').token('masterdata');
+    const response = await gateway.inject({
+      url: '/api/v1/labels',
+      headers: { ...auth, 'x-service-token': stolen, forwarded: 'for=6.6.6.6', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'gopher', 'x-real-ip': '6.6.6.6' },
+    });
+    expect(response.statusCode).toBe(200);
+    const { headers } = response.json<{ headers: Record<string, string | undefined> }>();
+    expect(headers['x-service-token']).not.toBe(stolen);
+    expect(await testCredentials('masterdata').verify(headers['x-service-token']!)).toBe('gateway');
+    for (const name of ['forwarded', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip']) expect(headers[name], name).toBeUndefined();
+    expect(headers['x-forwarded-for']).toBe('127.0.0.1');
   });
 
   it('refuses protected routes without a valid token, before proxying', async () => {
@@ -237,11 +253,16 @@ describe('the gateway', async () => {
 
   it('proxies WebSocket upgrades to the service owning the path', async () => {
     const { port } = new URL(gatewayUrl);
-    const request = http.request({ host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=websocket', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    const request = http.request({
+      host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=websocket',
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'x-service-token': 'forged', 'x-forwarded-host': 'evil.example' },
+    });
     request.end();
     const [response, socket] = (await once(request, 'upgrade')) as [http.IncomingMessage, Socket];
     expect(response.statusCode).toBe(101);
     expect(response.headers['x-seen-url']).toBe('/socket.io/?EIO=4&transport=websocket');
+    expect(await testCredentials('notification').verify(String(response.headers['x-seen-token']))).toBe('gateway');
+    expect(response.headers['x-seen-host']).toBe('undefined');
     socket.write('hello');
     const [echo] = (await once(socket, 'data')) as [Buffer];
     expect(echo.toString()).toBe('HELLO');

@@ -23,19 +23,42 @@ export function feedReaders(source: string): string[] {
   return [...consumers, OPERATOR];
 }
 
+/** An `/internal/` route as registered, with the principals it is limited to (undefined: any). */
+export interface InternalRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly callers: readonly string[] | undefined;
+}
+
+const routesOf = new WeakMap<FastifyInstance, InternalRoute[]>();
+
+/** Every `/internal/` route of an app, for tests and tools that must cover them all. */
+export function internalRoutesOf(app: FastifyInstance): readonly InternalRoute[] {
+  return routesOf.get(app) ?? [];
+}
+
 const isInternal = (path: string | undefined) => path !== undefined && (path === '/internal' || path.startsWith('/internal/'));
 
 /**
  * One rule for every route under `/internal/`, including those added later: a valid service
  * token whose audience is this service (else 401), from a principal the route's `callers`
- * allows (else 403). A token on any other route is checked too, so that `servicePrincipal`
- * (e.g. `gateway`, which makes forwarded headers trustworthy) is never a claim.
+ * allows (else 403). On any other route a token is optional: a valid one sets
+ * `servicePrincipal` (e.g. `gateway`, which makes forwarded headers trustworthy), an invalid
+ * one is ignored (and logged), so the request counts as an unknown peer's.
  */
 export function protectInternalRoutes(app: FastifyInstance, options: { service: string; credentials?: ServiceCredentials }): void {
   const { credentials } = options;
   if (credentials && credentials.principal !== options.service) {
     throw new Error(`${options.service} was given ${credentials.principal}'s credentials`);
   }
+  const routes: InternalRoute[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    if (!isInternal(route.url)) return;
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: route.url, callers: (route.config as { callers?: readonly string[] } | undefined)?.callers });
+    }
+  });
   app.addHook('onRequest', async (request) => {
     const internal = isInternal(request.routeOptions.url) || isInternal(decodedPath(request));
     const presented = request.headers[SERVICE_TOKEN_HEADER];
@@ -43,19 +66,29 @@ export function protectInternalRoutes(app: FastifyInstance, options: { service: 
       if (internal) throw new AppError('UNAUTHENTICATED', `Internal routes need a service token in ${SERVICE_TOKEN_HEADER}`);
       return;
     }
-    if (!credentials) throw new AppError('UNAUTHENTICATED', `${options.service} has no service credentials configured, so it accepts no service token`);
-    if (typeof presented !== 'string') throw new AppError('UNAUTHENTICATED', `Send one ${SERVICE_TOKEN_HEADER} header`);
     try {
-      request.servicePrincipal = await credentials.verify(presented);
+      request.servicePrincipal = await verified(credentials, options.service, presented);
     } catch (error) {
-      if (error instanceof ServiceTokenError) throw new AppError('UNAUTHENTICATED', error.detail);
-      throw error;
+      if (internal) throw error;
+      request.log.warn({ reason: (error as Error).message }, 'ignored an invalid service token: the caller counts as an unknown peer');
+      return;
     }
     const callers = request.routeOptions.config.callers;
     if (internal && callers && !callers.includes(request.servicePrincipal)) {
       throw new AppError('FORBIDDEN', `${request.servicePrincipal} may not call ${request.method} ${request.routeOptions.url}; only ${callers.join(', ')} may`);
     }
   });
+}
+
+async function verified(credentials: ServiceCredentials | undefined, service: string, presented: string | string[]): Promise<string> {
+  if (!credentials) throw new AppError('UNAUTHENTICATED', `${service} has no service credentials configured, so it accepts no service token`);
+  if (typeof presented !== 'string') throw new AppError('UNAUTHENTICATED', `Send one ${SERVICE_TOKEN_HEADER} header`);
+  try {
+    return await credentials.verify(presented);
+  } catch (error) {
+    if (error instanceof ServiceTokenError) throw new AppError('UNAUTHENTICATED', error.detail);
+    throw error;
+  }
 }
 
 function decodedPath(request: FastifyRequest): string {
