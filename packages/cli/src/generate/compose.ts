@@ -1,5 +1,6 @@
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { serviceRoles } from '@archipelago/platform/provision';
+import { PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, privateKeyVariableOf } from '@archipelago/platform/internal-auth';
 import { stringify } from 'yaml';
 import { generatedHeader } from './header.ts';
 
@@ -40,7 +41,12 @@ function postgresService(services: readonly Service[], initScript: string, volum
 }
 
 function appService(registry: Registry, service: Service, layout: Layout): ComposeService {
-  const environment: Record<string, string> = { NODE_ENV: 'production', HOST: '0.0.0.0', PORT: String(service.port), LOG_LEVEL: 'info' };
+  const environment: Record<string, string> = {
+    NODE_ENV: 'production', HOST: '0.0.0.0', PORT: String(service.port), LOG_LEVEL: 'info',
+    // Its own private key only, and every principal's public key (`npm run cli -- credentials env >> .env`).
+    [PRIVATE_KEY_VARIABLE]: required(privateKeyVariableOf(service.key)),
+    [PUBLIC_KEYS_VARIABLE]: required(PUBLIC_KEYS_VARIABLE),
+  };
   const dependsOn: Record<string, { condition: string }> = {};
   if (service.stateful) {
     environment.DATABASE_URL = databaseUrl(service, layout, 'app');

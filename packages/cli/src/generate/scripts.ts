@@ -1,5 +1,6 @@
 import { envPrefix, type Registry } from '@archipelago/registry';
 import { passwordVariables } from '@archipelago/platform/provision';
+import { principalsOf, privateKeyVariableOf } from '@archipelago/platform/internal-auth';
 import { generatedHeader } from './header.ts';
 
 /** `infra/start-dev.sh`: migrations and seeds of every service, in dependency order. */
@@ -56,6 +57,12 @@ export function envExample(registry: Registry): string {
     '# RATE_LIMIT_WINDOW_MS=60000',
     '# GATEWAY_BODY_LIMIT=1048576',
     '# UPSTREAM_TIMEOUT_MS=10000',
+    '',
+    '# Service credentials (Ed25519 keys; see the README, "Service credentials"). `npm start` generates and keeps',
+    '# them in .data/credentials.json. For docker compose or several machines, `npm run cli -- credentials env >> .env`',
+    '# writes a set here; each service process then gets SERVICE_PRIVATE_KEY (its own key only) and SERVICE_PUBLIC_KEYS.',
+    '# SERVICE_PUBLIC_KEYS=\'{"iam":"MCowBQYDK2VwAyEA…",…}\'   every principal\'s public key (not secret)',
+    ...principalsOf(registry).map((p) => `# ${privateKeyVariableOf(p)}=`),
     '',
     '# docker compose (run from infra/: docker compose --env-file ../.env up)',
     'COMPOSE_PROJECT_NAME=archipelago',
