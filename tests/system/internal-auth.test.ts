@@ -106,7 +106,7 @@ describe('internal routes of every service', async () => {
       const refused = testPrincipals().filter((p) => !allowed.includes(p));
       const what = `${route.service} ${route.method} ${route.url}`;
       for (const principal of refused) {
-        const response = await asPrincipal(route.app, principal, route.service).inject({ method: route.method as 'GET', url: concrete(route.url), payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
+        const response = await asPrincipal(route.app, principal, route.service).inject({ method: route.method, url: concrete(route.url), payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
         expect(response.statusCode, `${what} as ${principal}`).toBe(403);
       }
       const through = await send(route.app, route, { [SERVICE_TOKEN_HEADER]: await testCredentials(allowed[0]!).token(route.service) });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
-import { asPrincipal, OPERATOR, testCredentials } from '@archipelago/platform/testing/credentials';
+import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { recordedEvents } from '@archipelago/platform/testing/events';
 import { auditLog } from '../src/audit/audit.repository.ts';
 import { SEEDED_PERMISSIONS } from '../src/seed.ts';

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
-import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
+import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity } from '@archipelago/platform/testing/identity';
 import { recordedEvents } from '@archipelago/platform/testing/events';
 import { buildApp } from '../src/app.ts';

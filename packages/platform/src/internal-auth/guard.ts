@@ -56,7 +56,7 @@ export function protectInternalRoutes(app: FastifyInstance, options: { service: 
   app.addHook('onRoute', (route) => {
     if (!isInternal(route.url)) return;
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url: route.url, callers: (route.config as { callers?: readonly string[] } | undefined)?.callers });
+      if (method !== 'HEAD') routes.push({ method, url: route.url, callers: route.config?.callers });
     }
   });
   app.addHook('onRequest', async (request) => {
