@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { serviceCredentialsFromEnv } from '@archipelago/platform/internal-auth';
-import { credentialsCommand, operatorCredentials } from '../src/credentials.ts';
+import { cliKeyring, credentialsCommand, operatorCredentials } from '../src/credentials.ts';
+import { serviceEnvironment } from '../src/stack.ts';
 
 // `.env` lines back into variables, as a shell or compose reads them.
 const parse = (lines: string[]) => Object.fromEntries(lines.filter((l) => !l.startsWith('#')).map((l) => {
@@ -46,5 +47,15 @@ describe('archipelago credentials env', async () => {
     // With the keys in the environment the data directory is not consulted (here: one that does not exist).
     const elsewhere = { ...all, ARCHIPELAGO_DATA_DIR: path.join(dir, 'not-here') };
     expect(await print('core', elsewhere)).toEqual(await print('core'));
+  });
+
+  it('gives a service process its own private key only, whatever the CLI\'s environment holds', async () => {
+    const all = await print(undefined);
+    const keyring = await cliKeyring(registry, local);
+    const env = serviceEnvironment(registry, registry.service('core'), undefined, { ...all, PATH: '/usr/bin' }, keyring.environmentOf('core'));
+    expect(env.SERVICE_PRIVATE_KEY).toBe(all.CORE_SERVICE_PRIVATE_KEY);
+    expect(env.SERVICE_PUBLIC_KEYS).toBe(all.SERVICE_PUBLIC_KEYS);
+    const keys = Object.values(env).filter((value) => value !== undefined && Object.values(all).includes(value) && value !== all.SERVICE_PUBLIC_KEYS);
+    expect(keys).toEqual([all.CORE_SERVICE_PRIVATE_KEY]);
   });
 });

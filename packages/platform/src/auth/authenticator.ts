@@ -67,7 +67,7 @@ export interface Auth {
  * asking IAM, permissions come from IAM's cached role → permission map.
  *
  * @example
- * const auth = createAuth({ sources: remoteAuthSources(env.IAM_URL) });
+ * const auth = createAuth({ sources: remoteAuthSources(env.IAM_URL, { credentials: deps.credentials }) });
  * app.get('/api/v1/orders', { preHandler: auth.requirePermission('orders:read') }, async (request) => {
  *   const order = await orders.find(request.params.id);
  *   await auth.authorize(request, 'orders:read', { departmentCode: order.department_code });

@@ -43,7 +43,7 @@ export interface ApiTokenIdentity {
 }
 
 /**
- * Where the auth helper gets what only IAM knows. Services use `remoteAuthSources(iamUrl)`;
+ * Where the auth helper gets what only IAM knows. Services use `remoteAuthSources(iamUrl, { credentials })`;
  * IAM itself passes sources that read its own database.
  */
 export interface AuthSources {
