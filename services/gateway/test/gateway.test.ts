@@ -2,7 +2,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { createHttpServer } from '@archipelago/platform';
@@ -120,6 +120,16 @@ describe('the gateway', async () => {
     expect(await testCredentials('masterdata').verify(headers['x-service-token']!)).toBe('gateway');
     for (const name of ['forwarded', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip']) expect(headers[name], name).toBeUndefined();
     expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+  });
+
+  it('gets the client\'s address to IAM, which trusts it because the gateway\'s token comes with it', async () => {
+    const response = await gateway.inject({
+      method: 'POST', url: '/api/v1/auth/login', remoteAddress: '203.0.113.77',
+      headers: { 'x-forwarded-for': '6.6.6.6' }, payload: { email: 'someone@example.com', password: 'not the password' },
+    });
+    expect(response.statusCode).toBe(401);
+    const rows = await sql<{ ip: string }>`SELECT ip FROM auth_audit_log WHERE email = 'someone@example.com'`.execute(iamDb);
+    expect(rows.rows.map((r) => r.ip)).toEqual(['203.0.113.77']);
   });
 
   it('refuses protected routes without a valid token, before proxying', async () => {
