@@ -55,7 +55,7 @@ describe('client addresses at IAM', async () => {
       headers: { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: forged, 'x-forwarded-for': '203.0.113.200' },
       body: JSON.stringify({ email: 'forged@example.com', password: 'wrong password' }),
     });
-    expect(response.status).toBe(429); // counted against 127.0.0.1, which the first test locked
+    expect([401, 429]).toContain(response.status); // a wrong password, counted against 127.0.0.1 (locked if the first test ran)
     expect(await addressesOf('forged@%')).toEqual(['127.0.0.1']);
   });
 });
