@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
+import type { AuditLog } from '../audit/audit.repository.ts';
 import { Page, PageQuery, UuidParams } from '../http/paging.ts';
 import { RoleName } from '../http/schemas.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
@@ -27,9 +28,11 @@ const PolicySchema = Type.Object({
   condition: Type.String(),
 });
 
-/** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. */
-export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; roles: RoleRepository; auth: Auth }): void {
-  const { policies, roles, auth } = deps;
+/** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. Every change is audited. */
+export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; roles: RoleRepository; auth: Auth; audit: AuditLog }): void {
+  const { policies, roles, auth, audit } = deps;
+  const recordChange = (event: 'policy.created' | 'policy.updated' | 'policy.deleted', request: { user?: { id: string } }, policy: Record<string, unknown>) =>
+    audit.record({ event, userId: request.user?.id ?? null, detail: { by: request.user?.id ?? null, policy } });
   const read = auth.requirePermission('policies:read');
   const write = auth.requirePermission('policies:write');
   const input = async (body: Static<typeof Body>): Promise<PolicyInput> => {
@@ -55,19 +58,26 @@ export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository
   app.post('/api/v1/policies', { preHandler: write, schema: { tags: ['policies'], body: Body, response: { 201: PolicySchema } } }, async (request, reply) => {
     const id = await policies.insert(await input(request.body));
     if (!id) throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
-    return reply.status(201).send(await found(id));
+    const created = await found(id);
+    await recordChange('policy.created', request, created);
+    return reply.status(201).send(created);
   });
   app.put('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams, body: Body, response: { 200: PolicySchema } } }, async (request) => {
+    const before = await found(request.params.id);
     try {
       if (!(await policies.replace(request.params.id, await input(request.body)))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
     } catch (error) {
       if ((error as { code?: string }).code === '23505') throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
       throw error;
     }
-    return found(request.params.id);
+    const after = await found(request.params.id);
+    await recordChange('policy.updated', request, { ...after, previous: before });
+    return after;
   });
   app.delete('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams } }, async (request, reply) => {
+    const policy = await found(request.params.id);
     if (!(await policies.delete(request.params.id))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
+    await recordChange('policy.deleted', request, policy);
     return reply.status(204).send();
   });
 }
