@@ -10,6 +10,7 @@ import type { TestCluster } from './cluster.ts';
 
 export type { TestCluster } from './cluster.ts';
 export { freePort } from '../net.ts';
+export { capturedLogger } from './logs.ts';
 
 /** The run's cluster, as provided by the global setup. */
 export function testCluster(): TestCluster {
