@@ -83,5 +83,5 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
     await settings.mailer.close();
   });
   if (logger) logger.info({ mail: settings.mailer.describe }, 'reset links are mailed');
-  return Object.assign(app, { iam: { keys, auth, mailSettled: resets.settled } });
+  return Object.assign(app, { iam: { keys, auth, mailSettled: () => resets.settled() } });
 }

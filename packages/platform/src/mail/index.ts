@@ -60,6 +60,7 @@ export function smtpMailer(options: { url: string; from: string; timeoutMs?: num
 export function mailboxMailer(options: { dir: string; from: string }): Mailer {
   const dir = path.resolve(options.dir);
   let ready: Promise<void> | undefined;
+  let sent = 0;
   const prepare = async () => {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, 0o700); // an existing directory, or one made under a permissive umask
@@ -73,7 +74,8 @@ export function mailboxMailer(options: { dir: string; from: string }): Mailer {
       });
       await ready;
       const date = new Date().toISOString();
-      const id = `${date.replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+      sent += 1; // orders messages written within one millisecond
+      const id = `${date.replace(/[-:.]/g, '')}-${String(sent % 1_000_000).padStart(6, '0')}-${randomUUID().slice(0, 4)}`;
       const mail: StoredMail = { id, from: options.from, date, to: message.to, subject: message.subject, text: message.text };
       const partial = path.join(dir, `.${id}.tmp`);
       await writeFile(partial, `${JSON.stringify(mail, null, 2)}\n`, { mode: 0o600, flag: 'wx' });

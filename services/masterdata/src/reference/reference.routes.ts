@@ -82,7 +82,7 @@ export function referenceRoutes(app: HttpServer, rows: ReferenceRepository, serv
       },
     },
     async (request) => {
-      const found = await rows.liveAmong([...new Set((request.body as { codes: string[] }).codes)]);
+      const found = await rows.liveAmong([...new Set(request.body.codes)]);
       return { items: found.map((row) => ({ code: row.code, active: row.is_active })) };
     },
   );
