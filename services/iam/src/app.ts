@@ -16,6 +16,7 @@ import { passwordResetRoutes } from './password-resets/password-reset.routes.ts'
 import { passwordResetService } from './password-resets/password-reset.service.ts';
 import { policyRepository } from './policies/policy.repository.ts';
 import { policyRoutes } from './policies/policy.routes.ts';
+import { policyService } from './policies/policy.service.ts';
 import { roleRepository } from './roles/role.repository.ts';
 import { roleRoutes } from './roles/role.routes.ts';
 import { roleService } from './roles/role.service.ts';
@@ -71,7 +72,8 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
   apiTokenRoutes(app, { service: apiTokens, auth });
   userRoutes(app, { users, service: userService({ db, users, roles, sessions, apiTokens: tokens, departments: departmentDirectory(settings.masterdataUrl), audit }), auth });
   roleRoutes(app, { roles, service: roleService({ db, roles, audit }), auth });
-  policyRoutes(app, { policies: policyRepository(db), roles, auth, audit });
+  const policies = policyRepository(db);
+  policyRoutes(app, { policies, service: policyService({ db, policies, audit }), roles, auth });
   jwksRoutes(app, keys);
   internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
   await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
