@@ -77,7 +77,8 @@ export function referenceRoutes(app: HttpServer, rows: ReferenceRepository, serv
     {
       schema: {
         hide: true,
-        body: Type.Object({ codes: Type.Array(schemas.params.properties.code, { maxItems: 1000 }) }, { additionalProperties: false }),
+        // Any code may be asked about: one that could never exist is simply not found.
+        body: Type.Object({ codes: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 1000 }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ items: Type.Array(Type.Object({ code: Type.String(), active: Type.Boolean() })) }) },
       },
     },
