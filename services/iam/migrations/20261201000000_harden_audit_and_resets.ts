@@ -26,11 +26,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     WHERE used_at IS NULL AND EXISTS (SELECT 1 FROM password_resets newer WHERE newer.user_id = r.user_id AND newer.used_at IS NULL AND (newer.created_at, newer.token_hash) > (r.created_at, r.token_hash))`.execute(db);
   await sql`CREATE UNIQUE INDEX password_resets_one_live ON password_resets (user_id) WHERE used_at IS NULL`.execute(db);
   await sql`ALTER TABLE login_throttle RENAME COLUMN window_start TO last_attempt_at`.execute(db);
+  await sql`ALTER TABLE login_throttle ALTER COLUMN key TYPE varchar(400)`.execute(db); // pair:<email>|<address>
   await sql`CREATE INDEX sessions_user_ip ON sessions (user_id, ip)`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`DROP INDEX sessions_user_ip`.execute(db);
+  await sql`DELETE FROM login_throttle WHERE length(key) > 300`.execute(db);
+  await sql`ALTER TABLE login_throttle ALTER COLUMN key TYPE varchar(300)`.execute(db);
   await sql`ALTER TABLE login_throttle RENAME COLUMN last_attempt_at TO window_start`.execute(db);
   await sql`DROP INDEX password_resets_one_live`.execute(db);
   await sql`DROP FUNCTION purge_auth_audit_log(integer)`.execute(db);

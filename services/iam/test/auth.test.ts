@@ -70,6 +70,13 @@ describe('iam sign-in, tokens and sessions', async () => {
     expect(await db.selectFrom('auth_audit_log').select('id').where('event', '=', 'login.locked').where('email', '=', 'locked@example.com').execute()).toHaveLength(2);
   });
 
+  it('counts the longest email from the longest address like any other', async () => {
+    const email = `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(53)}.example`;
+    expect(email.length).toBe(254);
+    const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'wrong' }, remoteAddress: `${'f'.repeat(50)}::${'e'.repeat(12)}` });
+    expect(response.statusCode, response.body).toBe(401);
+  });
+
   it('gives parallel guesses no more tries than sequential ones, from one address or from many', async () => {
     await app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(await tokenOf(app)), payload: { email: 'raced@example.com', display_name: 'R', password: 'a long enough password' } });
     const count = (responses: { statusCode: number }[]) => responses.reduce<Record<number, number>>((all, r) => ({ ...all, [r.statusCode]: (all[r.statusCode] ?? 0) + 1 }), {});
