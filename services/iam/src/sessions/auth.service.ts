@@ -67,10 +67,10 @@ export function authService(deps: {
         throttle.claim(keys.ip, settings.ipThrottle, now()),
       ]);
       const knownAddress = accountLock !== undefined && user !== undefined && (await sessions.signedInFrom(user.id, client.ip, new Date(settings.now() - settings.sessionTtlDays * 86_400_000)));
-      const locks = { address: pairLock ?? ipLock, account: knownAddress ? undefined : accountLock };
-      const lockedUntil = [locks.address, locks.account].filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
+      const locks = { 'account-and-address': pairLock, address: ipLock, account: knownAddress ? undefined : accountLock };
+      const lockedUntil = Object.values(locks).filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
       if (lockedUntil) {
-        const by = Object.entries({ 'account-and-address': pairLock, address: ipLock, account: locks.account }).filter(([, until]) => until !== undefined).map(([name]) => name);
+        const by = Object.entries(locks).filter(([, until]) => until !== undefined).map(([name]) => name);
         await audit.record({ event: 'login.locked', email, userId: user?.id ?? null, ip: client.ip, detail: { by } });
         throw new LoginLockedError(Math.max(1, Math.ceil((lockedUntil.getTime() - now().getTime()) / 1000)));
       }
