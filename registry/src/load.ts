@@ -63,6 +63,11 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       if (!(dep in definitions)) add(key, 'dependsOn', `names "${dep}", which is not a service (known: ${keys.join(', ')})`);
       if (dep === key) add(key, 'dependsOn', 'a service cannot depend on itself');
     }
+    for (const peer of def.calls ?? []) {
+      if (!(peer in definitions)) add(key, 'calls', `names "${peer}", which is not a service (known: ${keys.join(', ')})`);
+      if (peer === key) add(key, 'calls', 'a service does not call itself over HTTP');
+      if (def.dependsOn?.includes(peer)) add(key, 'calls', `"${peer}" is already in dependsOn`);
+    }
     for (const route of def.routes) {
       if (!route.startsWith('/') || route.endsWith('/')) add(key, 'routes', `"${route}" must start with "/" and have no trailing slash`);
     }

@@ -14,6 +14,8 @@ export const serviceDefinitions = {
     layer: 'platform',
     label: 'Identity and access',
     routes: ['/api/v1/auth', '/api/v1/users', '/api/v1/roles', '/api/v1/permissions', '/api/v1/policies', '/.well-known/jwks.json'],
+    // A user's department_code is checked against master data, which itself starts after IAM.
+    calls: ['masterdata'],
     events: {
       publishes: ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed', 'user.password-reset-requested'],
     },

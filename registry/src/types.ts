@@ -36,8 +36,13 @@ export interface ServiceDefinition {
   readonly label: string;
   /** Public route prefixes this service handles, without trailing slash; the gateway routes them. */
   readonly routes: readonly string[];
-  /** Services this one calls; each gets a `<KEY>_URL` variable. */
+  /** Services this one calls and starts after; each gets a `<KEY>_URL` variable. */
   readonly dependsOn?: readonly string[];
+  /**
+   * Services this one calls only while serving requests (a run-time dependency: no start order, so
+   * they may depend on this one); each gets a `<KEY>_URL` variable, and is a 503 while it is down.
+   */
+  readonly calls?: readonly string[];
   /** Extra environment variables beyond the derived ones. */
   readonly extraEnv?: Readonly<Record<string, string>>;
   readonly needsRedis?: boolean;

@@ -66,6 +66,22 @@ describe('the service registry', () => {
     ).toEqual(['a.dependsOn: dependency cycle: a → b → c → a']);
   });
 
+  it('allows a run-time call against the start order (no cycle), but only to a service that exists', () => {
+    expect(
+      issuesOf({
+        a: { ...base, hostname: 'a', port: 1, database: 'a', calls: ['b'] },
+        b: { ...base, hostname: 'b', port: 2, database: 'b', dependsOn: ['a'] },
+      }),
+    ).toEqual([]);
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: 'a', calls: ['ghost', 'a'] } })).toEqual([
+      'a.calls: names "ghost", which is not a service (known: a)',
+      'a.calls: a service does not call itself over HTTP',
+    ]);
+    const registry = loadRegistry(serviceDefinitions, {});
+    expect(registry.service('iam').calls).toEqual(['masterdata']);
+    expect(registry.services.map((s) => s.key).indexOf('iam')).toBeLessThan(registry.services.map((s) => s.key).indexOf('masterdata'));
+  });
+
   it('rejects events consumed that the producer does not publish', () => {
     expect(
       issuesOf({

@@ -33,7 +33,8 @@ const ADMIN = { email: 'admin@example.com', password: 'correct horse battery sta
 describe('masterdata to core', async () => {
   const iamDb = await useTestDatabase('iam');
   await seedIam(iamDb.db as Kysely<IamDatabase>, { adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordFile: '/nonexistent', say: () => undefined });
-  const iam = await buildIam({ db: iamDb.db as Kysely<IamDatabase>, logger: false, databaseUrl: iamDb.appUrl, credentials: testCredentials('iam') });
+  const masterdataPort = await freePort(); // IAM asks masterdata about departments at request time, masterdata starts after IAM
+  const iam = await buildIam({ db: iamDb.db as Kysely<IamDatabase>, logger: false, databaseUrl: iamDb.appUrl, credentials: testCredentials('iam'), settings: { masterdataUrl: `http://127.0.0.1:${masterdataPort}` } });
   const iamUrl = await iam.listen({ host: '127.0.0.1', port: await freePort() });
   const signIn = async (email: string, password: string) => {
     const response = await iam.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
@@ -48,7 +49,7 @@ describe('masterdata to core', async () => {
     db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'),
     auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('masterdata') }) }),
   });
-  const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: await freePort() });
+  const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: masterdataPort });
   const masterdata = asUser(masterdataServer, adminToken);
   const coreDb = await useTestDatabase('core');
   await withOwnerDatabase(coreDb, seedCore);
@@ -165,6 +166,18 @@ describe('masterdata to core', async () => {
     const viewer = asUser(masterdataServer, await signIn('viewer@example.com', 'a long enough password'));
     expect((await viewer.inject({ url: '/api/v1/labels/MR' })).statusCode).toBe(200);
     expect((await viewer.inject({ method: 'POST', url: '/api/v1/labels', payload: { code: 'NO', label: 'No', display_name: 'No' } })).json()).toMatchObject({ status: 403 });
+  });
+
+  it('gives a user only a department master data knows and keeps active', async () => {
+    const create = (email: string, department_code: string) =>
+      iam.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${adminToken}` }, payload: { email, display_name: 'D', department_code } });
+    expect((await create('lab@example.com', 'LAB')).statusCode).toBe(201);
+    for (const code of ['NOWHERE', '_LAB']) {
+      expect((await create('nowhere@example.com', code)).json()).toMatchObject({ status: 422, errors: [{ field: 'body.department_code', value: code }] });
+    }
+    expect((await masterdata.inject({ method: 'PATCH', url: '/api/v1/departments/RADIO', payload: { is_active: false } })).statusCode).toBe(200);
+    expect((await create('radio@example.com', 'RADIO')).json()).toMatchObject({ status: 422, errors: [{ field: 'body.department_code', value: 'RADIO' }] });
+    expect((await masterdata.inject({ method: 'PATCH', url: '/api/v1/departments/RADIO', payload: { is_active: true } })).statusCode).toBe(200);
   });
 
   it('records who made a change, and refuses a change by a user IAM has since deleted (422)', async () => {

@@ -6,6 +6,7 @@ import { dlq } from './commands/dlq.ts';
 import { generate } from './commands/generate.ts';
 import { iam } from './commands/iam.ts';
 import { credentialsCommand } from './credentials.ts';
+import { mail } from './commands/mail.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -25,6 +26,8 @@ const USAGE = `Usage: archipelago <command>
   dlq discard <id>                 drop a dead letter
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
+  mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
+  mail show [<id>]                 one message (the newest without an id)
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -72,6 +75,9 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);
       return 0;
+    case 'mail':
+      if (sub !== 'list' && sub !== 'show') break;
+      return mail(sub, argument, process.env, say);
   }
   process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
   return 2;

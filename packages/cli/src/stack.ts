@@ -52,9 +52,27 @@ const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LO
 
 /** Variables only one service reads, passed to it alone (so a secret among them reaches no other). */
 const OWN_VARIABLES: Readonly<Record<string, readonly string[]>> = {
-  iam: ['JWT_ACCESS_TTL_SECONDS', 'JWT_PUBLISH_LEAD_SECONDS', 'IAM_SIGNING_KEY_SECRET', 'PASSWORD_RESET_URL'],
+  iam: ['JWT_ACCESS_TTL_SECONDS', 'JWT_PUBLISH_LEAD_SECONDS', 'IAM_SIGNING_KEY_SECRET', 'PASSWORD_RESET_URL', 'SMTP_URL', 'MAIL_FROM', 'MAIL_DIR'],
   gateway: ['CORS_ORIGINS', 'REDIS_URL', 'RATE_LIMIT_PER_IP', 'RATE_LIMIT_PER_USER', 'RATE_LIMIT_WINDOW_MS', 'GATEWAY_BODY_LIMIT', 'UPSTREAM_TIMEOUT_MS'],
 };
+
+/**
+ * Defaults that depend on this checkout: IAM's reset links point at the gateway's port, and its
+ * mailbox lives in the data directory (`<data>/mail`, read with `archipelago mail`).
+ */
+function derivedDefaults(registry: Registry, service: Service, env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  if (service.key !== 'iam') return {};
+  const gateway = registry.services.find((s) => s.key === 'gateway');
+  return {
+    MAIL_DIR: mailDirectory(env),
+    ...(gateway ? { PASSWORD_RESET_URL: `http://127.0.0.1:${gateway.port}/reset-password?token=` } : {}),
+  };
+}
+
+/** Where IAM's local mailbox is under `npm start`. */
+export function mailDirectory(env: Readonly<Record<string, string | undefined>>): string {
+  return env.MAIL_DIR ?? path.join(localSettings(env).dataDir, 'mail');
+}
 
 /** The environment a service process runs with; `credentials` are its own key and every public key. */
 export function serviceEnvironment(
@@ -66,8 +84,10 @@ export function serviceEnvironment(
 ): Record<string, string | undefined> {
   const own = OWN_VARIABLES[service.key] ?? [];
   const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name) || own.includes(name)));
-  const urls = Object.fromEntries((service.dependsOn ?? []).map((dep) => [`${envPrefix(dep)}_URL`, `http://127.0.0.1:${registry.service(dep).port}`]));
+  const peers = [...(service.dependsOn ?? []), ...(service.calls ?? [])];
+  const urls = Object.fromEntries(peers.map((dep) => [`${envPrefix(dep)}_URL`, `http://127.0.0.1:${registry.service(dep).port}`]));
   return {
+    ...derivedDefaults(registry, service, env),
     ...inherited,
     ...urls,
     ...service.extraEnv,

@@ -41,6 +41,19 @@ describe('a service process environment', () => {
     }
   });
 
+  it('gives IAM master data\'s URL, its mailbox in the data directory and reset links on the gateway\'s port', () => {
+    const moved = loadRegistry(undefined, { GATEWAY_PORT: '5999' });
+    const env = serviceEnvironment(moved, moved.service('iam'), undefined, { ARCHIPELAGO_DATA_DIR: '/srv/archipelago', SMTP_URL: 'smtp://mail.example.com:587' });
+    expect(env).toMatchObject({
+      MASTERDATA_URL: `http://127.0.0.1:${moved.service('masterdata').port}`,
+      MAIL_DIR: '/srv/archipelago/mail',
+      PASSWORD_RESET_URL: 'http://127.0.0.1:5999/reset-password?token=',
+      SMTP_URL: 'smtp://mail.example.com:587',
+    });
+    expect(serviceEnvironment(moved, moved.service('iam'), undefined, { PASSWORD_RESET_URL: 'https://app.example.com/reset?t=' }).PASSWORD_RESET_URL).toBe('https://app.example.com/reset?t=');
+    expect(serviceEnvironment(moved, moved.service('core'), undefined, { SMTP_URL: 'smtp://mail.example.com:587' }).SMTP_URL).toBeUndefined();
+  });
+
   it('gives a stateless service no database URL at all', () => {
     expect(serviceEnvironment(registry, registry.service('gateway'), undefined, parent).DATABASE_URL).toBeUndefined();
   });

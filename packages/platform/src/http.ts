@@ -93,6 +93,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 
 async function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): Promise<void> {
   if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  // A dependency that is down comes back: tell the client when to try again (RFC 9110 §10.2.3).
+  if (error.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', '5');
   await reply
     .status(error.status)
     .type('application/problem+json')

@@ -7,7 +7,8 @@ import { apiTokenService } from './api-tokens/api-token.service.ts';
 import { scheduleAuditPurge } from './audit/audit.purge.ts';
 import { auditLog } from './audit/audit.repository.ts';
 import type { IamDatabase } from './database.ts';
-import { internalRoutes } from './internal.routes.ts';
+import { departmentDirectory } from './departments/department.directory.ts';
+import { activeSessions, internalRoutes } from './internal.routes.ts';
 import { jwksRoutes } from './keys/key.routes.ts';
 import { keyStore, type KeyStore } from './keys/key-store.ts';
 import { passwordResetRepository } from './password-resets/password-reset.repository.ts';
@@ -15,6 +16,7 @@ import { passwordResetRoutes } from './password-resets/password-reset.routes.ts'
 import { passwordResetService } from './password-resets/password-reset.service.ts';
 import { policyRepository } from './policies/policy.repository.ts';
 import { policyRoutes } from './policies/policy.routes.ts';
+import { policyService } from './policies/policy.service.ts';
 import { roleRepository } from './roles/role.repository.ts';
 import { roleRoutes } from './roles/role.routes.ts';
 import { roleService } from './roles/role.service.ts';
@@ -27,7 +29,8 @@ import { userRoutes } from './users/user.routes.ts';
 import { userService } from './users/user.service.ts';
 
 export interface IamApp extends HttpServer {
-  readonly iam: { readonly keys: KeyStore; readonly auth: Auth };
+  /** `mailSettled` resolves once every reset mail being sent has gone. */
+  readonly iam: { readonly keys: KeyStore; readonly auth: Auth; readonly mailSettled: () => Promise<void> };
 }
 
 /** Composition root of the iam service. */
@@ -55,24 +58,32 @@ export async function buildIam({ db, logger, databaseUrl, credentials, settings:
       keys: keys.verifyKeys,
       authorization: () => roles.authorizationData(),
       apiToken: (t) => apiTokens.introspect(t),
-      sessionActive: async (sid) => (await sessions.activeAmong([sid], new Date(settings.now()))).length === 1,
+      sessionActive: async (sid) => (await activeSessions(users, sessions, [sid], new Date(settings.now())))[0] ?? null,
     },
     authorizationTtlMs: 0,
     apiTokenTtlMs: 0,
     sessionTtlMs: 0,
   });
 
-  authRoutes(app, { service: authService({ db, users, sessions, throttle: loginThrottle(db), keys, audit, settings }), auth, users });
-  passwordResetRoutes(app, passwordResetService({ db, users, resets: passwordResetRepository(), sessions, audit, settings, logger }));
+  const throttle = loginThrottle(db);
+  const resets = passwordResetService({ db, users, resets: passwordResetRepository(), sessions, apiTokens: tokens, throttle, audit, settings, logger });
+  authRoutes(app, { service: authService({ db, users, sessions, throttle, keys, audit, settings }), auth, users });
+  passwordResetRoutes(app, resets);
   apiTokenRoutes(app, { service: apiTokens, auth });
-  userRoutes(app, { users, service: userService({ db, users, roles, sessions, apiTokens: tokens, audit }), auth });
+  userRoutes(app, { users, service: userService({ db, users, roles, sessions, apiTokens: tokens, departments: departmentDirectory(settings.masterdataUrl, credentials), audit }), auth });
   roleRoutes(app, { roles, service: roleService({ db, roles, audit }), auth });
-  policyRoutes(app, { policies: policyRepository(db), roles, auth });
+  const policies = policyRepository(db);
+  policyRoutes(app, { policies, service: policyService({ db, policies, audit }), roles, auth });
   jwksRoutes(app, keys);
   internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
   await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
 
-  const stopPurge = scheduleAuditPurge(audit, { retentionDays: settings.auditRetentionDays, now: settings.now, logger });
-  app.addHook('onClose', async () => stopPurge());
-  return Object.assign(app, { iam: { keys, auth } });
+  const stopPurge = scheduleAuditPurge(audit, { retentionDays: settings.auditRetentionDays, logger });
+  app.addHook('onClose', async () => {
+    stopPurge();
+    await resets.settled();
+    await settings.mailer.close();
+  });
+  if (logger) logger.info({ mail: settings.mailer.describe }, 'reset links are mailed');
+  return Object.assign(app, { iam: { keys, auth, mailSettled: () => resets.settled() } });
 }

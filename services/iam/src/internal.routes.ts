@@ -33,11 +33,15 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
       return { items: page.map((u) => userDto(u, roleNames.get(u.id) ?? [])), next: page.length === request.query.limit ? page.at(-1)!.id : null };
     },
   );
-  // Whether access tokens' sessions are still on: services stop a signed-out session's tokens.
+  // Whether access tokens' sessions are still on, and what their users hold now: services stop a
+  // signed-out session's tokens, and apply a demotion or a move before the token expires.
   app.post(
     '/internal/v1/sessions/active',
     { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
-    async (request) => ({ active: await sessions.activeAmong([...new Set(request.body.ids.map((id) => id.toLowerCase()))], deps.now()) }),
+    async (request) => {
+      const found = await activeSessions(users, sessions, [...new Set(request.body.ids.map((id) => id.toLowerCase()))], deps.now());
+      return { active: found.map((s) => s.id), sessions: found };
+    },
   );
   app.get('/internal/v1/authorization', { schema: { hide: true } }, async () => roles.authorizationData());
   app.post(
@@ -53,4 +57,11 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
     const { kid, activeFrom } = await keys.rotate();
     return { kid, activeFrom: activeFrom.toISOString() };
   });
+}
+
+/** Sessions still on among `ids`, each with its user's current roles and department. */
+export async function activeSessions(users: UserRepository, sessions: SessionRepository, ids: readonly string[], now: Date) {
+  const rows = await sessions.activeAmong(ids, now);
+  const roles = await users.rolesOf([...new Set(rows.map((r) => r.user_id))]);
+  return rows.map((r) => ({ id: r.id, userId: r.user_id, roles: roles.get(r.user_id) ?? [], departmentCode: r.department_code }));
 }

@@ -3,6 +3,8 @@ import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { recordedEvents } from '@archipelago/platform/testing/events';
+import { sql } from 'kysely';
+import { purgeAuditLog } from '../src/audit/audit.purge.ts';
 import { auditLog } from '../src/audit/audit.repository.ts';
 import { SEEDED_PERMISSIONS } from '../src/seed.ts';
 import { bearer, login, startIam, tokenOf } from './helpers.ts';
@@ -10,7 +12,7 @@ import { bearer, login, startIam, tokenOf } from './helpers.ts';
 interface FeedEvent { type: string; aggregate: { type: string; id: string; version: number }; payload: Record<string, unknown> }
 
 describe('iam users, roles, policies, API tokens and internal endpoints', async () => {
-  const { app, db, database } = await startIam();
+  const { app, db, database, resetTokenMailedTo } = await startIam();
   const iamUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   afterAll(() => app.close());
   const admin = bearer(await tokenOf(app));
@@ -183,8 +185,8 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect(unknown.statusCode).toBe(202);
     expect(known.body).toBe(unknown.body);
     const event = (await feed()).find((e) => e.type === 'user.password-reset-requested')!;
-    expect(event.payload).toMatchObject({ email: 'forgetful@example.com' });
-    const resetToken = new URL(event.payload.resetUrl as string).searchParams.get('token')!;
+    expect(Object.keys(event.payload).sort()).toEqual(['email', 'expiresAt', 'userId']);
+    const resetToken = (await resetTokenMailedTo('forgetful@example.com'))!;
     const confirm = () => app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/confirm', payload: { token: resetToken, password: 'a brand new password' } });
     expect((await confirm()).statusCode).toBe(204);
     expect((await confirm()).json()).toMatchObject({ status: 400, errors: [{ field: 'body.token' }] });
@@ -193,12 +195,17 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect((await login(app, 'forgetful@example.com', 'a brand new password', '198.51.100.31')).statusCode).toBe(200);
   });
 
-  it('keeps the audit log append-only and purges entries past retention', async () => {
+  it('keeps the audit log append-only: iam_app cannot delete rows, only the purge removes entries past retention', async () => {
     await expect(db.updateTable('auth_audit_log').set({ event: 'login.success' } as never).execute()).rejects.toThrow(/append-only/);
     const threeYearsAgo = new Date(Date.now() - 3 * 365 * 86_400_000);
     await db.insertInto('auth_audit_log').values({ event: 'login.success', email: 'old@example.com', occurred_at: threeYearsAgo }).execute();
+    // The running service's role (this connection) may not delete audit rows, old or new …
+    await expect(db.deleteFrom('auth_audit_log').execute()).rejects.toThrow(/permission denied/);
+    await expect(sql`TRUNCATE auth_audit_log`.execute(db)).rejects.toThrow(/permission denied/);
+    // … nor ask the purge for a shorter retention than two years.
+    await expect(auditLog(db).purgeOlderThan(1)).rejects.toThrow(/at least 730 days/);
     const before = (await db.selectFrom('auth_audit_log').select('id').execute()).length;
-    expect(await auditLog(db).purgeBefore(new Date(Date.now() - 730 * 86_400_000))).toBe(1);
+    expect(await purgeAuditLog(auditLog(db), { retentionDays: 730, logger: false })).toBe(1);
     expect((await db.selectFrom('auth_audit_log').select('id').execute()).length).toBe(before - 1);
     expect(await db.selectFrom('auth_audit_log').select('id').where('email', '=', 'old@example.com').execute()).toEqual([]);
   });

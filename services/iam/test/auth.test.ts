@@ -44,33 +44,57 @@ describe('iam sign-in, tokens and sessions', async () => {
     expect(audit.map((a) => (a.detail as { reason: string }).reason).sort()).toEqual(['unknown-email', 'wrong-password']);
   });
 
-  it('locks an account after 5 failures (even the right password then), until the lockout expires', async () => {
+  it('slows guesses at an account from one address with growing delays, while the owner signs in from another', async () => {
     await app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(await tokenOf(app)), payload: { email: 'locked@example.com', display_name: 'L', password: 'a long enough password' } });
-    for (let i = 0; i < 5; i++) expect((await login(app, 'locked@example.com', 'wrong', `192.0.2.${i}`)).statusCode).toBe(401);
-    const locked = await login(app, 'locked@example.com', 'a long enough password', '192.0.2.99');
+    for (let i = 0; i < 5; i++) expect((await login(app, 'locked@example.com', 'wrong', '192.0.2.1')).statusCode).toBe(401);
+    const locked = await login(app, 'locked@example.com', 'a long enough password', '192.0.2.1');
     expect(locked.statusCode).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
-    // An unknown email locks the same way: lockout does not reveal which accounts exist.
-    for (let i = 0; i < 5; i++) await login(app, 'ghost@example.com', 'wrong', `192.0.2.${i}`);
-    expect((await login(app, 'ghost@example.com', 'wrong', '192.0.2.99')).statusCode).toBe(429);
-    clock.offsetMs = 16 * 60_000;
+    expect(Number(locked.headers['retry-after'])).toBeLessThanOrEqual(30);
+    // The owner, elsewhere, is not locked out by someone else's guesses (the attack of issue 9 item 5).
+    expect((await login(app, 'locked@example.com', 'a long enough password', '192.0.2.99')).statusCode).toBe(200);
+    // An unknown email is throttled the same way: the limit does not reveal which accounts exist.
+    for (let i = 0; i < 5; i++) await login(app, 'ghost@example.com', 'wrong', '192.0.2.1');
+    expect((await login(app, 'ghost@example.com', 'wrong', '192.0.2.1')).statusCode).toBe(429);
+    // Each guess after a delay has run out earns a longer one.
+    clock.offsetMs = 31_000;
     try {
-      expect((await login(app, 'locked@example.com', 'a long enough password', '192.0.2.99')).statusCode).toBe(200);
+      expect((await login(app, 'locked@example.com', 'wrong', '192.0.2.1')).statusCode).toBe(401);
+      const longer = await login(app, 'locked@example.com', 'wrong', '192.0.2.1');
+      expect(longer.statusCode).toBe(429);
+      expect(Number(longer.headers['retry-after'])).toBeGreaterThan(30);
+      clock.offsetMs = 31_000 + 61_000;
+      expect((await login(app, 'locked@example.com', 'a long enough password', '192.0.2.1')).statusCode).toBe(200);
     } finally {
       clock.offsetMs = 0;
     }
-    expect(await db.selectFrom('auth_audit_log').select('id').where('event', '=', 'login.locked').execute()).toHaveLength(2);
+    expect(await db.selectFrom('auth_audit_log').select('id').where('event', '=', 'login.locked').where('email', '=', 'locked@example.com').execute()).toHaveLength(2);
   });
 
-  it('gives parallel guesses no more tries than sequential ones', async () => {
+  it('counts the longest email from the longest address like any other', async () => {
+    const email = `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(53)}.example`;
+    expect(email.length).toBe(254);
+    const response = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'wrong' }, remoteAddress: `${'f'.repeat(50)}::${'e'.repeat(12)}` });
+    expect(response.statusCode, response.body).toBe(401);
+  });
+
+  it('gives parallel guesses no more tries than sequential ones, from one address or from many', async () => {
     await app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(await tokenOf(app)), payload: { email: 'raced@example.com', display_name: 'R', password: 'a long enough password' } });
-    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => login(app, 'raced@example.com', `guess ${i}`, `192.0.2.${100 + i}`)));
-    const counts = statuses.reduce<Record<number, number>>((all, r) => ({ ...all, [r.statusCode]: (all[r.statusCode] ?? 0) + 1 }), {});
-    expect(counts).toEqual({ 401: 5, 429: 15 });
+    const count = (responses: { statusCode: number }[]) => responses.reduce<Record<number, number>>((all, r) => ({ ...all, [r.statusCode]: (all[r.statusCode] ?? 0) + 1 }), {});
+    expect(count(await Promise.all(Array.from({ length: 20 }, (_, i) => login(app, 'raced@example.com', `guess ${i}`, '192.0.2.100'))))).toEqual({ 401: 5, 429: 15 });
+
+    // Many addresses guessing one account (a distributed attack) are stopped by the account's limit …
+    await app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(await tokenOf(app)), payload: { email: 'spread@example.com', display_name: 'S', password: 'a long enough password' } });
+    expect((await login(app, 'spread@example.com', 'a long enough password', '192.0.2.200')).statusCode).toBe(200);
+    const spread = await Promise.all(Array.from({ length: 40 }, (_, i) => login(app, 'spread@example.com', `guess ${i}`, `198.18.0.${i}`)));
+    expect(count(spread)).toEqual({ 401: 20, 429: 20 });
+    expect((await login(app, 'spread@example.com', 'a long enough password', '198.18.1.1')).statusCode).toBe(429);
+    // … which spares an address the owner signed in from before.
+    expect((await login(app, 'spread@example.com', 'a long enough password', '192.0.2.200')).statusCode).toBe(200);
   });
 
   it('locks an address after many failures across accounts', async () => {
-    const { app: strict } = await startIam({ ipThrottle: { maxFailures: 3, windowSeconds: 900, lockSeconds: 900 } });
+    const { app: strict } = await startIam({ ipThrottle: { maxFailures: 3, windowSeconds: 900, lockSeconds: 900, maxLockSeconds: 900 } });
     for (let i = 0; i < 3; i++) await login(strict, `user${i}@example.com`, 'wrong', '203.0.113.200');
     expect((await login(strict, ADMIN.email, ADMIN.password, '203.0.113.200')).statusCode).toBe(429);
     expect((await login(strict, ADMIN.email, ADMIN.password, '203.0.113.201')).statusCode).toBe(200);
@@ -101,7 +125,8 @@ describe('iam sign-in, tokens and sessions', async () => {
 
     // A verifier that expects another audience refuses IAM's tokens, valid as they are.
     const elsewhere = await createHttpServer({ service: 'elsewhere', logger: false });
-    const sources = { keys: app.iam.keys.verifyKeys, authorization: async () => ({ roles: {}, policies: [] }), apiToken: async () => null, sessionActive: async () => true };
+    const subject = JSON.parse(Buffer.from(good.split('.')[1]!, 'base64url').toString()) as { sub: string };
+    const sources = { keys: app.iam.keys.verifyKeys, authorization: async () => ({ roles: {}, policies: [] }), apiToken: async () => null, sessionActive: async () => ({ userId: subject.sub, roles: [], departmentCode: null }) };
     const strict = createAuth({ sources, audience: 'another-system' });
     const usual = createAuth({ sources });
     elsewhere.get('/strict', { preHandler: strict.requireUser }, async () => ({ ok: true }));

@@ -8,8 +8,8 @@ import { startIam } from './helpers.ts';
 // when the gateway's service token vouches for it; any other peer (loopback included) is its socket.
 describe('client addresses at IAM', async () => {
   const { app, db } = await startIam({
-    ipThrottle: { maxFailures: 3, windowSeconds: 900, lockSeconds: 900 },
-    accountThrottle: { maxFailures: 1000, windowSeconds: 900, lockSeconds: 900 },
+    ipThrottle: { maxFailures: 3, windowSeconds: 900, lockSeconds: 900, maxLockSeconds: 900 },
+    accountThrottle: { maxFailures: 1000, windowSeconds: 900, lockSeconds: 900, maxLockSeconds: 900 },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   afterAll(() => app.close());

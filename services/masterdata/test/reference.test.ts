@@ -211,6 +211,16 @@ describe('masterdata reference entities', async () => {
     expect((await get('/api/v1/regions/US-CA')).json()).toMatchObject({ name: 'California', version: 1 });
   });
 
+  it('tells other services which codes name live departments, and whether they are active', async () => {
+    expect((await patch('/api/v1/departments/PHARM', { is_active: false })).statusCode).toBe(200);
+    expect((await del('/api/v1/departments/ER')).statusCode).toBe(204);
+    const answer = await server.inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['CARDIO', 'PHARM', 'ER', 'NOPE', '_never', 'CARDIO'] } });
+    expect(answer.json()).toEqual({ items: [{ code: 'CARDIO', active: true }, { code: 'PHARM', active: false }] });
+    expect((await server.inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['x'.repeat(200)] } })).json()).toMatchObject({ status: 400, errors: [{ field: 'body.codes.0' }] });
+    expect((await patch('/api/v1/departments/PHARM', { is_active: true })).statusCode).toBe(200);
+    expect((await post('/api/v1/departments', { code: 'ER', name: 'Emergency' })).statusCode).toBe(201);
+  });
+
   it('documents the public API in OpenAPI and hides the export', async () => {
     const paths = Object.keys((await get('/docs/json')).json<{ paths: Record<string, unknown> }>().paths);
     expect(paths).toEqual(expect.arrayContaining(['/api/v1/regions', '/api/v1/sub-districts/{code}', '/api/v1/classification-codes']));

@@ -58,6 +58,10 @@ function appService(registry: Registry, service: Service, layout: Layout): Compo
     environment[`${envPrefix(dep)}_URL`] = `http://${target.hostname}:${target.port}`;
     dependsOn[target.hostname] = { condition: 'service_healthy' };
   }
+  for (const peer of service.calls ?? []) {
+    const target = registry.service(peer);
+    environment[`${envPrefix(peer)}_URL`] = `http://${target.hostname}:${target.port}`;
+  }
   if (service.needsRedis) {
     environment.REDIS_URL = 'redis://redis:6379';
     dependsOn.redis = { condition: 'service_healthy' };

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors, jwtVerify } from 'jose';
 import { AppError } from '../errors.ts';
 import { decide, permissionsOfRoles, type ResourceContext } from './policy.ts';
-import type { ApiTokenIdentity, AuthorizationData, AuthSources, AuthUser } from './types.ts';
+import type { ActiveSession, ApiTokenIdentity, AuthorizationData, AuthSources, AuthUser } from './types.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,7 +28,10 @@ export interface AuthOptions {
   readonly authorizationTtlMs?: number;
   /** How long an API token's verdict is reused (default 10 s): revocation takes effect within it. */
   readonly apiTokenTtlMs?: number;
-  /** How long a session's state is reused (default 30 s): a signed-out session's access tokens stop within it. */
+  /**
+   * How long a session's state is reused (default 30 s): a signed-out session's access tokens stop
+   * within it, and a user's new roles or department apply within it.
+   */
   readonly sessionTtlMs?: number;
   /** Expected `iss` and `aud` (default: IAM's). */
   readonly issuer?: string;
@@ -81,10 +84,10 @@ export function createAuth(options: AuthOptions): Auth {
   let loading: Promise<AuthorizationData> | undefined;
   const apiTokens = new Map<string, { identity: ApiTokenIdentity | null; until: number }>();
   const sessionTtl = options.sessionTtlMs ?? 30_000;
-  const sessions = new Map<string, { active: Promise<boolean>; until: number }>();
+  const sessions = new Map<string, { active: Promise<ActiveSession | null>; until: number }>();
 
-  // Access tokens outlive a sign-out by up to their lifetime unless their session is asked about.
-  const sessionActive = async (sessionId: string): Promise<boolean> => {
+  // Access tokens outlive a sign-out (and carry roles a demotion took away) unless their session is asked about.
+  const sessionActive = async (sessionId: string): Promise<ActiveSession | null> => {
     const hit = sessions.get(sessionId);
     if (hit && hit.until > Date.now()) return hit.active;
     const active = sources.sessionActive(sessionId);
@@ -168,13 +171,15 @@ export function createAuth(options: AuthOptions): Auth {
       if (verified.size >= 10_000) verified.clear();
       verified.set(token, { claims, expiresAt: (Number(claims.exp) + CLOCK_TOLERANCE_S) * 1000 });
     }
-    if (!(await sessionActive(String(claims.sid)))) throw new AppError('UNAUTHENTICATED', 'The session of this access token has ended (signed out or revoked); sign in again');
-    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+    // The session's answer, not the token's claims, says what the user holds: roles and department are current.
+    const session = await sessionActive(String(claims.sid));
+    if (!session || session.userId !== claims.sub) throw new AppError('UNAUTHENTICATED', 'The session of this access token has ended (signed out or revoked); sign in again');
+    const roles = [...session.roles].sort();
     return {
-      id: claims.sub!,
+      id: claims.sub,
       roles,
       permissions: permissionsOf(await authorization(), roles),
-      departmentCode: typeof claims.dept === 'string' ? claims.dept : null,
+      departmentCode: session.departmentCode,
       via: { kind: 'jwt', sessionId: String(claims.sid) },
     };
   };

@@ -9,6 +9,6 @@ export {
 } from './authenticator.ts';
 export { decide, permissionCovers, permissionsOfRoles, type Decision, type ResourceContext } from './policy.ts';
 export { remoteAuthSources, type RemoteAuthOptions } from './remote.ts';
-export type { ApiTokenIdentity, AuthorizationData, AuthSources, AuthUser, Policy, PolicyCondition, PolicyEffect } from './types.ts';
+export type { ActiveSession, ApiTokenIdentity, AuthorizationData, AuthSources, AuthUser, Policy, PolicyCondition, PolicyEffect } from './types.ts';
 export { changeOf, type Change } from './change.ts';
 export { permissionOf, protectApiRoutes } from './guard.ts';

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet } from 'jose';
 import type { ServiceCredentials } from '../internal-auth/credentials.ts';
 import { internalFetch } from '../internal-auth/fetch.ts';
-import type { ApiTokenIdentity, AuthorizationData, AuthSources } from './types.ts';
+import type { ActiveSession, ApiTokenIdentity, AuthorizationData, AuthSources } from './types.ts';
 
 export interface RemoteAuthOptions {
   /** The calling service's credentials: IAM's internal endpoints need its service token. */
@@ -31,12 +31,13 @@ export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions): A
     }),
     authorization: () => call<AuthorizationData>('/internal/v1/authorization'),
     async sessionActive(sessionId) {
-      const answer = await call<{ active: string[] }>('/internal/v1/sessions/active', {
+      const answer = await call<{ sessions: (ActiveSession & { id: string })[] }>('/internal/v1/sessions/active', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ ids: [sessionId] }),
       });
-      return answer.active.includes(sessionId);
+      const session = answer.sessions.find((s) => s.id === sessionId);
+      return session ? { userId: session.userId, roles: session.roles, departmentCode: session.departmentCode } : null;
     },
     async apiToken(token) {
       const answer = await call<{ active: boolean; identity?: ApiTokenIdentity }>('/internal/v1/api-tokens/introspect', {

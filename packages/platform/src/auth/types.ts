@@ -42,6 +42,13 @@ export interface ApiTokenIdentity {
   readonly departmentCode: string | null;
 }
 
+/** A session that is still on, and what its user holds now (a demotion or a move shows here at once). */
+export interface ActiveSession {
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly departmentCode: string | null;
+}
+
 /**
  * Where the auth helper gets what only IAM knows. Services use `remoteAuthSources(iamUrl, { credentials })`;
  * IAM itself passes sources that read its own database.
@@ -52,6 +59,9 @@ export interface AuthSources {
   readonly authorization: () => Promise<AuthorizationData>;
   /** Resolves an API token (counting its use); null when unknown, expired or revoked. */
   readonly apiToken: (token: string) => Promise<ApiTokenIdentity | null>;
-  /** Whether the session an access token belongs to is still on (not signed out, not revoked). */
-  readonly sessionActive: (sessionId: string) => Promise<boolean>;
+  /**
+   * The session an access token belongs to, if it is still on (not signed out, not revoked), with
+   * its user's roles and department as they are now; null when it has ended.
+   */
+  readonly sessionActive: (sessionId: string) => Promise<ActiveSession | null>;
 }

@@ -68,6 +68,7 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
   };
   const users = new Map<string, TestUser>();
   const sessionsOf = new Map<string, string[]>(); // user id → session ids
+  const holderOf = new Map<string, TestUser>(); // session id → its user (a forgotten user's sessions stay on)
   const ended = new Set<string>();
 
   const app = await createHttpServer({ service: 'iam', logger: false, credentials: testCredentials('iam') });
@@ -77,7 +78,14 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
   app.post(
     '/internal/v1/sessions/active',
     { schema: { body: Type.Object({ ids: Type.Array(Type.String({ format: 'uuid' }), { maxItems: 1000 }) }) } },
-    async (request) => ({ active: request.body.ids.filter((id) => !ended.has(id)) }),
+    async (request) => {
+      const on = request.body.ids.filter((id) => !ended.has(id) && holderOf.has(id));
+      const sessions = on.map((id) => {
+        const user = holderOf.get(id)!;
+        return { id, userId: user.id, roles: user.roles, departmentCode: user.departmentCode };
+      });
+      return { active: on, sessions };
+    },
   );
   app.post(
     '/internal/v1/users/validate',
@@ -96,6 +104,7 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
     token(user) {
       const sid = randomUUID();
       sessionsOf.set(user.id, [...(sessionsOf.get(user.id) ?? []), sid]);
+      holderOf.set(sid, user);
       return new SignJWT({ roles: [...user.roles], sid, dept: user.departmentCode })
         .setProtectedHeader({ alg: 'EdDSA', kid })
         .setSubject(user.id)

@@ -11,6 +11,7 @@ import type { TestCluster } from './cluster.ts';
 export type { TestCluster } from './cluster.ts';
 export { freePort } from '../net.ts';
 export { asPrincipal, OPERATOR, testCredentials, testCredentialsEnv, testOperatorKey, testServiceToken } from './credentials.ts';
+export { capturedLogger } from './logs.ts';
 
 /** The run's cluster, as provided by the global setup. */
 export function testCluster(): TestCluster {

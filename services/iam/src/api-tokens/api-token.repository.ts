@@ -42,8 +42,10 @@ export function apiTokenRepository(db: Kysely<IamDatabase>) {
       const result = await db.updateTable('api_tokens').set({ revoked_at: sql<Date>`now()` }).where('id', '=', id).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
-    async revokeAllOfUser(executor: Transaction<IamDatabase>, userId: string): Promise<void> {
-      await executor.updateTable('api_tokens').set({ revoked_at: sql<Date>`now()` }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    /** Revokes every live token of the user; returns how many. */
+    async revokeAllOfUser(executor: Transaction<IamDatabase>, userId: string): Promise<number> {
+      const result = await executor.updateTable('api_tokens').set({ revoked_at: sql<Date>`now()` }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(result.numUpdatedRows);
     },
   };
 }

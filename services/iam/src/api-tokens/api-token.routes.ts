@@ -1,19 +1,22 @@
 import Type from 'typebox';
-import { AppError, type HttpServer } from '@archipelago/platform';
+import type { HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { UuidParams } from '../http/paging.ts';
+import { requirePerson } from '../http/request.ts';
 import { PermissionName } from '../http/schemas.ts';
 import type { ApiTokenService } from './api-token.service.ts';
 
 const Scope = Type.Union([PermissionName, Type.String({ pattern: '^[a-z][a-z0-9-]*:\\*$' })]);
 
-/** A user's own API tokens: create (secret shown once), list with usage, revoke. */
+/** A user's own API tokens: create (secret shown once), list with usage, revoke; never with an API token. */
 export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService; auth: Auth }): void {
   const { service, auth } = deps;
+  // A token must not mint another (possibly broader) one, nor list or revoke its siblings.
+  const ownTokens = requirePerson(auth, 'Managing API tokens');
   app.post(
     '/api/v1/auth/api-tokens',
     {
-      preHandler: auth.requireUser,
+      preHandler: ownTokens,
       schema: {
         tags: ['auth'],
         body: Type.Object(
@@ -26,17 +29,12 @@ export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService
         ),
       },
     },
-    async (request, reply) => {
-      const user = auth.userOf(request);
-      // A token must not mint another (possibly broader) one: tokens are made by a signed-in person.
-      if (user.via.kind === 'api-token') throw new AppError('FORBIDDEN', 'API tokens are created with a user\'s access token, not with another API token');
-      return reply.status(201).send(await service.create(user.id, request.body));
-    },
+    async (request, reply) => reply.status(201).send(await service.create(auth.userOf(request).id, request.body)),
   );
-  app.get('/api/v1/auth/api-tokens', { preHandler: auth.requireUser, schema: { tags: ['auth'] } }, async (request) => ({
+  app.get('/api/v1/auth/api-tokens', { preHandler: ownTokens, schema: { tags: ['auth'] } }, async (request) => ({
     items: await service.list(auth.userOf(request).id),
   }));
-  app.delete('/api/v1/auth/api-tokens/:id', { preHandler: auth.requireUser, schema: { tags: ['auth'], params: UuidParams } }, async (request, reply) => {
+  app.delete('/api/v1/auth/api-tokens/:id', { preHandler: ownTokens, schema: { tags: ['auth'], params: UuidParams } }, async (request, reply) => {
     await service.revoke(auth.userOf(request).id, request.params.id);
     return reply.status(204).send();
   });

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { IamDatabase } from '../database.ts';
 
 /** One line of the authentication audit log. */
@@ -6,7 +6,10 @@ export interface AuditEntry {
   readonly event:
     | 'login.success' | 'login.failure' | 'login.locked' | 'logout' | 'refresh.reuse' | 'session.revoked'
     | 'roles.changed' | 'role.permissions-changed' | 'password-reset.requested' | 'password-reset.completed'
-    | 'api-token.created' | 'api-token.revoked' | 'user.created' | 'user.deleted';
+    | 'password-reset.throttled' | 'password-reset.undelivered' | 'password.changed'
+    | 'api-token.created' | 'api-token.revoked' | 'api-tokens.revoked' | 'user.created' | 'user.deleted'
+    | 'user.disabled' | 'user.enabled' | 'user.department-changed' | 'user.email-changed'
+    | 'policy.created' | 'policy.updated' | 'policy.deleted';
   readonly userId?: string | null;
   readonly email?: string | null;
   readonly ip?: string | null;
@@ -22,10 +25,13 @@ export function auditLog(db: Kysely<IamDatabase>) {
         .values({ event: entry.event, user_id: entry.userId ?? null, email: entry.email ?? null, ip: entry.ip ?? null, detail: JSON.stringify(entry.detail ?? {}) })
         .execute();
     },
-    /** Deletes entries older than `before` (retention: 2 years, seed 000); returns how many. */
-    async purgeBefore(before: Date): Promise<number> {
-      const result = await db.deleteFrom('auth_audit_log').where('occurred_at', '<', before).executeTakeFirst();
-      return Number(result.numDeletedRows);
+    /**
+     * Deletes entries older than `retentionDays` (at least 730: seed 000's two years); returns how
+     * many. The app role cannot DELETE audit rows: this goes through the owner's function.
+     */
+    async purgeOlderThan(retentionDays: number): Promise<number> {
+      const { rows } = await sql<{ purged: string }>`SELECT purge_auth_audit_log(${retentionDays}::int) AS purged`.execute(db);
+      return Number(rows[0]?.purged ?? 0);
     },
     async list(filter: { userId?: string; limit: number }) {
       let query = db.selectFrom('auth_audit_log').selectAll().orderBy('id', 'desc').limit(filter.limit);

@@ -1,4 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '@archipelago/platform';
+import type { Auth, AuthUser } from '@archipelago/platform/auth';
 import type { EventMetadata } from '@archipelago/platform/events';
 import { clientAddress } from '@archipelago/platform/internal-auth';
 import type { ClientInfo } from '../sessions/auth.service.ts';
@@ -16,4 +18,20 @@ export function clientOf(request: FastifyRequest): ClientInfo {
 /** Who and which request caused a change. */
 export function metadataOf(request: FastifyRequest): EventMetadata {
   return { correlationId: request.id, ...(request.user ? { userId: request.user.id } : {}) };
+}
+
+/**
+ * Self-service account actions (own password and email, sessions, API tokens) need the person
+ * signed in: an API token that could do them would be a full login of its owner.
+ */
+export function refuseApiToken(user: AuthUser, action: string): void {
+  if (user.via.kind === 'api-token') throw new AppError('FORBIDDEN', `${action} needs a user's own access token (sign in); API tokens cannot do it`);
+}
+
+/** preHandler: a signed-in user (401 otherwise), not an API token (403). */
+export function requirePerson(auth: Auth, action: string) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    await auth.requireUser(request, reply);
+    refuseApiToken(auth.userOf(request), action);
+  };
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PolicyCondition, PolicyEffect } from '@archipelago/platform/auth';
 import type { IamDatabase } from '../database.ts';
 
@@ -11,10 +11,12 @@ export interface PolicyInput {
   readonly condition: PolicyCondition;
 }
 
+type Executor = Kysely<IamDatabase> | Transaction<IamDatabase>;
+
 /** The only code that reads or writes policies; rows come with their role's name. */
 export function policyRepository(db: Kysely<IamDatabase>) {
-  const withRole = () =>
-    db
+  const withRole = (executor: Executor = db) =>
+    executor
       .selectFrom('policies')
       .leftJoin('roles', 'roles.id', 'policies.role_id')
       .select(['policies.id', 'policies.name', 'policies.description', 'policies.effect', 'policies.permission', 'roles.name as role', 'policies.condition', 'policies.created_at', 'policies.updated_at']);
@@ -27,20 +29,22 @@ export function policyRepository(db: Kysely<IamDatabase>) {
       ]);
       return { items, total: count.total };
     },
-    async find(id: string) {
-      return withRole().where('policies.id', '=', id).executeTakeFirst();
+    /** One policy; `lock` keeps it from changing until the transaction ends. */
+    async find(id: string, executor: Executor = db, lock = false) {
+      const query = withRole(executor).where('policies.id', '=', id);
+      return (lock ? query.forUpdate('policies') : query).executeTakeFirst();
     },
     /** Undefined when the name is taken. */
-    async insert(policy: PolicyInput): Promise<string | undefined> {
-      const inserted = await db.insertInto('policies').values(row(policy)).onConflict((oc) => oc.column('name').doNothing()).returning('id').executeTakeFirst();
+    async insert(trx: Transaction<IamDatabase>, policy: PolicyInput): Promise<string | undefined> {
+      const inserted = await trx.insertInto('policies').values(row(policy)).onConflict((oc) => oc.column('name').doNothing()).returning('id').executeTakeFirst();
       return inserted?.id;
     },
-    async replace(id: string, policy: PolicyInput): Promise<boolean> {
-      const result = await db.updateTable('policies').set({ ...row(policy), updated_at: sql<Date>`now()` }).where('id', '=', id).executeTakeFirst();
+    async replace(trx: Transaction<IamDatabase>, id: string, policy: PolicyInput): Promise<boolean> {
+      const result = await trx.updateTable('policies').set({ ...row(policy), updated_at: sql<Date>`now()` }).where('id', '=', id).executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
-    async delete(id: string): Promise<boolean> {
-      const result = await db.deleteFrom('policies').where('id', '=', id).executeTakeFirst();
+    async delete(trx: Transaction<IamDatabase>, id: string): Promise<boolean> {
+      const result = await trx.deleteFrom('policies').where('id', '=', id).executeTakeFirst();
       return result.numDeletedRows > 0n;
     },
   };

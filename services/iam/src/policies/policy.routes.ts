@@ -5,6 +5,7 @@ import { Page, PageQuery, UuidParams } from '../http/paging.ts';
 import { RoleName } from '../http/schemas.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
 import type { PolicyInput, PolicyRepository } from './policy.repository.ts';
+import type { PolicyService } from './policy.service.ts';
 
 const Body = Type.Object(
   {
@@ -27,9 +28,9 @@ const PolicySchema = Type.Object({
   condition: Type.String(),
 });
 
-/** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. */
-export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; roles: RoleRepository; auth: Auth }): void {
-  const { policies, roles, auth } = deps;
+/** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. Every change is audited. */
+export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; service: PolicyService; roles: RoleRepository; auth: Auth }): void {
+  const { policies, service, roles, auth } = deps;
   const read = auth.requirePermission('policies:read');
   const write = auth.requirePermission('policies:write');
   const input = async (body: Static<typeof Body>): Promise<PolicyInput> => {
@@ -52,22 +53,14 @@ export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository
     return { ...(await policies.list({ limit, offset })), limit, offset };
   });
   app.get('/api/v1/policies/:id', { preHandler: read, schema: { tags: ['policies'], params: UuidParams, response: { 200: PolicySchema } } }, async (request) => found(request.params.id));
-  app.post('/api/v1/policies', { preHandler: write, schema: { tags: ['policies'], body: Body, response: { 201: PolicySchema } } }, async (request, reply) => {
-    const id = await policies.insert(await input(request.body));
-    if (!id) throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
-    return reply.status(201).send(await found(id));
-  });
-  app.put('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams, body: Body, response: { 200: PolicySchema } } }, async (request) => {
-    try {
-      if (!(await policies.replace(request.params.id, await input(request.body)))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new AppError('CONFLICT', `Policy ${request.body.name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: request.body.name }] });
-      throw error;
-    }
-    return found(request.params.id);
-  });
+  app.post('/api/v1/policies', { preHandler: write, schema: { tags: ['policies'], body: Body, response: { 201: PolicySchema } } }, async (request, reply) =>
+    reply.status(201).send(await service.create(await input(request.body), auth.userOf(request).id)),
+  );
+  app.put('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams, body: Body, response: { 200: PolicySchema } } }, async (request) =>
+    service.replace(request.params.id, await input(request.body), auth.userOf(request).id),
+  );
   app.delete('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams } }, async (request, reply) => {
-    if (!(await policies.delete(request.params.id))) throw new AppError('NOT_FOUND', `Policy ${request.params.id} does not exist`);
+    await service.remove(request.params.id, auth.userOf(request).id);
     return reply.status(204).send();
   });
 }

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
-import { clientOf } from '../http/request.ts';
+import { clientOf, requirePerson } from '../http/request.ts';
 import { Email } from '../http/schemas.ts';
 import { UuidParams } from '../http/paging.ts';
 import type { UserRepository } from '../users/user.repository.ts';
@@ -23,6 +23,7 @@ const SessionSchema = Type.Object({
 /** Sign-in, token refresh, sign-out, the caller's own profile and sessions. */
 export function authRoutes(app: HttpServer, deps: { service: AuthService; auth: Auth; users: UserRepository }): void {
   const { service, auth, users } = deps;
+  const ownSessions = requirePerson(auth, 'Managing sessions');
   app.post(
     '/api/v1/auth/login',
     {
@@ -54,7 +55,7 @@ export function authRoutes(app: HttpServer, deps: { service: AuthService; auth: 
     const roles = (await users.rolesOf([user.id])).get(user.id) ?? [];
     return { ...(record ? userDto(record, roles) : { id: user.id, roles }), permissions: user.permissions };
   });
-  app.get('/api/v1/auth/sessions', { preHandler: auth.requireUser, schema: { tags: ['auth'], response: { 200: Type.Object({ items: Type.Array(SessionSchema) }) } } }, async (request) => {
+  app.get('/api/v1/auth/sessions', { preHandler: ownSessions, schema: { tags: ['auth'], response: { 200: Type.Object({ items: Type.Array(SessionSchema) }) } } }, async (request) => {
     const user = auth.userOf(request);
     const current = user.via.kind === 'jwt' ? user.via.sessionId : undefined;
     const sessions = await service.listSessions(user.id);
@@ -70,11 +71,11 @@ export function authRoutes(app: HttpServer, deps: { service: AuthService; auth: 
       })),
     };
   });
-  app.delete('/api/v1/auth/sessions/:id', { preHandler: auth.requireUser, schema: { tags: ['auth'], params: UuidParams } }, async (request, reply) => {
+  app.delete('/api/v1/auth/sessions/:id', { preHandler: ownSessions, schema: { tags: ['auth'], params: UuidParams } }, async (request, reply) => {
     await service.revokeSessions(auth.userOf(request).id, clientOf(request), request.params.id);
     return reply.status(204).send();
   });
-  app.delete('/api/v1/auth/sessions', { preHandler: auth.requireUser, schema: { tags: ['auth'] } }, async (request, reply) => {
+  app.delete('/api/v1/auth/sessions', { preHandler: ownSessions, schema: { tags: ['auth'] } }, async (request, reply) => {
     await service.revokeSessions(auth.userOf(request).id, clientOf(request));
     return reply.status(204).send();
   });

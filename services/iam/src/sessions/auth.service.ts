@@ -50,25 +50,37 @@ export function authService(deps: {
   };
 
   return {
-    /** Same answer and about the same time for an unknown email and a wrong password. */
+    /**
+     * Same answer and about the same time for an unknown email and a wrong password. Guessing is
+     * slowed per account and address (progressive delays), per address, and per account across
+     * addresses; the last spares addresses the account signed in from before, so an attacker
+     * cannot lock the owner out (OWASP, Keycloak's brute-force detection).
+     */
     async login(email: string, password: string, client: ClientInfo): Promise<TokenPair> {
-      const accountKey = `account:${email.trim().toLowerCase()}`;
-      const ipKey = `ip:${client.ip}`;
+      const account = email.trim().toLowerCase();
+      const keys = { pair: `pair:${account}|${client.ip}`, account: `account:${account}`, ip: `ip:${client.ip}` };
+      const user = await users.findByEmail(email.trim());
       // Attempts are counted before the (slow) password check, so parallel guesses cannot outrun the lockout.
-      const [accountLock, ipLock] = await Promise.all([throttle.claim(accountKey, settings.accountThrottle, now()), throttle.claim(ipKey, settings.ipThrottle, now())]);
-      const lockedUntil = [accountLock, ipLock].filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
+      const [pairLock, accountLock, ipLock] = await Promise.all([
+        throttle.claim(keys.pair, settings.pairThrottle, now()),
+        throttle.claim(keys.account, settings.accountThrottle, now()),
+        throttle.claim(keys.ip, settings.ipThrottle, now()),
+      ]);
+      const knownAddress = accountLock !== undefined && user !== undefined && (await sessions.signedInFrom(user.id, client.ip, new Date(settings.now() - settings.sessionTtlDays * 86_400_000)));
+      const locks = { 'account-and-address': pairLock, address: ipLock, account: knownAddress ? undefined : accountLock };
+      const lockedUntil = Object.values(locks).filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
       if (lockedUntil) {
-        await audit.record({ event: 'login.locked', email, ip: client.ip });
+        const by = Object.entries(locks).filter(([, until]) => until !== undefined).map(([name]) => name);
+        await audit.record({ event: 'login.locked', email, userId: user?.id ?? null, ip: client.ip, detail: { by } });
         throw new LoginLockedError(Math.max(1, Math.ceil((lockedUntil.getTime() - now().getTime()) / 1000)));
       }
-      const user = await users.findByEmail(email.trim());
       const passwordOk = await verifyPassword(user?.password_hash, password);
       if (!user || !passwordOk || user.status !== 'active') {
         await audit.record({ event: 'login.failure', email, userId: user?.id ?? null, ip: client.ip, detail: { reason: !user ? 'unknown-email' : !passwordOk ? 'wrong-password' : 'disabled' } });
         throw new AppError('UNAUTHENTICATED', BAD_CREDENTIALS);
       }
-      await throttle.clear(accountKey);
-      await throttle.forgive(ipKey, settings.ipThrottle); // an address is limited by its failures, not its sign-ins
+      // Limits count failures, not sign-ins: this address proved it knows the password.
+      await Promise.all([throttle.clear(keys.pair), throttle.forgive(keys.account, settings.accountThrottle), throttle.forgive(keys.ip, settings.ipThrottle)]);
       const refreshToken = randomSecret();
       const session = await db.transaction().execute(async (trx) => {
         const created = await sessions.create(trx, {

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { IamDatabase } from '../database.ts';
 import type { Session } from './session.table.ts';
 
@@ -39,20 +39,24 @@ export function sessionRepository(db: Kysely<IamDatabase>) {
       if (sessionId) query = query.where('id', '=', sessionId);
       return (await query.returning('id').execute()).map((r) => r.id);
     },
-    /** Which of these sessions are on: not revoked, not expired, of a user still active. */
-    async activeAmong(ids: readonly string[], now: Date): Promise<string[]> {
+    /** Which of these sessions are on (not revoked, not expired, of a user still active), with their user's department. */
+    async activeAmong(ids: readonly string[], now: Date): Promise<{ id: string; user_id: string; department_code: string | null }[]> {
       if (ids.length === 0) return [];
-      const rows = await db
+      return db
         .selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
-        .select('sessions.id')
+        .select(['sessions.id', 'sessions.user_id', 'users.department_code'])
         .where('sessions.id', 'in', ids)
         .where('sessions.revoked_at', 'is', null)
         .where('sessions.expires_at', '>', now)
         .where('users.status', '=', 'active')
         .where('users.deleted_at', 'is', null)
         .execute();
-      return rows.map((row) => row.id);
+    },
+    /** Whether the user has signed in from this address since `since` (a known address). */
+    async signedInFrom(userId: string, ip: string, since: Date): Promise<boolean> {
+      const row = await db.selectFrom('sessions').select('id').where('user_id', '=', userId).where('ip', '=', ip).where('created_at', '>=', since).limit(1).executeTakeFirst();
+      return row !== undefined;
     },
     async listActive(userId: string, now: Date): Promise<Session[]> {
       return db
@@ -70,35 +74,40 @@ export function sessionRepository(db: Kysely<IamDatabase>) {
 export type SessionRepository = ReturnType<typeof sessionRepository>;
 
 export interface ThrottleRule {
-  /** Failures within `windowSeconds` that lock the key … */
+  /** Attempts, each within `windowSeconds` of the one before, that lock the key … */
   readonly maxFailures: number;
   readonly windowSeconds: number;
-  /** … for this long. */
+  /** … for `lockSeconds`, doubling with every further attempt up to `maxLockSeconds`. */
   readonly lockSeconds: number;
+  readonly maxLockSeconds: number;
 }
 
-/** Failed sign-ins per key (`account:<email>`, `ip:<address>`): counting, lockout and its expiry. */
+/**
+ * Attempts per key (`pair:<email>|<address>`, `account:<email>`, `ip:<address>`, `reset-…`):
+ * counting, progressive lockout and its expiry. Used for sign-ins (failures) and reset requests.
+ */
 export function loginThrottle(db: Kysely<IamDatabase>) {
   return {
     /**
-     * Counts a sign-in attempt against `key` before the password is checked, and says whether the
+     * Counts an attempt against `key` before the password is checked, and says until when the
      * key was already locked (then nothing is counted). The row is locked while counting, so
      * parallel attempts take turns: 300 at once still get only the rule's number of tries.
-     * The attempt that reaches the rule's count locks the key for the attempts after it.
+     * The attempt that reaches the rule's count locks the key for the attempts after it; each
+     * attempt after that (once the lock has expired) locks it twice as long, up to the maximum.
      */
     async claim(key: string, rule: ThrottleRule, now: Date): Promise<Date | undefined> {
       const windowStart = new Date(now.getTime() - rule.windowSeconds * 1000);
-      const lockEnd = new Date(now.getTime() + rule.lockSeconds * 1000);
+      const attempts = sql<number>`CASE WHEN t.last_attempt_at < ${windowStart} THEN 1 ELSE t.failures + 1 END`;
+      const lockUntil = (count: RawBuilder<number> | number) => sql<Date>`
+        CASE WHEN ${count} >= ${rule.maxFailures}::int
+          THEN ${now}::timestamptz + make_interval(secs => least(${rule.lockSeconds}::float8 * power(2, ${count} - ${rule.maxFailures}::int), ${rule.maxLockSeconds}::float8))
+        END`;
       const { rows } = await sql<{ locked_until: Date | null }>`
         WITH previous AS (SELECT locked_until FROM login_throttle WHERE key = ${key} FOR UPDATE),
         counted AS (
-          INSERT INTO login_throttle AS t (key, failures, window_start, locked_until)
-          VALUES (${key}, 1, ${now}, CASE WHEN ${rule.maxFailures} <= 1 THEN ${lockEnd}::timestamptz END)
-          ON CONFLICT (key) DO UPDATE SET
-            failures     = CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END,
-            window_start = CASE WHEN t.window_start < ${windowStart} THEN ${now} ELSE t.window_start END,
-            locked_until = CASE WHEN (CASE WHEN t.window_start < ${windowStart} THEN 1 ELSE t.failures + 1 END) >= ${rule.maxFailures}
-                                THEN ${lockEnd}::timestamptz ELSE NULL END
+          INSERT INTO login_throttle AS t (key, failures, last_attempt_at, locked_until)
+          VALUES (${key}, 1, ${now}, ${lockUntil(1)})
+          ON CONFLICT (key) DO UPDATE SET failures = ${attempts}, last_attempt_at = ${now}, locked_until = ${lockUntil(attempts)}
           WHERE t.locked_until IS NULL OR t.locked_until <= ${now}
         )
         SELECT locked_until FROM previous WHERE locked_until > ${now}`.execute(db);

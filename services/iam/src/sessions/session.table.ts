@@ -22,7 +22,7 @@ export interface RefreshTokenTable {
 export interface LoginThrottleTable {
   key: string;
   failures: number;
-  window_start: Date;
+  last_attempt_at: Date;
   locked_until: Date | null;
 }
 

@@ -24,6 +24,10 @@ export function userRepository(db: Kysely<IamDatabase>) {
     async findById(id: string): Promise<User | undefined> {
       return live().selectAll().where('id', '=', id).executeTakeFirst();
     },
+    /** A live user, locked until the transaction ends (to compare before and after a change). */
+    async lockById(trx: Transaction<IamDatabase>, id: string): Promise<User | undefined> {
+      return trx.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).forUpdate().executeTakeFirst();
+    },
     async findByEmail(email: string): Promise<User | undefined> {
       return live().selectAll().where(sql<string>`lower(email)`, '=', email.toLowerCase()).executeTakeFirst();
     },

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { Page, PageQuery, UuidParams } from '../http/paging.ts';
-import { metadataOf } from '../http/request.ts';
+import { metadataOf, refuseApiToken } from '../http/request.ts';
 import { DepartmentCode, Email, NewPassword, RoleName } from '../http/schemas.ts';
 import type { UserRepository } from './user.repository.ts';
 import { userDto, type UserService } from './user.service.ts';
@@ -94,9 +94,11 @@ export function userRoutes(app: HttpServer, deps: { users: UserRepository; servi
       },
     },
     async (request) => {
-      // Whoever sets another user's password or email can sign in as them: that is role-level power.
-      const takesOver = (request.body.password !== undefined || request.body.email !== undefined) && request.params.id !== auth.userOf(request).id;
-      if (takesOver) await auth.authorize(request, 'roles:write');
+      // Whoever sets a user's password or email can sign in as them: for another user that is
+      // role-level power; for oneself it takes the person, never one of their API tokens.
+      const credentials = request.body.password !== undefined || request.body.email !== undefined;
+      if (credentials && request.params.id === auth.userOf(request).id) refuseApiToken(auth.userOf(request), 'Changing your own password or email');
+      else if (credentials) await auth.authorize(request, 'roles:write');
       return service.update(request.params.id, request.body, metadataOf(request));
     },
   );

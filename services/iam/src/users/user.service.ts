@@ -3,6 +3,7 @@ import { AppError } from '@archipelago/platform';
 import { appendEvents, type EventMetadata } from '@archipelago/platform/events';
 import type { ApiTokenRepository } from '../api-tokens/api-token.repository.ts';
 import type { AuditLog } from '../audit/audit.repository.ts';
+import type { DepartmentDirectory } from '../departments/department.directory.ts';
 import { hashPassword } from '../crypto/passwords.ts';
 import type { IamDatabase } from '../database.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
@@ -40,8 +41,16 @@ export interface UserInput {
 }
 
 /** The rules of users: each change commits with its event (user.created/updated/deleted). */
-export function userService(deps: { db: Kysely<IamDatabase>; users: UserRepository; roles: RoleRepository; sessions: SessionRepository; apiTokens: ApiTokenRepository; audit: AuditLog }) {
-  const { db, users, roles, sessions, apiTokens, audit } = deps;
+export function userService(deps: {
+  db: Kysely<IamDatabase>;
+  users: UserRepository;
+  roles: RoleRepository;
+  sessions: SessionRepository;
+  apiTokens: ApiTokenRepository;
+  departments: DepartmentDirectory;
+  audit: AuditLog;
+}) {
+  const { db, users, roles, sessions, apiTokens, departments, audit } = deps;
 
   const roleIds = async (names: readonly string[]): Promise<string[]> => {
     const found = await roles.rolesByName(names);
@@ -64,6 +73,7 @@ export function userService(deps: { db: Kysely<IamDatabase>; users: UserReposito
   return {
     async create(input: UserInput, metadata: EventMetadata): Promise<UserDto> {
       const ids = await roleIds(input.roles ?? []);
+      if (input.department_code) await departments.requireLive(input.department_code, 'body.department_code');
       const record: NewUser = {
         email: input.email,
         display_name: input.display_name,
@@ -75,11 +85,13 @@ export function userService(deps: { db: Kysely<IamDatabase>; users: UserReposito
         const user = await users.insert(trx, record);
         if (!user) throw emailTaken(input.email);
         await users.setRoles(trx, user.id, ids);
-        await audit.record({ event: 'user.created', userId: user.id, email: user.email, detail: { by: metadata.userId ?? null } }, trx);
+        await audit.record({ event: 'user.created', userId: user.id, email: user.email, detail: { by: metadata.userId ?? null, status: user.status, department: user.department_code, roles: input.roles ?? [] } }, trx);
         return publish(trx, 'user.created', user, metadata);
       });
     },
+    /** Changes a user; a new password or disabling ends their sessions, a new password their API tokens too. Each change is audited. */
     async update(id: string, input: Partial<Omit<UserInput, 'roles'>>, metadata: EventMetadata): Promise<UserDto> {
+      if (input.department_code) await departments.requireLive(input.department_code, 'body.department_code');
       const changes: UserChanges = {
         email: input.email,
         display_name: input.display_name,
@@ -88,6 +100,8 @@ export function userService(deps: { db: Kysely<IamDatabase>; users: UserReposito
         password_hash: input.password ? await hashPassword(input.password) : undefined,
       };
       return db.transaction().execute(async (trx) => {
+        const before = await users.lockById(trx, id);
+        if (!before) throw new AppError('NOT_FOUND', `User ${id} does not exist`);
         let user: User | undefined;
         try {
           user = await users.update(trx, id, changes);
@@ -96,7 +110,18 @@ export function userService(deps: { db: Kysely<IamDatabase>; users: UserReposito
           throw error;
         }
         if (!user) throw new AppError('NOT_FOUND', `User ${id} does not exist`);
-        if (input.status === 'disabled' || input.password) await sessions.revoke(trx, id, input.password ? 'password-changed' : 'user-disabled');
+        const by = metadata.userId ?? null;
+        if (input.password) {
+          const revokedSessions = await sessions.revoke(trx, id, 'password-changed');
+          const revokedTokens = await apiTokens.revokeAllOfUser(trx, id);
+          await audit.record({ event: 'password.changed', userId: id, email: user.email, detail: { by, sessions: revokedSessions.length, apiTokens: revokedTokens } }, trx);
+        }
+        if (input.status === 'disabled') await sessions.revoke(trx, id, 'user-disabled');
+        if (before.status !== user.status) await audit.record({ event: user.status === 'disabled' ? 'user.disabled' : 'user.enabled', userId: id, email: user.email, detail: { by } }, trx);
+        if (before.department_code !== user.department_code) {
+          await audit.record({ event: 'user.department-changed', userId: id, email: user.email, detail: { by, from: before.department_code, to: user.department_code } }, trx);
+        }
+        if (before.email !== user.email) await audit.record({ event: 'user.email-changed', userId: id, email: user.email, detail: { by, from: before.email, to: user.email } }, trx);
         return publish(trx, 'user.updated', user, metadata);
       });
     },

@@ -46,6 +46,12 @@ export function referenceRepository(db: Kysely<MasterdataDatabase>, entity: Refe
     async findByCode(code: string): Promise<ReferenceRow | undefined> {
       return (await rows(sql<ReferenceRow>`SELECT * FROM ${table} WHERE code = ${code} AND ${live}`))[0];
     },
+    /** Live (not deleted) rows among these codes, with whether each is active. */
+    async liveAmong(codes: readonly string[]): Promise<{ code: string; is_active: boolean }[]> {
+      if (codes.length === 0) return [];
+      const found = await sql<{ code: string; is_active: boolean }>`SELECT code, is_active FROM ${table} WHERE code = ANY(${[...codes]}::text[]) AND ${live} ORDER BY code`.execute(db);
+      return found.rows;
+    },
     /** Rows with a code after `after` in byte order (inactive ones too, not deleted ones), for reconciliation. */
     async exportAfter(after: string | undefined, limit: number): Promise<ReferenceRow[]> {
       const from = after === undefined ? sql`true` : sql`code COLLATE "C" > ${after}`;

@@ -35,7 +35,8 @@ function schemasOf(entity: ReferenceEntity) {
 
 /**
  * The REST API of one reference entity under its path (list, read, create, PATCH, soft DELETE),
- * and its internal export for reconciliation: `GET /internal/v1/export/<name>?after=<code>&limit=`.
+ * its internal export for reconciliation: `GET /internal/v1/export/<name>?after=<code>&limit=`,
+ * and a batch check of codes for other services: `POST /internal/v1/<plural>/validate {codes}`.
  */
 export function referenceRoutes(app: HttpServer, rows: ReferenceRepository, service: ReferenceService): void {
   const entity = rows.entity;
@@ -71,6 +72,21 @@ export function referenceRoutes(app: HttpServer, rows: ReferenceRepository, serv
     await service.remove(code, changeOf(request));
     return reply.status(204).send();
   });
+  app.post(
+    `/internal/v1/${entity.path.split('/').at(-1)}/validate`,
+    {
+      schema: {
+        hide: true,
+        // Any code may be asked about: one that could never exist is simply not found.
+        body: Type.Object({ codes: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 1000 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(Type.Object({ code: Type.String(), active: Type.Boolean() })) }) },
+      },
+    },
+    async (request) => {
+      const found = await rows.liveAmong([...new Set(request.body.codes)]);
+      return { items: found.map((row) => ({ code: row.code, active: row.is_active })) };
+    },
+  );
   app.get(
     `/internal/v1/export/${entity.name}`,
     {
