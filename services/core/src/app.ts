@@ -30,7 +30,7 @@ export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseU
   const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
-  for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));
+  for (const repository of repositories) entityRoutes(app, auth, repository, entityService(db, references, lookups, repositories, repository));
   const orders = orderRepository(db);
   orderRoutes(app, auth, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
   reportRoutes(app, reportQueries(db));
