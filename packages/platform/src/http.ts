@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
+import { registerIdempotency, type IdempotencyOptions } from './idempotency/hook.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -18,6 +19,11 @@ export interface HttpServerOptions {
   readonly bodyLimit?: number;
   /** How long requests in flight may finish when the server closes; then connections are cut. */
   readonly closeGraceMs?: number;
+  /**
+   * `Idempotency-Key` on every write under `/api/`, kept in this database's `idempotency_keys`
+   * (a service migration creates it with `createIdempotencyKeysTableV1`).
+   */
+  readonly idempotency?: IdempotencyOptions;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -47,6 +53,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  if (options.idempotency) registerIdempotency(app, options.idempotency);
   // Graceful, but bounded: requests in flight get a grace period, then every connection still
   // open (a peer that died mid-request, one that never sent a request) is cut, so closing
   // never hangs for the 60 s of Node's header timeout.

@@ -25,7 +25,7 @@ export interface CoreDeps extends AppDeps<CoreDatabase> {
 
 /** Composition root of the core service. */
 export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
+  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db), idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));

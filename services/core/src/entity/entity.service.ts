@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
+import { markIdempotentWrite } from '@archipelago/platform/idempotency';
 import type { Change } from '@archipelago/platform/auth';
 import type { CoreDatabase } from '../database.ts';
 import type { ReferenceValidator } from '@archipelago/platform/references';
@@ -62,6 +63,7 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
 
   const record = async (trx: Transaction<CoreDatabase>, action: 'created' | 'updated' | 'deleted', row: EntityRow, change: Change) => {
     const dto = entityDto(entity, row);
+    if (!entity.events) await markIdempotentWrite(trx); // appendEvents marks it otherwise
     if (entity.events) {
       await appendEvents(trx, [{ type: `${entity.name}.${action}`, aggregateType: entity.name, aggregateId: row.id, aggregateVersion: row.version, payload: dto, metadata: change.metadata }]);
     }

@@ -30,7 +30,8 @@ export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService
       const user = auth.userOf(request);
       // A token must not mint another (possibly broader) one: tokens are made by a signed-in person.
       if (user.via.kind === 'api-token') throw new AppError('FORBIDDEN', 'API tokens are created with a user\'s access token, not with another API token');
-      return reply.status(201).send(await service.create(user.id, request.body));
+      // no-store: the secret is shown once, and not kept as an Idempotency-Key's response either.
+      return reply.status(201).header('cache-control', 'no-store').send(await service.create(user.id, request.body));
     },
   );
   app.get('/api/v1/auth/api-tokens', { preHandler: auth.requireUser, schema: { tags: ['auth'] } }, async (request) => ({
