@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { asUser } from '@archipelago/platform/testing/identity';
 import { coreTestApp } from './core-app.ts';
@@ -10,8 +10,8 @@ interface KeyRow {
 }
 
 describe('Idempotency-Key on core writes', async () => {
-  const { app, server, identity, database, db } = await coreTestApp();
-  const owner = database.db as Kysely<unknown>;
+  const { app, server, identity, database } = await coreTestApp();
+  const owner = database.db;
   const count = async (query: string) => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.raw(query)}`.execute(owner)).rows[0]!.n;
   const orders = () => count('orders');
   const events = (type: string) => count(`outbox WHERE type = '${type}'`);
