@@ -79,7 +79,7 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
         });
       }
       if (found.state === 'completed') {
-        if (!found.response_kept) throw inUse(caller.key, `The request with Idempotency-Key ${caller.key} completed (${found.response_status ?? '?'}); its response was not kept (it held a secret), so it cannot be replayed`, 'completed, response not kept');
+        if (!found.response_kept) throw inUse(caller.key, `The request with Idempotency-Key ${caller.key} completed (${found.response_status ?? '?'}); its response was not kept (marked no-store, or not text), so it cannot be replayed`, 'completed, response not kept');
         await reply
           .status(found.response_status ?? 200)
           .header(REPLAYED_HEADER, 'true')

@@ -105,11 +105,18 @@ export function idempotencyKeys(db: Kysely<unknown>) {
             response_kept = ${k.body !== null}, completed_at = now()
         WHERE principal = ${k.principal} AND key = ${k.key} AND attempt = ${k.attempt} AND state = 'in_progress'`.execute(db);
     },
-    /** Frees the key after a failure (5xx) so a retry proceeds; kept when the write committed after all. */
+    /**
+     * Frees the key after a failure (5xx) so a retry proceeds. When the write committed after all,
+     * the key is kept and marked abandoned: a retry learns the write committed and its response was lost.
+     */
     async release(k: KeyOfCaller & { attempt: string }): Promise<void> {
       await sql`
-        DELETE FROM idempotency_keys
-        WHERE principal = ${k.principal} AND key = ${k.key} AND attempt = ${k.attempt} AND state = 'in_progress' AND NOT committed`.execute(db);
+        WITH freed AS (
+          DELETE FROM idempotency_keys
+          WHERE principal = ${k.principal} AND key = ${k.key} AND attempt = ${k.attempt} AND state = 'in_progress' AND NOT committed
+        )
+        UPDATE idempotency_keys SET started_at = '-infinity'
+        WHERE principal = ${k.principal} AND key = ${k.key} AND attempt = ${k.attempt} AND state = 'in_progress' AND committed`.execute(db);
     },
   };
 }
