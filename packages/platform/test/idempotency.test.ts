@@ -123,6 +123,14 @@ describe('Idempotency-Key (platform)', async () => {
     expect((await post('quoted-1')).headers['idempotent-replayed']).toBe('true'); // "k" and k are one key
   });
 
+  it('leaves secret members out of the fingerprint: only their presence counts', async () => {
+    expect((await post('k-password', { name: 'p', password: 'first secret' })).statusCode).toBe(201);
+    const otherPassword = await post('k-password', { name: 'p', password: 'second secret' });
+    expect(otherPassword.headers['idempotent-replayed']).toBe('true');
+    expect((await post('k-password', { name: 'q', password: 'first secret' })).statusCode).toBe(422);
+    expect((await post('k-password', { name: 'p' })).statusCode).toBe(422);
+  });
+
   it('forgets a key after its retention: an expired key is a new request, and pruning deletes it', async () => {
     await post('k-old');
     await sql`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-old'`.execute(db);

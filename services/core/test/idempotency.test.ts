@@ -130,6 +130,7 @@ describe('Idempotency-Key on core writes', async () => {
     const before = await orders();
     const retry = await create('lost-1');
     expect(retry.json()).toMatchObject({ status: 409, code: 'IDEMPOTENCY_KEY_IN_USE', reason: 'committed, response lost' });
+    expect(retry.headers['retry-after']).toBeUndefined(); // retrying will not help
     expect(await orders()).toBe(before);
   });
 });

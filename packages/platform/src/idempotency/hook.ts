@@ -24,11 +24,16 @@ export const REPLAYED_HEADER = 'idempotent-replayed';
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
 
+// Members that hold secrets (a new user's password) are left out of the fingerprint: a fast hash
+// of them kept for a day would be easier to guess than the password's own (argon2id) hash.
+const SECRET_MEMBER = /(password|secret|token)$/i;
+
 // Same members in any order are the same request.
 const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  ) ?? '';
+  JSON.stringify(value, (key, v: unknown) => {
+    if (SECRET_MEMBER.test(key)) return '(secret)';
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v;
+  }) ?? '';
 
 const headerProblem = (message: string, value?: unknown) =>
   new AppError('VALIDATION_FAILED', `Invalid Idempotency-Key header: ${message}`, { fields: [{ field: `headers.${IDEMPOTENCY_HEADER}`, message, value }] });
@@ -87,13 +92,16 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
           .send(found.response_body ?? '');
         return undefined;
       }
-      reply.header('retry-after', '1');
       if (found.committed && found.stale) {
         throw inUse(caller.key, `The request with Idempotency-Key ${caller.key} committed its write but its response was lost; nothing is written again: read the resource to see the outcome`, 'committed, response lost');
       }
-      if (found.committed || !found.stale) throw inUse(caller.key, `A request with Idempotency-Key ${caller.key} is still in progress; retry later`, 'in progress');
+      if (found.committed || !found.stale) {
+        reply.header('retry-after', '1');
+        throw inUse(caller.key, `A request with Idempotency-Key ${caller.key} is still in progress; retry later`, 'in progress');
+      }
       if (await keys.takeOver({ ...caller, from: found.attempt, to: attempt, staleAfterMs })) return mine();
     }
+    reply.header('retry-after', '1');
     throw inUse(caller.key, `A request with Idempotency-Key ${caller.key} is still in progress; retry later`, 'in progress');
   };
 
