@@ -131,6 +131,14 @@ describe('Idempotency-Key (platform)', async () => {
     expect((await post('k-password', { name: 'p' })).statusCode).toBe(422);
   });
 
+  it('documents the header on every write in the OpenAPI document, not on reads', async () => {
+    const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>> }>();
+    const headersOf = (path: string, method: string) => (document.paths[path]?.[method]?.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
+    expect(headersOf('/api/v1/things', 'post')).toEqual(['idempotency-key']);
+    expect(headersOf('/api/v1/things/{name}', 'delete')).toEqual(['idempotency-key']);
+    expect(headersOf('/api/v1/things', 'get')).toEqual([]);
+  });
+
   it('forgets a key after its retention: an expired key is a new request, and pruning deletes it', async () => {
     await post('k-old');
     await sql`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-old'`.execute(db);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Kysely } from 'kysely';
+import Type from 'typebox';
 import type { AuthUser } from '../auth/types.ts';
 import { AppError } from '../errors.ts';
 import type { HttpServer } from '../http.ts';
@@ -22,6 +23,11 @@ export const IDEMPOTENCY_HEADER = 'idempotency-key';
 /** Set on a replayed response (Stripe's name). */
 export const REPLAYED_HEADER = 'idempotent-replayed';
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const IdempotencyHeaders = Type.Object({
+  [IDEMPOTENCY_HEADER]: Type.Optional(
+    Type.String({ description: 'Retrying with the same key replays the first response instead of writing again (kept 24 h, per caller); another request under the key is a 422, a duplicate in flight a 409.' }),
+  ),
+});
 const KEY = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
 
 // Members that hold secrets (a new user's password) are left out of the fingerprint: a fast hash
@@ -131,6 +137,8 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
     if (!route.url.startsWith('/api/') || !methods.some((method) => WRITES.has(method))) return;
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
     route.preHandler = [...existing, claim]; // last: after authentication, so the caller is known
+    // Documented in the OpenAPI document (clients see it); the hook itself checks the value.
+    if (route.schema?.headers === undefined) route.schema = { ...route.schema, headers: IdempotencyHeaders };
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
