@@ -183,7 +183,7 @@ describe('masterdata to core', async () => {
   it('records who made a change, and refuses a change by a user IAM has since deleted (422)', async () => {
     const created = await iam.inject({
       method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${adminToken}` },
-      payload: { email: 'clerk@example.com', display_name: 'Carl Clerk', password: 'another long password', roles: ['staff'] },
+      payload: { email: 'clerk@example.com', display_name: 'Carl Clerk', password: 'another long password', roles: ['staff'], department_code: 'LAB' },
     });
     const clerkId = created.json<{ id: string }>().id;
     const clerk = asUser({ inject: (options) => coreServer.inject(options) }, await signIn('clerk@example.com', 'another long password'));

@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
 import type { ServiceCredentials } from './internal-auth/credentials.ts';
 import { protectInternalRoutes } from './internal-auth/guard.ts';
+import { registerIdempotency, type IdempotencyOptions } from './idempotency/hook.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -22,6 +23,11 @@ export interface HttpServerOptions {
   readonly closeGraceMs?: number;
   /** Checks service tokens: every `/internal/` route needs one for this service (without credentials, all are refused). */
   readonly credentials?: ServiceCredentials;
+  /**
+   * `Idempotency-Key` on every write under `/api/`, kept in this database's `idempotency_keys`
+   * (a service migration creates it with `createIdempotencyKeysTableV1`).
+   */
+  readonly idempotency?: IdempotencyOptions;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -53,6 +59,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  if (options.idempotency) registerIdempotency(app, options.idempotency);
   // Graceful, but bounded: requests in flight get a grace period, then every connection still
   // open (a peer that died mid-request, one that never sent a request) is cut, so closing
   // never hangs for the 60 s of Node's header timeout.

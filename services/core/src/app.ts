@@ -28,12 +28,12 @@ export interface CoreDeps extends AppDeps<CoreDatabase> {
 
 /** Composition root of the core service. */
 export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl, credentials }: CoreDeps): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db), credentials });
+  const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, credentials, reconcileAt: reconcileAt ?? '02:00' });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
-  for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));
+  for (const repository of repositories) entityRoutes(app, auth, repository, entityService(db, references, lookups, repositories, repository));
   const orders = orderRepository(db);
   orderRoutes(app, auth, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
   reportRoutes(app, reportQueries(db));

@@ -1,4 +1,5 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import type { Kysely } from 'kysely';
 import { createAuth, type Auth } from '@archipelago/platform/auth';
 import { registerEventFeed } from '@archipelago/platform/events';
 import { apiTokenRepository } from './api-tokens/api-token.repository.ts';
@@ -41,7 +42,7 @@ export async function buildApp(deps: AppDeps<IamDatabase> & { settings?: Partial
 /** The iam app with its key store and auth helper exposed (tests and the bench sign with them). */
 export async function buildIam({ db, logger, databaseUrl, credentials, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
   const settings: IamSettings = { ...defaultIamSettings, ...overrides };
-  const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024, credentials });
+  const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024, credentials, idempotency: { db: db as Kysely<unknown> } });
 
   const users = userRepository(db);
   const roles = roleRepository(db);

@@ -26,6 +26,22 @@ const DEFAULT_GRANTS: Record<string, { description: string; permissions: readonl
   viewer: { description: 'Read-only access', permissions: reads.filter((p) => !ADMINISTRATION.some((r) => p.startsWith(`${r}:`))) },
 };
 
+/**
+ * Seed 000's "staff read only their own department's orders", made to cover changes too (a staff
+ * member could otherwise create an order they may not see). Added with the staff role's default
+ * grants, once: an administrator who deletes or edits it keeps their choice.
+ */
+export const SEEDED_POLICIES = [
+  {
+    name: 'staff-own-department-orders',
+    description: "Staff read and change only their own department's orders",
+    effect: 'deny',
+    permission: 'orders:*',
+    role: 'staff',
+    condition: 'other-department',
+  },
+] as const;
+
 export interface SeedOptions {
   readonly adminEmail: string;
   /** When absent, a random password is generated, printed once and written to `passwordFile`. */
@@ -58,6 +74,14 @@ export async function seedIam(db: Kysely<IamDatabase>, options: SeedOptions): Pr
         INSERT INTO role_permissions (role_id, permission_id)
         SELECT ${role.id}, id FROM permissions WHERE name = ANY(${grant.permissions})
         ON CONFLICT DO NOTHING`.execute(trx);
+      if (held) continue;
+      const policies = SEEDED_POLICIES.filter((policy) => policy.role === name);
+      if (policies.length === 0) continue;
+      await trx
+        .insertInto('policies')
+        .values(policies.map((p) => ({ name: p.name, description: p.description, effect: p.effect, permission: p.permission, condition: p.condition, role_id: role.id })))
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
     }
   });
 

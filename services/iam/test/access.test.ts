@@ -137,6 +137,12 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
       await app.inject({ method: 'DELETE', url: `/api/v1/policies/${denyAll}`, headers: admin });
       await app.inject({ method: 'DELETE', url: `/api/v1/policies/${allowViewers}`, headers: admin });
 
+      // The seeded own-department policy is deleted, to watch one made through the API take effect.
+      const seeded = (await app.inject({ url: '/api/v1/policies', headers: admin })).json<{ items: { id: string; name: string }[] }>().items;
+      const ownDepartment = seeded.find((p) => p.name === 'staff-own-department-orders');
+      expect(ownDepartment).toBeDefined();
+      expect((await service.inject({ url: '/orders/D02', headers: staff })).statusCode).toBe(403);
+      await app.inject({ method: 'DELETE', url: `/api/v1/policies/${ownDepartment!.id}`, headers: admin });
       expect((await service.inject({ url: '/orders/D02', headers: staff })).statusCode).toBe(200);
       await policy({ name: 'staff read own department orders only', effect: 'deny', permission: 'orders:read', role: 'staff', condition: 'other-department' });
       expect((await service.inject({ url: '/orders/D01', headers: staff })).statusCode).toBe(200);
@@ -149,6 +155,26 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     } finally {
       await service.close();
     }
+  });
+
+  it('refuses (422) a department condition that no route could apply, on create and on replace', async () => {
+    const post = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/v1/policies', headers: admin, payload: body });
+    const deny = { effect: 'deny', role: 'staff', condition: 'other-department' };
+    const noDepartment = await post({ ...deny, name: 'labels by department', permission: 'labels:write' });
+    expect(noDepartment.json()).toMatchObject({ status: 422, errors: [{ field: 'body.condition', value: 'other-department' }] });
+    expect(noDepartment.json<{ detail: string }>().detail).toContain('labels has no department');
+    const allow = await post({ ...deny, name: 'allow own department', effect: 'allow', permission: 'orders:read', condition: 'same-department' });
+    expect(allow.json()).toMatchObject({ status: 422, errors: [{ field: 'body.effect', value: 'allow' }] });
+    for (const permission of ['orders:write', 'engagements:*', 'intakes:read']) {
+      expect((await post({ ...deny, name: `deny ${permission}`, permission })).statusCode).toBe(201);
+    }
+    const kept = await post({ ...deny, name: 'resources anywhere', permission: 'resources:write', condition: 'always' });
+    expect(kept.statusCode).toBe(201);
+    const replaced = await app.inject({ method: 'PUT', url: `/api/v1/policies/${kept.json<{ id: string }>().id}`, headers: admin, payload: { ...deny, name: 'resources anywhere', permission: 'resources:write' } });
+    expect(replaced.statusCode).toBe(422);
+    const names = (await app.inject({ url: '/api/v1/policies?limit=100', headers: admin })).json<{ items: { name: string }[] }>().items.map((p) => p.name);
+    expect(names).not.toContain('labels by department');
+    expect(names).not.toContain('allow own department');
   });
 
   it('issues API tokens within the owner\'s permissions, accepts them as bearer tokens and counts their use', async () => {

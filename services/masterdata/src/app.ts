@@ -1,4 +1,5 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import type { Kysely } from 'kysely';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { registerEventFeed } from '@archipelago/platform/events';
 import { referenceEntities } from './catalog.ts';
@@ -14,7 +15,7 @@ export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
 
 /** Composition root of the masterdata service. */
 export async function buildApp({ db, logger, databaseUrl, auth, credentials }: MasterdataDeps): Promise<HttpServer> {
-  const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db), credentials });
+  const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const repositories = referenceEntities.map((entity) => referenceRepository(db, entity));
   for (const repository of repositories) referenceRoutes(app, repository, referenceService(db, repositories, repository));

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
+import { markIdempotentWrite } from '../idempotency/context.ts';
 import type { EventEnvelope, NewEvent } from './envelope.ts';
 import { uuidv7 } from './uuid.ts';
 
@@ -59,7 +60,8 @@ interface OutboxRow {
 }
 
 /**
- * Records events in the transaction that makes the change: both commit, or neither does.
+ * Records events in the transaction that makes the change: both commit, or neither does. In a
+ * request with an `Idempotency-Key`, the key is marked committed in the same transaction.
  *
  * @example
  * await db.transaction().execute(async (trx) => {
@@ -69,6 +71,7 @@ interface OutboxRow {
  */
 export async function appendEvents<DB>(trx: Transaction<DB>, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
+  await markIdempotentWrite(trx);
   const ids = events.map(() => uuidv7());
   const rows = events.map((e, i) => sql`(${ids[i]}::uuid, ${e.type}, ${e.aggregateType}, ${e.aggregateId}, ${e.aggregateVersion}, ${JSON.stringify(e.payload)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`);
   await sql`

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
+import { markIdempotentWrite } from '@archipelago/platform/idempotency';
 import type { Change } from '@archipelago/platform/auth';
 import type { CoreDatabase } from '../database.ts';
 import type { ReferenceValidator } from '@archipelago/platform/references';
@@ -9,6 +10,8 @@ import type { LookupReader } from '../lookup.reader.ts';
 import type { EntityRepository } from './entity.repository.ts';
 
 type Values = Readonly<Record<string, unknown>>;
+/** Checks a change against the locked row (`current`) and the changed columns; throws to refuse it. */
+export type Guard = (current: Values, changes: Values) => Promise<void>;
 
 /**
  * The rules of one core entity: references to other services' codes and ids are checked, parent
@@ -60,6 +63,7 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
 
   const record = async (trx: Transaction<CoreDatabase>, action: 'created' | 'updated' | 'deleted', row: EntityRow, change: Change) => {
     const dto = entityDto(entity, row);
+    if (!entity.events) await markIdempotentWrite(trx); // appendEvents marks it otherwise
     if (entity.events) {
       await appendEvents(trx, [{ type: `${entity.name}.${action}`, aggregateType: entity.name, aggregateId: row.id, aggregateVersion: row.version, payload: dto, metadata: change.metadata }]);
     }
@@ -83,12 +87,16 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
         return record(trx, 'created', row, change);
       });
     },
-    /** `scoped`: the scope column's value from the path; a row of another parent is not found. */
-    async update(id: string, changes: Values, change: Change, scoped?: Values): Promise<EntityDto> {
+    /**
+     * `scoped`: the scope column's value from the path; a row of another parent is not found.
+     * `allowed` runs on the locked row (department policies) and throws when the user may not change it.
+     */
+    async update(id: string, changes: Values, change: Change, scoped?: Values, allowed?: Guard): Promise<EntityDto> {
       await checkReferences(changes);
       return db.transaction().execute(async (trx) => {
         const current = await own.lock(trx, id, 'update');
         if (!current || (scope && current[scope] !== scoped?.[scope])) throw notFound(id);
+        await allowed?.(current, changes);
         await checkWithin(changes, { ...current, ...changes });
         await checkParents(trx, changes, { ...current, ...changes });
         const row = await own.update(trx, id, changes, change.userId);
@@ -96,11 +104,12 @@ export function entityService(db: Kysely<CoreDatabase>, references: ReferenceVal
         return record(trx, 'updated', row, change);
       });
     },
-    async remove(id: string, change: Change, scoped?: Values): Promise<void> {
+    async remove(id: string, change: Change, scoped?: Values, allowed?: Guard): Promise<void> {
       await db.transaction().execute(async (trx) => {
         // The row is locked first: a child being created waits on it, then finds no live parent.
         const current = await own.lock(trx, id, 'update');
         if (!current || (scope && current[scope] !== scoped?.[scope])) throw notFound(id);
+        await allowed?.(current, {});
         for (const child of children) {
           if (child.repository.entity.onParentDelete === 'cascade') {
             await child.repository.removeWhere(trx, child.column, id, change.userId);

@@ -1,7 +1,7 @@
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import { changeOf, type Auth } from '@archipelago/platform/auth';
+import { departmentAccess } from '../access/department.ts';
 import type { OrderRepository } from './order.repository.ts';
 import { orderDto, type OrderService } from './order.service.ts';
 
@@ -28,32 +28,12 @@ const OrderSchema = Type.Object({
   updated_at: Timestamp,
 });
 
-// A department no user belongs to: asking about it tells whether policies let a user see other departments.
-const ANOTHER_DEPARTMENT = { departmentCode: '\u0000another' };
-
-/**
- * Department policies apply to lists too: a user who may not read other departments' orders
- * (e.g. staff under "own department only") lists their own department's; asking for another
- * department is a 403. Undefined: nothing can be listed (no department of their own).
- */
-async function departmentScope<Filters extends { department_code?: string }>(auth: Auth, request: FastifyRequest, filters: Filters): Promise<Filters | undefined> {
-  if (filters.department_code !== undefined) {
-    await auth.authorize(request, 'orders:read', { departmentCode: filters.department_code });
-    return filters;
-  }
-  try {
-    await auth.authorize(request, 'orders:read', ANOTHER_DEPARTMENT);
-    return filters;
-  } catch (error) {
-    if (!(error instanceof AppError && error.code === 'FORBIDDEN')) throw error;
-    const own = auth.userOf(request).departmentCode;
-    return own === null ? undefined : { ...filters, department_code: own };
-  }
-}
-
 /** The orders API: paged list with filters, read, create, and status changes. */
 export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository, service: OrderService): void {
   const tags = ['orders'];
+  // Department policies: another department's order does not exist for a user who may not read it.
+  const access = departmentAccess(auth, 'orders');
+  const notFound = (key: string) => () => new AppError('NOT_FOUND', `Order ${key} does not exist`);
   app.get(
     '/api/v1/orders',
     {
@@ -72,7 +52,7 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
     },
     async (request) => {
       const { limit, offset } = request.query;
-      const filters = await departmentScope(auth, request, request.query);
+      const filters = await access.listScope(request, request.query);
       if (!filters) return { items: [], total: 0, limit, offset };
       const page = await orders.list(filters);
       return { items: page.items.map(orderDto), total: page.total, limit, offset };
@@ -83,8 +63,8 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
     { schema: { tags, description: 'One order, by id or by order code', params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 40, description: 'uuid or ORD-YYYY-NNNNNN' }) }), response: { 200: OrderSchema } } },
     async (request) => {
       const order = await orders.findByIdOrCode(request.params.id);
-      if (!order) throw new AppError('NOT_FOUND', `Order ${request.params.id} does not exist`);
-      await auth.authorize(request, 'orders:read', { departmentCode: order.department_code }); // department policies
+      if (!order) throw notFound(request.params.id)();
+      await access.requireReadable(request, order.department_code, notFound(request.params.id));
       return orderDto(order);
     },
   );
@@ -106,7 +86,10 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
         response: { 201: OrderSchema },
       },
     },
-    async (request, reply) => reply.status(201).send(await service.create(request.body, changeOf(request))),
+    async (request, reply) => {
+      await access.requireWriteTo(request, request.body.department_code);
+      return reply.status(201).send(await service.create(request.body, changeOf(request)));
+    },
   );
   app.post(
     '/api/v1/orders/:id/status',
@@ -119,8 +102,10 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
       },
     },
     async (request) => {
+      // An order's department never changes, so checking it before the transaction is enough.
       const order = await orders.findByIdOrCode(request.params.id);
-      if (order) await auth.authorize(request, 'orders:write', { departmentCode: order.department_code });
+      if (!order) throw notFound(request.params.id)();
+      await access.requireWritable(request, order.department_code, notFound(request.params.id));
       return service.changeStatus(request.params.id, request.body.status, changeOf(request));
     },
   );

@@ -29,7 +29,8 @@ export function apiTokenRoutes(app: HttpServer, deps: { service: ApiTokenService
         ),
       },
     },
-    async (request, reply) => reply.status(201).send(await service.create(auth.userOf(request).id, request.body)),
+    // no-store: the secret is shown once, and not kept as an Idempotency-Key's response either.
+    async (request, reply) => reply.status(201).header('cache-control', 'no-store').send(await service.create(auth.userOf(request).id, request.body)),
   );
   app.get('/api/v1/auth/api-tokens', { preHandler: ownTokens, schema: { tags: ['auth'] } }, async (request) => ({
     items: await service.list(auth.userOf(request).id),

@@ -28,12 +28,38 @@ const PolicySchema = Type.Object({
   condition: Type.String(),
 });
 
+/**
+ * Resources whose rows carry a department (core's orders, engagements, intakes): the only ones
+ * whose routes can apply a department condition. Keep it in step with core's entities that have
+ * a `department_code` column.
+ */
+export const DEPARTMENT_SCOPED_RESOURCES: readonly string[] = ['orders', 'engagements', 'intakes'];
+
+// A policy no route could apply is refused, not stored and silently ignored.
+function unenforceable(body: Static<typeof Body>): AppError | undefined {
+  const condition = body.condition ?? 'always';
+  if (condition === 'always') return undefined;
+  const resource = body.permission.split(':')[0] ?? '';
+  if (!DEPARTMENT_SCOPED_RESOURCES.includes(resource)) {
+    const message = `a ${condition} condition applies only to ${DEPARTMENT_SCOPED_RESOURCES.join(', ')}; ${resource} has no department`;
+    return new AppError('UNPROCESSABLE_REFERENCE', `Policy ${body.name} could never apply: ${message}`, { fields: [{ field: 'body.condition', message, value: condition }] });
+  }
+  if (body.effect === 'allow') {
+    // The route's permission is checked before the row (and its department) is known.
+    const message = 'a department condition can only deny; grant the permission through a role and deny it on other-department';
+    return new AppError('UNPROCESSABLE_REFERENCE', `Policy ${body.name} could never apply: ${message}`, { fields: [{ field: 'body.effect', message, value: body.effect }] });
+  }
+  return undefined;
+}
+
 /** Allow/deny rules on top of roles (deny wins); services pick them up with the role map. Every change is audited. */
 export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository; service: PolicyService; roles: RoleRepository; auth: Auth }): void {
   const { policies, service, roles, auth } = deps;
   const read = auth.requirePermission('policies:read');
   const write = auth.requirePermission('policies:write');
   const input = async (body: Static<typeof Body>): Promise<PolicyInput> => {
+    const problem = unenforceable(body);
+    if (problem) throw problem;
     let roleId: string | null = null;
     if (body.role !== null) {
       const role = await roles.findRole(body.role);

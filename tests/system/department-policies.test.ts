@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { permissionOf } from '@archipelago/platform/auth';
+import { coreEntities } from '../../services/core/src/catalog.ts';
+import { DEPARTMENT_SCOPED_RESOURCES } from '../../services/iam/src/policies/policy.routes.ts';
+
+// IAM accepts department conditions only where core applies them; the two lists must not drift.
+describe('department-scoped resources', () => {
+  it("are exactly core's orders and its entities with a department_code column", () => {
+    const departmental = coreEntities.filter((entity) => 'department_code' in entity.columns).map((entity) => permissionOf('GET', entity.path)!.replace(/:read$/, ''));
+    expect([...DEPARTMENT_SCOPED_RESOURCES].sort()).toEqual(['orders', ...departmental].sort());
+  });
+});
