@@ -70,7 +70,7 @@ describe('the service registry', () => {
     expect(
       issuesOf({
         a: { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } },
-        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', types: ['thing.*', 'other.created'] }] } },
+        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*', 'other.created'] }] } },
       }),
     ).toEqual(['b.events.consumes: "other.created" is not published by "a"']);
   });

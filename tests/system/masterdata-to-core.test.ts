@@ -56,7 +56,7 @@ describe('masterdata to core', async () => {
       databaseUrl: coreDb.appUrl,
       peers: { masterdata: masterdataUrl, iam: iamUrl },
       auth: createAuth({ sources: remoteAuthSources(iamUrl) }),
-      reconcileAt: 'off',
+      env: { LOOKUP_RECONCILE_AT: 'off' },
     });
     await app.listen({ host: '127.0.0.1', port: corePort });
     return app;

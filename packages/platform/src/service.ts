@@ -13,6 +13,8 @@ export interface AppDeps<DB> {
   readonly logger: Logger | false;
   /** The service's own database URL, for a LISTEN connection (event feed wake-ups). */
   readonly databaseUrl?: string;
+  /** The process environment, where jobs' schedule overrides (`LOOKUP_RECONCILE_AT`) are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** What a service's composition root receives from `runService`. */

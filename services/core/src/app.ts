@@ -1,6 +1,9 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
-import { registerEventFeed } from '@archipelago/platform/events';
+import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events';
+import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
+import { reconcileLookupsJob } from '@archipelago/platform/lookups';
+import { loadRegistry } from '@archipelago/registry';
 import type { Kysely } from 'kysely';
 import { coreEntities, resources } from './catalog.ts';
 import type { CoreDatabase } from './database.ts';
@@ -19,15 +22,13 @@ export interface CoreDeps extends AppDeps<CoreDatabase> {
   readonly peers: CorePeers;
   /** Verifies tokens, permissions (`orders:read`, …) and policies against IAM. */
   readonly auth: Auth;
-  /** Daily lookup reconciliation (UTC); tests turn it `off`. */
-  readonly reconcileAt?: string;
 }
 
 /** Composition root of the core service. */
-export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseUrl }: CoreDeps): Promise<HttpServer> {
+export async function buildApp({ db, logger, peers, auth, databaseUrl, env }: CoreDeps): Promise<HttpServer> {
   const app = await createHttpServer({ service: 'core', logger, readiness: () => checkDatabase(db) });
   protectApiRoutes(app, auth);
-  const { references } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger, reconcileAt: reconcileAt ?? '02:00' });
+  const { references, lookups: lookupSync } = await startIntegration(app, { db: db as Kysely<unknown>, peers, auth, logger });
   const repositories = coreEntities.map((entity) => entityRepository(db, entity));
   const lookups = lookupReader(db);
   for (const repository of repositories) entityRoutes(app, repository, entityService(db, references, lookups, repositories, repository));
@@ -35,5 +36,12 @@ export async function buildApp({ db, logger, peers, auth, reconcileAt, databaseU
   orderRoutes(app, auth, orders, orderService(db, references, orders, repositories.find((r) => r.entity === resources)!));
   reportRoutes(app, reportQueries(db));
   await registerEventFeed(app, { source: 'core', schema: 'core', db, listenUrl: databaseUrl });
+  // LOOKUP_RECONCILE_AT (cron, HH:MM or off) overrides the reconciliation's schedule.
+  const jobs = await startJobs({
+    service: 'core', db, declared: loadRegistry().service('core').jobs ?? [], env, logger: logger || undefined,
+    handlers: { 'outbox.prune': pruneOutboxJob(db), 'lookups.reconcile': reconcileLookupsJob(lookupSync) },
+  });
+  registerJobRoutes(app, jobs);
+  app.addHook('onClose', () => jobs.stop());
   return app;
 }

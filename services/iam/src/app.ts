@@ -1,10 +1,12 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { createAuth, type Auth } from '@archipelago/platform/auth';
-import { registerEventFeed } from '@archipelago/platform/events';
+import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events';
+import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
+import { loadRegistry } from '@archipelago/registry';
 import { apiTokenRepository } from './api-tokens/api-token.repository.ts';
 import { apiTokenRoutes } from './api-tokens/api-token.routes.ts';
 import { apiTokenService } from './api-tokens/api-token.service.ts';
-import { scheduleAuditPurge } from './audit/audit.purge.ts';
+import { auditPurgeJob } from './audit/audit.purge.ts';
 import { auditLog } from './audit/audit.repository.ts';
 import type { IamDatabase } from './database.ts';
 import { internalRoutes } from './internal.routes.ts';
@@ -36,7 +38,7 @@ export async function buildApp(deps: AppDeps<IamDatabase> & { settings?: Partial
 }
 
 /** The iam app with its key store and auth helper exposed (tests and the bench sign with them). */
-export async function buildIam({ db, logger, databaseUrl, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
+export async function buildIam({ db, logger, databaseUrl, env, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
   const settings: IamSettings = { ...defaultIamSettings, ...overrides };
   const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024 });
 
@@ -72,7 +74,11 @@ export async function buildIam({ db, logger, databaseUrl, settings: overrides }:
   internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
   await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
 
-  const stopPurge = scheduleAuditPurge(audit, { retentionDays: settings.auditRetentionDays, now: settings.now, logger });
-  app.addHook('onClose', async () => stopPurge());
+  const jobs = await startJobs({
+    service: 'iam', db, declared: loadRegistry().service('iam').jobs ?? [], env, logger: logger || undefined,
+    handlers: { 'outbox.prune': pruneOutboxJob(db), 'audit.purge': auditPurgeJob(audit, { retentionDays: settings.auditRetentionDays, now: settings.now }) },
+  });
+  registerJobRoutes(app, jobs);
+  app.addHook('onClose', () => jobs.stop());
   return Object.assign(app, { iam: { keys, auth } });
 }
