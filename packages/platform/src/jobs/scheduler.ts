@@ -145,7 +145,7 @@ export async function startJobs<DB>(options: JobsOptions<DB>): Promise<Jobs> {
           last_started_at = ${startedAt}, last_finished_at = ${finishedAt}, last_duration_ms = ${finishedAt.getTime() - startedAt.getTime()},
           last_outcome = ${outcome}, last_error = ${error}, last_result = ${JSON.stringify(result)}::jsonb
         WHERE job = ${job.name}`.execute(db);
-      if (outcome === 'succeeded') logger?.info({ job: job.name, trigger, durationMs: finishedAt.getTime() - startedAt.getTime(), result }, 'job finished');
+      if (outcome === 'succeeded') logger?.info({ job: job.name, trigger, tick, durationMs: finishedAt.getTime() - startedAt.getTime(), result }, 'job finished');
       return true;
     });
 
