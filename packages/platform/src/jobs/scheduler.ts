@@ -143,7 +143,7 @@ export async function startJobs<DB>(options: JobsOptions<DB>): Promise<Jobs> {
       await sql`
         UPDATE job_status SET running_since = NULL, running_instance = NULL, last_trigger = ${trigger}, last_instance = ${instance},
           last_started_at = ${startedAt}, last_finished_at = ${finishedAt}, last_duration_ms = ${finishedAt.getTime() - startedAt.getTime()},
-          last_outcome = ${outcome}, last_error = ${error}, last_result = ${JSON.stringify(result)}::jsonb
+          last_outcome = ${outcome}, last_error = ${error}, last_result = ${resultJson(result)}::jsonb
         WHERE job = ${job.name}`.execute(db);
       if (outcome === 'succeeded') logger?.info({ job: job.name, trigger, tick, durationMs: finishedAt.getTime() - startedAt.getTime(), result }, 'job finished');
       return true;
@@ -216,6 +216,15 @@ export async function startJobs<DB>(options: JobsOptions<DB>): Promise<Jobs> {
       await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+// A result that JSON cannot carry (a bigint, a cycle) must not keep the run's status from being written.
+function resultJson(result: unknown): string {
+  try {
+    return JSON.stringify(result) ?? 'null';
+  } catch {
+    return JSON.stringify({ unserialisable: String(result) });
+  }
 }
 
 function statusOf(job: JobDefinition, row: StatusRow | undefined): JobStatus {
