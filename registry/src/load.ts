@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { serviceDefinitions } from './services.ts';
 import type { Registry, Service, ServiceDefinition } from './types.ts';
 
@@ -31,6 +32,19 @@ export function envPrefix(key: string): string {
 }
 
 const KEY_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const JOB_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
+const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
+
+/** Whether `pattern` is a cron expression the job scheduler (croner) accepts: 5 fields, or 6 with seconds. */
+export function isCronExpression(pattern: string): boolean {
+  if (!/^\S+( \S+){4,5}$/.test(pattern.trim())) return false;
+  try {
+    new Cron(pattern, { timezone: 'UTC' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Checks a registry's definitions; returns every issue found. */
 export function validateRegistry(definitions: Readonly<Record<string, ServiceDefinition>>): RegistryIssue[] {
@@ -71,7 +85,13 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
     for (const route of def.routes) {
       if (!route.startsWith('/') || route.endsWith('/')) add(key, 'routes', `"${route}" must start with "/" and have no trailing slash`);
     }
+    const consumptions = new Set<string>();
     for (const sub of def.events?.consumes ?? []) {
+      if ((sub.mode as string) !== 'group' && (sub.mode as string) !== 'broadcast') {
+        add(key, 'events.consumes', `mode of the subscription to "${sub.from}" must be "group" or "broadcast", not ${JSON.stringify(sub.mode)}`);
+      }
+      if (consumptions.has(`${sub.from} ${sub.mode}`)) add(key, 'events.consumes', `subscribes to "${sub.from}" twice as a ${sub.mode}; merge the two`);
+      consumptions.add(`${sub.from} ${sub.mode}`);
       const producer = definitions[sub.from];
       if (!producer) {
         add(key, 'events.consumes', `reads from "${sub.from}", which is not a service`);
@@ -93,9 +113,24 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which has no database`);
       }
       if (!lookup.table.endsWith('_lookup')) add(key, 'lookups', `table "${lookup.table}" must end with "_lookup"`);
+      // A lookup table is written in the service's database: one instance applies each event.
+      if (!(def.events?.consumes ?? []).some((sub) => sub.from === lookup.from && sub.mode === 'group')) {
+        add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", so events.consumes needs a "group" subscription to "${lookup.from}"`);
+      }
     }
-    if (def.database === '' && (def.lookups?.length || def.reporting?.publishes.length)) {
-      add(key, 'database', 'a stateless service cannot keep lookup tables or publish tables to reporting');
+    const jobNames = new Set<string>();
+    for (const job of def.jobs ?? []) {
+      if (!JOB_NAME.test(job.name)) add(key, 'jobs', `name "${job.name}" must be lowercase words joined by dots, e.g. "outbox.prune"`);
+      if (jobNames.has(job.name)) add(key, 'jobs', `"${job.name}" is declared twice`);
+      jobNames.add(job.name);
+      if (!isCronExpression(job.schedule)) add(key, 'jobs', `schedule of "${job.name}", "${job.schedule}", is not a cron expression (5 fields, or 6 with seconds first)`);
+      if (job.scheduleVariable !== undefined && !VARIABLE.test(job.scheduleVariable)) {
+        add(key, 'jobs', `scheduleVariable of "${job.name}", "${job.scheduleVariable}", must be an UPPER_SNAKE_CASE variable name`);
+      }
+      if (job.description.trim() === '') add(key, 'jobs', `"${job.name}" needs a description`);
+    }
+    if (def.database === '' && (def.lookups?.length || def.reporting?.publishes.length || def.jobs?.length)) {
+      add(key, 'database', 'a stateless service cannot keep lookup tables, run jobs or publish tables to reporting');
     }
   }
   const cycle = findCycle(definitions);

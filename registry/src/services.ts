@@ -2,8 +2,8 @@ import type { ServiceDefinition } from './types.ts';
 
 /**
  * ─── Service registry — the single source of truth ───────────────────────────
- * Every service, its port, database, routes, dependencies, events, lookup tables and
- * reporting publications are declared here once. `npm run generate` derives infra/ from it.
+ * Every service, its port, database, routes, dependencies, events, lookup tables, scheduled
+ * jobs and reporting publications are declared here once. `npm run generate` derives infra/ from it.
  */
 export const serviceDefinitions = {
   // ── Platform layer ──────────────────────────────────────────────────────────
@@ -19,6 +19,11 @@ export const serviceDefinitions = {
     events: {
       publishes: ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed', 'user.password-reset-requested'],
     },
+    jobs: [
+      { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },
+      { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      { name: 'audit.purge', schedule: '30 3 * * *', description: 'delete auth audit entries older than 2 years' },
+    ],
     reporting: { publishes: ['users', 'roles'] },
   },
   notification: {
@@ -31,7 +36,7 @@ export const serviceDefinitions = {
     dependsOn: ['iam'],
     needsRedis: true,
     events: {
-      consumes: [{ from: 'core', types: ['order.created', 'order.status-changed'] }],
+      consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
     reporting: { publishes: ['notifications'] },
   },
@@ -60,6 +65,10 @@ export const serviceDefinitions = {
         'classification-code.created', 'classification-code.updated', 'classification-code.deleted',
       ],
     },
+    jobs: [
+      { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },
+      { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+    ],
     reporting: { publishes: ['labels', 'regions', 'districts', 'sub_districts', 'departments', 'classification_codes'] },
   },
   // ── Domain layer ────────────────────────────────────────────────────────────
@@ -74,8 +83,10 @@ export const serviceDefinitions = {
     events: {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
       consumes: [
-        { from: 'masterdata', types: ['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*'] },
-        { from: 'iam', types: ['user.updated', 'user.deleted', 'role.permissions-changed'] },
+        // The lookup tables: written in core's database, once per event across core's instances.
+        { from: 'masterdata', mode: 'group', types: ['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*'] },
+        // Each instance drops its own cached users and permissions: every instance must see every event.
+        { from: 'iam', mode: 'broadcast', types: ['user.updated', 'user.deleted', 'role.permissions-changed'] },
       ],
     },
     lookups: [
@@ -84,6 +95,14 @@ export const serviceDefinitions = {
       { table: 'districts_lookup', from: 'masterdata', entity: 'district', key: 'code', columns: ['name', 'region_code', 'is_active'] },
       { table: 'departments_lookup', from: 'masterdata', entity: 'department', key: 'code', columns: ['name', 'is_active'] },
       { table: 'classification_codes_lookup', from: 'masterdata', entity: 'classification-code', key: 'code', columns: ['description', 'category', 'is_active'] },
+    ],
+    jobs: [
+      { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },
+      { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      {
+        name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT',
+        description: "repair every lookup table from its master's export (seed 000's daily 02:00)",
+      },
     ],
     reporting: { publishes: ['resources', 'resource_addresses', 'orders'] },
   },

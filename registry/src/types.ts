@@ -1,10 +1,19 @@
 /** Where a service sits; used for documentation and ordering (seed 001 rule 11). */
 export type Layer = 'platform' | 'shared' | 'domain';
 
+/**
+ * How the instances of a service share a subscription (DESIGN.md §4): `group` — one stored cursor,
+ * one instance applies each event, in the same transaction as the cursor (exactly-once effect on
+ * the service's database); `broadcast` — every instance sees every event from the moment it
+ * starts, position kept in memory (per-instance effects: dropping a cache entry, a socket push).
+ */
+export type SubscriptionMode = 'group' | 'broadcast';
+
 /** A stream of events a service reads from another service. */
 export interface EventSubscription {
   /** Registry key of the producing service. */
   readonly from: string;
+  readonly mode: SubscriptionMode;
   /** Event types, e.g. `label.created`. */
   readonly types: readonly string[];
 }
@@ -21,6 +30,21 @@ export interface LookupDefinition {
   readonly key: string;
   /** Columns copied besides the key. */
   readonly columns: readonly string[];
+}
+
+/**
+ * Work a service runs on a schedule (DESIGN.md §11): each tick runs once across all the service's
+ * instances, under a PostgreSQL advisory lock, its status kept in the service's database.
+ */
+export interface JobDefinition {
+  /** e.g. `lookups.reconcile`; unique within the service; the service registers its handler by it. */
+  readonly name: string;
+  /** Cron expression in UTC (5 fields, or 6 with seconds first), e.g. `0 2 * * *`. */
+  readonly schedule: string;
+  /** What the job does, for `jobs list`. */
+  readonly description: string;
+  /** Environment variable that replaces the schedule: a cron expression, `HH:MM` (daily, UTC) or `off`. */
+  readonly scheduleVariable?: string;
 }
 
 /** One service, declared once; every generated file and every runtime URL derives from it. */
@@ -51,6 +75,8 @@ export interface ServiceDefinition {
     readonly consumes?: readonly EventSubscription[];
   };
   readonly lookups?: readonly LookupDefinition[];
+  /** Scheduled jobs; a service with jobs needs a database (their lock and status live there). */
+  readonly jobs?: readonly JobDefinition[];
   /** Tables published to the reporting database by logical replication (DESIGN.md §8). */
   readonly reporting?: { readonly publishes: readonly string[] };
 }

@@ -86,9 +86,36 @@ describe('the service registry', () => {
     expect(
       issuesOf({
         a: { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } },
-        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', types: ['thing.*', 'other.created'] }] } },
+        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*', 'other.created'] }] } },
       }),
     ).toEqual(['b.events.consumes: "other.created" is not published by "a"']);
+  });
+
+  it('requires a subscription mode, and a group subscription for the events behind a lookup', () => {
+    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } } as const;
+    const lookup = { table: 'things_lookup', from: 'a', entity: 'thing', key: 'code', columns: ['name'] };
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'sometimes' as 'group', types: ['thing.*'] }] } } })).toEqual([
+      'b.events.consumes: mode of the subscription to "a" must be "group" or "broadcast", not "sometimes"',
+    ]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'broadcast', types: ['thing.*'] }] }, lookups: [lookup] } })).toEqual([
+      'b.lookups: things_lookup copies from "a", so events.consumes needs a "group" subscription to "a"',
+    ]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*'] }, { from: 'a', mode: 'broadcast', types: ['thing.*'] }] }, lookups: [lookup] } })).toEqual([]);
+  });
+
+  it("checks jobs: a cron schedule, a unique dotted name, a variable name, and a database to keep their state", () => {
+    const job = { name: 'things.prune', schedule: '0 * * * *', description: 'prunes' };
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: 'a', jobs: [job, { ...job, schedule: '0 2 * * *', scheduleVariable: 'THINGS_PRUNE_AT' }] } })).toEqual([
+      'a.jobs: "things.prune" is declared twice',
+    ]);
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: 'a', jobs: [{ ...job, name: 'Prune', schedule: '61 * * * *', scheduleVariable: 'lower' }] } })).toEqual([
+      'a.jobs: name "Prune" must be lowercase words joined by dots, e.g. "outbox.prune"',
+      'a.jobs: schedule of "Prune", "61 * * * *", is not a cron expression (5 fields, or 6 with seconds first)',
+      'a.jobs: scheduleVariable of "Prune", "lower", must be an UPPER_SNAKE_CASE variable name',
+    ]);
+    expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: '', jobs: [job] } })).toEqual([
+      'a.database: a stateless service cannot keep lookup tables, run jobs or publish tables to reporting',
+    ]);
   });
 
   it('reports every issue in one error message', () => {

@@ -41,7 +41,7 @@ describe('internal routes of every service', async () => {
     masterdata: await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, credentials: testCredentials('masterdata'), auth: authFor('masterdata') }),
     core: await buildCore({
       db: core.db as Kysely<CoreDatabase>, logger: false, credentials: testCredentials('core'), auth: authFor('core'),
-      peers: { masterdata: nobody, iam: iamUrl }, reconcileAt: 'off',
+      peers: { masterdata: nobody, iam: iamUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     notification: await buildNotification({ db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification') }),
     reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),

@@ -62,7 +62,7 @@ describe('masterdata to core', async () => {
       peers: { masterdata: masterdataUrl, iam: iamUrl },
       credentials: testCredentials('core'),
       auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('core') }) }),
-      reconcileAt: 'off',
+      env: { LOOKUP_RECONCILE_AT: 'off' },
     });
     await app.listen({ host: '127.0.0.1', port: corePort });
     return app;

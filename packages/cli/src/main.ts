@@ -7,6 +7,7 @@ import { generate } from './commands/generate.ts';
 import { iam } from './commands/iam.ts';
 import { credentialsCommand } from './credentials.ts';
 import { mail } from './commands/mail.ts';
+import { jobs } from './commands/jobs.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -24,6 +25,8 @@ const USAGE = `Usage: archipelago <command>
   dlq list [--service <key>]…      dead letters of every consumer
   dlq replay <id>                  apply a dead letter again (after fixing its cause)
   dlq discard <id>                 drop a dead letter
+  jobs list [<service>]            scheduled jobs: schedule, next run, last run and its outcome
+  jobs run <service> <job>         run a job now (exit 1 if it fails)
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
   mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
@@ -71,6 +74,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'credentials':
       if (sub !== 'env') break;
       return credentialsCommand(registry, argument, process.env, say);
+    case 'jobs':
+      if (sub === 'list') return jobs(registry, sub, { service: argument }, process.env, say);
+      if (sub === 'run') return jobs(registry, sub, { service: argument, job: positionals[3] }, process.env, say);
+      break;
     case 'iam':
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);

@@ -8,4 +8,3 @@ export { EXIT_CONFIG, runService, runStatelessService, type AppDeps, type Servic
 export { StartupError } from './startup.ts';
 export { repositoryRoot, serviceLayout, type ServiceLayout } from './layout.ts';
 export { freePort } from './net.ts';
-export { scheduleDaily } from './schedule.ts';

@@ -17,6 +17,8 @@ export interface AppDeps<DB> {
   readonly databaseUrl?: string;
   /** This service's credentials: pass them to `createHttpServer` and to every internal call. */
   readonly credentials?: ServiceCredentials;
+  /** The process environment, where jobs' schedule overrides (`LOOKUP_RECONCILE_AT`) are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** What a service's composition root receives from `runService`. */

@@ -11,7 +11,7 @@ import { useTestDatabase } from '../src/testing/index.ts';
 describe('Idempotency-Key (platform)', async () => {
   const database = await useTestDatabase('masterdata'); // any service database with idempotency_keys and an outbox
   const db = database.db;
-  const app = await createHttpServer({ service: 'test', logger: false, idempotency: { db, pruneEveryMs: false } });
+  const app = await createHttpServer({ service: 'test', logger: false, idempotency: { db } });
   let failNext: number | undefined;
   let failAfterCommit = false;
   let written = 0;

@@ -95,7 +95,7 @@ describe('lookup tables', async () => {
   it('refuses to start when a lookup table lacks a column the registry declares', async () => {
     const start = startLookupSync({
       service: 'core', db, lookups: [{ ...labels, columns: [...labels.columns, 'colour'] }],
-      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), readExport: exportOf([]), reconcileAt: 'off',
+      transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), readExport: exportOf([]),
     });
     await expect(start).rejects.toThrow("core's lookup tables do not match the registry: labels_lookup lacks column(s) colour");
   });
@@ -108,7 +108,6 @@ describe('lookup tables', async () => {
       readExport: async function* read() {
         yield [{ id: crypto.randomUUID(), code: 'CA', name: 'California', zone: 'West', is_active: true, version: 2 }];
       },
-      reconcileAt: 'off',
     });
     try {
       for (let i = 0; i < 100 && (await sql`SELECT 1 FROM regions_lookup`.execute(db)).rows.length === 0; i++) await new Promise((r) => setTimeout(r, 50));

@@ -18,8 +18,6 @@ export interface IntegrationOptions {
   readonly peers: CorePeers;
   readonly auth: Auth;
   readonly logger: Logger | false;
-  /** Daily lookup reconciliation (UTC) or `off`. */
-  readonly reconcileAt: string;
   readonly credentials: ServiceCredentials;
 }
 
@@ -34,9 +32,9 @@ const MISS_TTL_MS = 10_000;
 
 /**
  * Starts core's side of the islands' trade: the registry-declared lookup tables follow
- * masterdata, and references are checked against them (codes) or through IAM (user ids, cached
- * and dropped when IAM announces a change; IAM's role changes also drop the cached permissions).
- * Stops with the app.
+ * masterdata (a group subscription), and references are checked against them (codes) or through
+ * IAM (user ids, cached and dropped in every instance when IAM announces a change, through a
+ * broadcast subscription; IAM's role changes also drop the cached permissions). Stops with the app.
  */
 export async function startIntegration(app: HttpServer, options: IntegrationOptions): Promise<Integration> {
   const logger = options.logger || undefined;
@@ -48,21 +46,26 @@ export async function startIntegration(app: HttpServer, options: IntegrationOpti
     lookups: loadRegistry().service('core').lookups ?? [],
     transport,
     readExport: httpExportReader(urlOf, options.credentials),
-    reconcileAt: options.reconcileAt,
     logger,
   });
   registerLookupRoutes(app, lookups);
 
   const users = cachedReferences({ owner: 'iam', resolve: iamUserResolver(options.peers.iam, options.credentials), ttlMs: USER_TTL_MS, negativeTtlMs: MISS_TTL_MS });
-  const userChanges = startConsumer<unknown>({
+  // The caches are this instance's memory, so every instance must see every event: a broadcast
+  // (the registry says so too). A group would let one instance take the event from the others.
+  const userChanges = startConsumer({
+    mode: 'broadcast',
     name: 'core.iam-changes',
-    subscription: transport.subscribe({ source: 'iam', group: 'core.iam-changes' }),
-    db: options.db,
-    handle: async (_trx, events) => {
+    subscription: transport.subscribe({ source: 'iam', group: 'core.iam-changes', mode: 'broadcast' }),
+    handle: async (events) => {
       for (const event of events) {
         if (event.aggregate.type === 'user') users.invalidate(event.aggregate.id);
         if (event.type === 'role.permissions-changed') options.auth.invalidateAuthorization();
       }
+    },
+    onGap: async () => {
+      users.invalidateAll();
+      options.auth.invalidateAuthorization();
     },
     onError: (error) => logger?.debug({ err: error }, 'iam user events not followed yet'),
   });

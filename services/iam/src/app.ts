@@ -1,11 +1,14 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import type { Kysely } from 'kysely';
 import { createAuth, type Auth } from '@archipelago/platform/auth';
-import { registerEventFeed } from '@archipelago/platform/events';
+import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events';
+import { pruneIdempotencyKeysJob } from '@archipelago/platform/idempotency';
+import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
+import { loadRegistry } from '@archipelago/registry';
 import { apiTokenRepository } from './api-tokens/api-token.repository.ts';
 import { apiTokenRoutes } from './api-tokens/api-token.routes.ts';
 import { apiTokenService } from './api-tokens/api-token.service.ts';
-import { scheduleAuditPurge } from './audit/audit.purge.ts';
+import { auditPurgeJob } from './audit/audit.purge.ts';
 import { auditLog } from './audit/audit.repository.ts';
 import type { IamDatabase } from './database.ts';
 import { departmentDirectory } from './departments/department.directory.ts';
@@ -40,7 +43,7 @@ export async function buildApp(deps: AppDeps<IamDatabase> & { settings?: Partial
 }
 
 /** The iam app with its key store and auth helper exposed (tests and the bench sign with them). */
-export async function buildIam({ db, logger, databaseUrl, credentials, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
+export async function buildIam({ db, logger, databaseUrl, env, credentials, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
   const settings: IamSettings = { ...defaultIamSettings, ...overrides };
   const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024, credentials, idempotency: { db: db as Kysely<unknown> } });
 
@@ -79,9 +82,17 @@ export async function buildIam({ db, logger, databaseUrl, credentials, settings:
   internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
   await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
 
-  const stopPurge = scheduleAuditPurge(audit, { retentionDays: settings.auditRetentionDays, logger });
+  const jobs = await startJobs({
+    service: 'iam', db, declared: loadRegistry().service('iam').jobs ?? [], env, logger: logger || undefined,
+    handlers: {
+      'outbox.prune': pruneOutboxJob(db),
+      'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>),
+      'audit.purge': auditPurgeJob(audit, { retentionDays: settings.auditRetentionDays }),
+    },
+  });
+  registerJobRoutes(app, jobs);
   app.addHook('onClose', async () => {
-    stopPurge();
+    await jobs.stop();
     await resets.settled();
     await settings.mailer.close();
   });

@@ -4,7 +4,7 @@ import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { asPrincipal, testCredentials } from '@archipelago/platform/testing/credentials';
 import { recordedEvents } from '@archipelago/platform/testing/events';
 import { sql } from 'kysely';
-import { purgeAuditLog } from '../src/audit/audit.purge.ts';
+import { auditPurgeJob } from '../src/audit/audit.purge.ts';
 import { auditLog } from '../src/audit/audit.repository.ts';
 import { SEEDED_PERMISSIONS } from '../src/seed.ts';
 import { bearer, login, startIam, tokenOf } from './helpers.ts';
@@ -231,7 +231,7 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     // … nor ask the purge for a shorter retention than two years.
     await expect(auditLog(db).purgeOlderThan(1)).rejects.toThrow(/at least 730 days/);
     const before = (await db.selectFrom('auth_audit_log').select('id').execute()).length;
-    expect(await purgeAuditLog(auditLog(db), { retentionDays: 730, logger: false })).toBe(1);
+    expect(await auditPurgeJob(auditLog(db), { retentionDays: 730 })()).toEqual({ purged: 1 });
     expect((await db.selectFrom('auth_audit_log').select('id').execute()).length).toBe(before - 1);
     expect(await db.selectFrom('auth_audit_log').select('id').where('email', '=', 'old@example.com').execute()).toEqual([]);
   });

@@ -214,9 +214,9 @@ describe('masterdata reference entities', async () => {
   it('tells other services which codes name live departments, and whether they are active', async () => {
     expect((await patch('/api/v1/departments/PHARM', { is_active: false })).statusCode).toBe(200);
     expect((await del('/api/v1/departments/ER')).statusCode).toBe(204);
-    const answer = await server.inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['CARDIO', 'PHARM', 'ER', 'NOPE', '_never', 'CARDIO'] } });
+    const answer = await asPrincipal(server, 'iam', 'masterdata').inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['CARDIO', 'PHARM', 'ER', 'NOPE', '_never', 'CARDIO'] } });
     expect(answer.json()).toEqual({ items: [{ code: 'CARDIO', active: true }, { code: 'PHARM', active: false }] });
-    expect((await server.inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['x'.repeat(200)] } })).json()).toMatchObject({ status: 400, errors: [{ field: 'body.codes.0' }] });
+    expect((await asPrincipal(server, 'iam', 'masterdata').inject({ method: 'POST', url: '/internal/v1/departments/validate', payload: { codes: ['x'.repeat(200)] } })).json()).toMatchObject({ status: 400, errors: [{ field: 'body.codes.0' }] });
     expect((await patch('/api/v1/departments/PHARM', { is_active: true })).statusCode).toBe(200);
     expect((await post('/api/v1/departments', { code: 'ER', name: 'Emergency' })).statusCode).toBe(201);
   });

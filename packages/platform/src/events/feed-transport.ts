@@ -18,14 +18,32 @@ export function feedTransport(options: { urlOf: (service: string) => string; cre
     async publish(producer) {
       await registerEventFeed(producer.app, { source: producer.source, schema: producer.schema, db: producer.db, listenUrl: producer.listenUrl });
     },
-    subscribe({ source }): Subscription {
+    subscribe({ source, mode = 'group' }): Subscription {
+      // A broadcast starts at the feed's head when it first asks, and keeps that in memory.
+      let started: Promise<string | undefined> | undefined;
+      const startOf = (signal: AbortSignal) => {
+        started ??= fetchHead(options.credentials, source, options.urlOf(source), signal).catch((error: unknown) => {
+          started = undefined;
+          throw error;
+        });
+        return started;
+      };
       return {
-        receive: (after, receive) => fetchEvents(options.credentials, source, options.urlOf(source), after, receive),
+        mode,
+        receive: async (after, receive) =>
+          fetchEvents(options.credentials, source, options.urlOf(source), after ?? (mode === 'broadcast' ? await startOf(receive.signal) : undefined), receive),
         acknowledge: async () => undefined,
         close: async () => undefined,
       };
     },
   };
+}
+
+async function fetchHead(credentials: ServiceCredentials, source: string, baseUrl: string, signal: AbortSignal): Promise<string | undefined> {
+  const url = new URL('/internal/v1/events/head', baseUrl);
+  const response = await internalFetch(credentials, source, url, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+  if (!response.ok) throw new Error(`event feed ${url.origin} answered ${response.status}`);
+  return ((await response.json()) as { position: string | null }).position ?? undefined;
 }
 
 async function fetchEvents(credentials: ServiceCredentials, source: string, baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {

@@ -5,7 +5,7 @@ import Type from 'typebox';
 import type { HttpServer } from '../http.ts';
 import { AppError } from '../errors.ts';
 import { feedReaders } from '../internal-auth/guard.ts';
-import { formatPosition, isBefore, outboxChannel, parsePosition, pruneOutbox, prunedThrough, readOutbox } from './outbox.ts';
+import { formatPosition, isBefore, outboxChannel, outboxHead, parsePosition, prunedThrough, readOutbox } from './outbox.ts';
 
 export interface EventFeedOptions<DB> {
   /** Registry key of this (producing) service. */
@@ -17,20 +17,15 @@ export interface EventFeedOptions<DB> {
   readonly listenUrl?: string;
   /** How often a waiting request re-reads when no wake-up arrives. */
   readonly pollMs?: number;
-  /**
-   * How long events are kept (default 7 days), pruned hourly, or `false` to keep everything.
-   * Needs the retention mark (`createOutboxRetentionV1`).
-   */
-  readonly retainMs?: number | false;
 }
-
-/** Default outbox retention: a consumer down for a week still catches up from the feed. */
-export const OUTBOX_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**
  * Serves the outbox as a long-polling feed (the default transport's producer side):
  * `GET /internal/v1/events?after=<position>&limit=<n>&waitMs=<ms>` answers as soon as events
- * after `after` are committed, or with an empty list once `waitMs` has passed.
+ * after `after` are committed, or with an empty list once `waitMs` has passed; a reader whose
+ * events were pruned (the `outbox.prune` job, `pruneOutboxJob`) gets a 410 instead of a gap.
+ * `GET /internal/v1/events/head` gives the position a broadcast subscription starts after.
+ * Needs the outbox (`createOutboxTableV1`) and its retention mark (`createOutboxRetentionV1`).
  */
 export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedOptions<DB>): Promise<void> {
   const wake = new EventEmitter();
@@ -44,12 +39,6 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
     wake.emit('outbox');
   });
   const pollMs = options.pollMs ?? 250;
-  const retainMs = options.retainMs ?? OUTBOX_RETENTION_MS;
-  if (retainMs !== false) {
-    const prune = () => void pruneOutbox(options.db, { olderThanMs: retainMs }).catch((error: unknown) => app.log.warn({ err: error }, 'outbox pruning failed; retrying in an hour'));
-    const timer = setInterval(prune, 3_600_000).unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
 
   app.get(
     '/internal/v1/events',
@@ -68,7 +57,7 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
     async (request) => {
       const after = request.query.after ? parsePosition(request.query.after) : undefined;
       // Events the consumer has not seen were pruned: say so rather than skip them silently.
-      const pruned = retainMs === false ? undefined : await prunedThrough(options.db);
+      const pruned = await prunedThrough(options.db);
       if (pruned && (!after || isBefore(after, pruned))) {
         throw new AppError('GONE', `Events up to ${formatPosition(pruned)} were pruned (retention); resynchronise from the producer's export, then read after that position`, {
           fields: [{ field: 'after', message: 'is older than the oldest event kept', value: request.query.after ?? null }],
@@ -85,6 +74,10 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
       return { events };
     },
   );
+  app.get('/internal/v1/events/head', { schema: { hide: true }, config: { callers: feedReaders(options.source) } }, async () => {
+    const head = await outboxHead(options.db);
+    return { position: head ? formatPosition(head) : null };
+  });
 }
 
 function nextWake(wake: EventEmitter, ms: number): Promise<void> {

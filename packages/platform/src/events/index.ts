@@ -6,15 +6,18 @@ export {
   dropOutboxRetentionV1,
   dropOutboxTableV1,
   pruneOutbox,
+  pruneOutboxJob,
   prunedThrough,
   formatPosition,
+  OUTBOX_RETENTION_MS,
   outboxChannel,
+  outboxHead,
   parsePosition,
   readOutbox,
   type OutboxPosition,
 } from './outbox.ts';
 export { uuidv7 } from './uuid.ts';
-export { OUTBOX_RETENTION_MS, registerEventFeed, type EventFeedOptions } from './feed.ts';
+export { registerEventFeed, type EventFeedOptions } from './feed.ts';
 export { EventsPruned, type EventTransport, type Producer, type Subscription } from './transport.ts';
 export { feedTransport } from './feed-transport.ts';
 export {
@@ -22,8 +25,11 @@ export {
   dropConsumerTablesV1,
   startConsumer,
   type Consumer,
+  type BroadcastConsumerOptions,
+  type BroadcastHandler,
   type ConsumerOptions,
   type ConsumerStats,
+  type GroupConsumerOptions,
   type EventHandler,
 } from './consumer.ts';
 export { registerConsumerRoutes, type DeadLetter } from './dead-letters.ts';

@@ -133,6 +133,19 @@ export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { 
 }
 
 /**
+ * The position of the newest event a reader can be handed now (or, with none kept, the newest
+ * pruned): reading after it yields exactly the events committed later. A broadcast starts there.
+ */
+export async function outboxHead<DB>(db: Kysely<DB>): Promise<OutboxPosition | undefined> {
+  const { rows } = await sql<{ tx_id: string; seq: number }>`
+    SELECT tx_id::text AS tx_id, seq FROM (
+      (SELECT tx_id, seq FROM outbox WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id DESC, seq DESC LIMIT 1)
+      UNION ALL SELECT tx_id, seq FROM outbox_pruned
+    ) AS candidates ORDER BY candidates.tx_id DESC, candidates.seq DESC LIMIT 1`.execute(db);
+  return rows[0] ? { txId: rows[0].tx_id, seq: rows[0].seq } : undefined;
+}
+
+/**
  * Creates the outbox's retention mark (version 1): the newest position pruned, so the feed can
  * tell a consumer that the events it asks for are gone instead of silently skipping them.
  */
@@ -164,7 +177,7 @@ export function isBefore(a: OutboxPosition, b: OutboxPosition): boolean {
 
 /**
  * Deletes outbox rows older than `olderThanMs`, oldest first, in batches, and moves the retention
- * mark to the newest position deleted. Returns how many rows went.
+ * mark to the newest position deleted. Returns how many rows went. Runs as the `outbox.prune` job.
  */
 export async function pruneOutbox<DB>(db: Kysely<DB>, options: { olderThanMs: number; batchSize?: number }): Promise<number> {
   let total = 0;
@@ -187,3 +200,14 @@ export async function pruneOutbox<DB>(db: Kysely<DB>, options: { olderThanMs: nu
     if (deleted < (options.batchSize ?? 5_000)) return total;
   }
 }
+
+/**
+ * The `outbox.prune` job of a producing service: keeps `retainMs` of events (default 7 days, so a
+ * consumer down for a week still catches up from the feed).
+ */
+export function pruneOutboxJob<DB>(db: Kysely<DB>, retainMs = OUTBOX_RETENTION_MS): () => Promise<{ pruned: number }> {
+  return async () => ({ pruned: await pruneOutbox(db, { olderThanMs: retainMs }) });
+}
+
+/** Default outbox retention. */
+export const OUTBOX_RETENTION_MS = 7 * 24 * 3_600_000;

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { SubscriptionMode } from '@archipelago/registry';
 import type { HttpServer } from '../http.ts';
 import type { EventEnvelope } from './envelope.ts';
 
@@ -25,13 +26,15 @@ export class EventsPruned extends Error {
   }
 }
 
-/** Receives one producer's events for one consumer group. */
+/** Receives one producer's events for one consumer group, or for one instance (broadcast). */
 export interface Subscription {
+  readonly mode: SubscriptionMode;
   /**
-   * Events committed after `after` (the consumer's stored position; undefined: from the start),
-   * oldest first, at most `limit`; waits up to `waitMs` for the first. After a crash the same
-   * events may come again: consumers apply them idempotently. Throws `EventsPruned` when events
-   * after `after` are no longer kept.
+   * Events committed after `after` (the consumer's position), oldest first, at most `limit`;
+   * waits up to `waitMs` for the first. Undefined `after` means from the start for a group, and
+   * for a broadcast from where the subscription started (the first receive fixes "now"). After a
+   * crash the same events may come again: group consumers apply them idempotently. Throws
+   * `EventsPruned` when events after `after` are no longer kept.
    */
   receive(after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]>;
   /** Called once the events are applied and their position committed in the consumer's DB. */
@@ -42,12 +45,16 @@ export interface Subscription {
 /**
  * Carries committed outbox events from producers to consumers (DESIGN.md §4). Every transport
  * passes the same conformance suite (`@archipelago/platform/testing`'s `describeTransportConformance`):
- * per-aggregate order, no loss, redelivery after a crash, dead-lettering.
+ * per-aggregate order, no loss, redelivery after a crash, dead-lettering, broadcast to every instance.
  */
 export interface EventTransport {
   readonly name: string;
   /** Producer side: starts handing the producer's committed outbox rows on. */
   publish(producer: Producer): Promise<void>;
-  /** Consumer side: `group` (e.g. `core.lookups.masterdata`) receives the events of `source`. */
-  subscribe(options: { source: string; group: string }): Subscription;
+  /**
+   * Consumer side: `group` (e.g. `core.lookups.masterdata`) receives the events of `source`. In
+   * `group` mode (the default) the group's instances share one position; in `broadcast` mode
+   * each subscription receives every event committed after it started, whatever the others do.
+   */
+  subscribe(options: { source: string; group: string; mode?: SubscriptionMode }): Subscription;
 }

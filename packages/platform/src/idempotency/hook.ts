@@ -6,7 +6,7 @@ import type { AuthUser } from '../auth/types.ts';
 import { AppError } from '../errors.ts';
 import type { HttpServer } from '../http.ts';
 import { idempotentAttempts, type IdempotentAttempt } from './context.ts';
-import { idempotencyKeys, pruneIdempotencyKeys, type KeyOfCaller } from './keys.ts';
+import { idempotencyKeys, type KeyOfCaller } from './keys.ts';
 
 export interface IdempotencyOptions {
   /** The service's own database, holding `idempotency_keys` (created by its migration). */
@@ -15,8 +15,6 @@ export interface IdempotencyOptions {
   readonly retentionMs?: number;
   /** After how long a key still in progress is presumed abandoned (its process died), so a retry may take it over (default 30 s). */
   readonly staleAfterMs?: number;
-  /** How often expired keys are pruned (default hourly); false: the caller schedules `pruneIdempotencyKeys`. */
-  readonly pruneEveryMs?: number | false;
 }
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -161,12 +159,4 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
     }
     return payload;
   });
-
-  if (options.pruneEveryMs !== false) {
-    const timer = setInterval(() => {
-      pruneIdempotencyKeys(options.db).catch((error: unknown) => app.log.warn({ err: error }, 'pruning idempotency keys failed'));
-    }, options.pruneEveryMs ?? 60 * 60 * 1000);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
 }

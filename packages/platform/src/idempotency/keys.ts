@@ -136,3 +136,8 @@ export async function pruneIdempotencyKeys(db: Kysely<unknown>, options: { batch
     if (deleted < batchSize) return total;
   }
 }
+
+/** The `idempotency.prune` job of every service that takes Idempotency-Keys: expired keys go. */
+export function pruneIdempotencyKeysJob(db: Kysely<unknown>): () => Promise<{ pruned: number }> {
+  return async () => ({ pruned: await pruneIdempotencyKeys(db) });
+}

@@ -4,7 +4,6 @@ import { AppError } from '../errors.ts';
 import { startConsumer, type Consumer, type ConsumerOptions } from '../events/consumer.ts';
 import type { EventTransport } from '../events/transport.ts';
 import type { Logger } from '../logger.ts';
-import { scheduleDaily } from '../schedule.ts';
 import { StartupError } from '../startup.ts';
 import { lookupProjection } from './projection.ts';
 import { reconcileLookup, type DriftReport, type ExportReader } from './reconcile.ts';
@@ -19,8 +18,6 @@ export interface LookupSyncOptions {
   readonly transport: EventTransport;
   /** How the producers' full exports are read (`httpExportReader`), for snapshots and reconciliation. */
   readonly readExport: ExportReader;
-  /** Daily full reconciliation (UTC), or `off`. Default `02:00`, seed 000's cron. */
-  readonly reconcileAt?: string;
   readonly logger?: Logger;
   /** Consumer tuning (batch size, long-poll wait, retries). */
   readonly consumer?: Pick<ConsumerOptions<unknown>, 'batchSize' | 'waitMs' | 'maxAttempts' | 'backoffMs'>;
@@ -39,8 +36,8 @@ export interface LookupSync {
 
 /**
  * Keeps every declared lookup table in sync with its master (DESIGN.md §5): checks the tables
- * match the registry, snapshots empty ones from the master's export, follows each producer's
- * events, and reconciles everything daily.
+ * match the registry, snapshots empty ones from the master's export and follows each producer's
+ * events. The full reconciliation (`reconcile`) runs as the service's `lookups.reconcile` job.
  */
 export async function startLookupSync(options: LookupSyncOptions): Promise<LookupSync> {
   const { db, lookups, logger } = options;
@@ -85,20 +82,25 @@ export async function startLookupSync(options: LookupSyncOptions): Promise<Looku
 
   // Empty tables are filled from the export; retried until the master answers.
   const snapshot = snapshotEmptyTables(db, lookups, (table) => compare(table, true), logger);
-  const cancelSchedule = options.reconcileAt === 'off'
-    ? () => undefined
-    : scheduleDaily(options.reconcileAt ?? '02:00', () => reconcile(), (error) => logger?.error({ err: error }, 'scheduled lookup reconciliation failed'));
 
   return {
     reconcile,
     drift: (table) => compare(table, false),
     consumers,
     async stop() {
-      cancelSchedule();
       snapshot.cancel();
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       await snapshot.done;
     },
+  };
+}
+
+/** The `lookups.reconcile` job: repairs every lookup table; its result counts what differed. */
+export function reconcileLookupsJob(sync: LookupSync): () => Promise<{ lookups: number; missing: number; stale: number; extra: number }> {
+  return async () => {
+    const reports = await sync.reconcile();
+    const count = (pick: (report: DriftReport) => readonly string[]) => reports.reduce((total, report) => total + pick(report).length, 0);
+    return { lookups: reports.length, missing: count((r) => r.missing), stale: count((r) => r.stale), extra: count((r) => r.extra) };
   };
 }
 

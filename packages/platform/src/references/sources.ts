@@ -33,6 +33,8 @@ export interface CachedReferencesOptions {
 export interface CachedReferenceSource extends ReferenceSource {
   /** Forgets what is known of `value` (call it on the owner's `*.updated`/`*.deleted` events). */
   invalidate(value: string): void;
+  /** Forgets everything (the owner's events were missed, e.g. pruned before they were seen). */
+  invalidateAll(): void;
   readonly stats: { readonly hits: number; readonly misses: number; readonly requests: number };
 }
 
@@ -106,6 +108,9 @@ export function cachedReferences(options: CachedReferencesOptions): CachedRefere
     },
     invalidate(value) {
       known.delete(value);
+    },
+    invalidateAll() {
+      known.clear();
     },
   };
 }

@@ -23,7 +23,8 @@ export interface TransportUnderTest {
 /**
  * The suite every event transport must pass (DESIGN.md §4): a real producer (masterdata's
  * database and outbox, an HTTP server on loopback) and real consumers (core's database), with
- * at-least-once delivery turned into exactly-once effects.
+ * at-least-once delivery turned into exactly-once effects for a group, and every event reaching
+ * every instance of a broadcast.
  *
  * @example
  * describeTransportConformance({ key: 'feed', create: ({ urlOf, credentials }) => feedTransport({ urlOf, credentials }) });
@@ -78,6 +79,41 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       while (!(await condition())) {
         if (Date.now() - started > timeoutMs) throw new Error(`timed out; consumers: ${JSON.stringify(consumers.map((c) => c.stats))}; errors: ${errors.slice(-3).join(' | ')}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    // A broadcast subscriber that notes the aggregates it saw, in order; `fail` makes chosen events throw.
+    const subscribe = (name: string, fail?: (event: EventEnvelope) => boolean) => {
+      const seen: string[] = [];
+      const consumer = startConsumer({
+        mode: 'broadcast',
+        name,
+        subscription: transport.subscribe({ source: 'masterdata', group: name, mode: 'broadcast' }),
+        handle: async (events) => {
+          for (const event of events) {
+            if (fail?.(event)) throw new Error(`cannot apply ${event.aggregate.id}`);
+            seen.push(event.aggregate.id);
+          }
+        },
+        batchSize: 7,
+        maxAttempts: 3,
+        backoffMs: () => 10,
+        waitMs: 2_000,
+        onError: (error, context) => errors.push(`${name} ${context.event?.aggregate.id ?? 'batch'}: ${String(error)}`),
+      });
+      consumers.push(consumer);
+      return { consumer, seen };
+    };
+    // A broadcast starts at "now" once it first asks: publish pings until every subscriber has seen one.
+    let pings = 0;
+    const listening = async (...subscribers: { seen: string[] }[]) => {
+      const started = Date.now();
+      for (;;) {
+        const ping = `PING-${pings++}`;
+        await publish([labelEvent(ping, 1)]);
+        const until = Date.now() + 200;
+        while (Date.now() < until && !subscribers.every((s) => s.seen.includes(ping))) await new Promise((resolve) => setTimeout(resolve, 10));
+        if (subscribers.every((s) => s.seen.includes(ping))) return;
+        if (Date.now() - started > 20_000) throw new Error(`broadcast subscribers never started; errors: ${errors.slice(-3).join(' | ')}`);
       }
     };
     const copy = async () => (await sql<{ code: string; label: string; version: string }>`SELECT code, label, version::text FROM conformance_copy ORDER BY code`.execute(consumerDb.db)).rows;
@@ -228,6 +264,47 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       } finally {
         second.kill('SIGKILL');
       }
+    });
+
+    // Publishes an event that is in the past for any broadcast started next: the transport has
+    // delivered it to one running already (a feed hands out nothing while an older transaction runs).
+    const publishBefore = async (code: string) => {
+      const witness = subscribe(`witness-${code}`);
+      await listening(witness);
+      await publish([labelEvent(code, 1)]);
+      await until(() => witness.seen.includes(code));
+      await witness.consumer.stop();
+    };
+
+    it('delivers every event to every instance of a broadcast, from when it started, and stores no cursor', async () => {
+      await publishBefore('BEFORE-BROADCAST');
+      const instances = [subscribe('fanout'), subscribe('fanout')];
+      await listening(...instances);
+      const codes = Array.from({ length: 40 }, (_, i) => `B${i}`);
+      for (let i = 0; i < codes.length; i += 8) await publish(codes.slice(i, i + 8).map((code) => labelEvent(code, 1)));
+      await until(() => instances.every(({ seen }) => seen.includes('B39')));
+      for (const { seen } of instances) {
+        expect(seen.filter((code) => !code.startsWith('PING-'))).toEqual(codes); // all of them, once, in order
+        expect(seen).not.toContain('BEFORE-BROADCAST');
+      }
+      expect((await sql`SELECT 1 FROM event_cursors WHERE consumer = 'fanout'`.execute(consumerDb.db)).rows).toEqual([]);
+      await Promise.all(instances.map(({ consumer }) => consumer.stop()));
+    });
+
+    it('starts a restarted broadcast instance at "now", and skips an event that keeps failing without stopping', async () => {
+      const first = subscribe('restarted-broadcast');
+      await listening(first);
+      await first.consumer.stop();
+      await publishBefore('WHILE-STOPPED');
+      const second = subscribe('restarted-broadcast', (event) => event.aggregate.id === 'BAD-BROADCAST');
+      await listening(second);
+      await publish([labelEvent('BAD-BROADCAST', 1), labelEvent('AFTER-BAD', 1)]);
+      await until(() => second.seen.includes('AFTER-BAD'));
+      expect(second.seen).not.toContain('WHILE-STOPPED');
+      expect(second.seen).not.toContain('BAD-BROADCAST');
+      expect(second.consumer.stats).toMatchObject({ mode: 'broadcast', skipped: 1, deadLettered: 0, failedAttempts: 3 });
+      expect((await sql`SELECT 1 FROM dead_letters WHERE consumer = 'restarted-broadcast'`.execute(consumerDb.db)).rows).toEqual([]);
+      await second.consumer.stop();
     });
   });
 }
