@@ -68,6 +68,7 @@ describe('internal routes of every service', async () => {
     expect(callersOf('core', 'POST', '/internal/v1/dead-letters/:id/replay')).toEqual([OPERATOR]);
     expect(callersOf('core', 'DELETE', '/internal/v1/dead-letters/:id')).toEqual([OPERATOR]);
     expect(callersOf('core', 'POST', '/internal/v1/lookups/reconcile')).toEqual([OPERATOR]);
+    for (const service of ['iam', 'masterdata', 'core']) expect(callersOf(service, 'POST', '/internal/v1/jobs/:name/run')).toEqual([OPERATOR]);
     expect(callersOf('iam', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
     expect(callersOf('masterdata', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
     expect(callersOf('core', 'GET', '/internal/v1/events')).toEqual(['notification', OPERATOR]);

@@ -90,7 +90,7 @@ describe('two core instances', async () => {
   it('makes both instances refuse a user IAM deleted (broadcast), not only the one that took the event', async () => {
     const created = await iam.inject({
       method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${adminToken}` },
-      payload: { email: 'clerk@example.com', display_name: 'Carl Clerk', password: 'another long password', roles: ['staff'] },
+      payload: { email: 'clerk@example.com', display_name: 'Carl Clerk', password: 'another long password', roles: ['staff'], department_code: 'LAB' },
     });
     expect(created.statusCode, created.body).toBe(201);
     const clerkId = created.json<{ id: string }>().id;
@@ -159,7 +159,7 @@ describe('two core instances', async () => {
     expect(all.code, all.output).toBe(0);
     expect(all.output).toMatch(/^iam {2}audit\.purge {2}30 3 \* \* \* \(UTC\)/m);
     expect(all.output).toMatch(/^masterdata {2}outbox\.prune /m);
-    expect((await cli(a.url, 'jobs', 'run', 'core', 'nothing.here')).output).toContain('core has no job nothing.here (it has outbox.prune, lookups.reconcile).');
+    expect((await cli(a.url, 'jobs', 'run', 'core', 'nothing.here')).output).toContain('core has no job nothing.here (it has outbox.prune, idempotency.prune, lookups.reconcile).');
     expect((await cli(a.url, 'jobs', 'list', 'gateway')).code).toBe(2);
   }, 120_000);
 });

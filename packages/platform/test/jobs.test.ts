@@ -8,6 +8,7 @@ import { AppError } from '../src/errors.ts';
 import { createHttpServer } from '../src/http.ts';
 import { effectiveSchedule, registerJobRoutes, startJobs, type JobHandler, type Jobs } from '../src/jobs/index.ts';
 import { StartupError } from '../src/startup.ts';
+import { asPrincipal, OPERATOR, testCredentials } from '../src/testing/credentials.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
 const everySecond: JobDefinition = { name: 'test.tick', schedule: '* * * * * *', description: 'records its tick' };
@@ -93,8 +94,9 @@ describe('jobs', async () => {
 
   it('serves the status and manual runs at /internal/v1/jobs', async () => {
     const jobs = await start(database.db, 'a', [manualOnly], { 'test.manual': async () => ({ ok: 1 }) });
-    const app = await createHttpServer({ service: 'core', logger: false });
-    registerJobRoutes(app, jobs);
+    const server = await createHttpServer({ service: 'core', logger: false, credentials: testCredentials('core') });
+    const app = asPrincipal(server, OPERATOR);
+    registerJobRoutes(server, jobs);
     try {
       const run = await app.inject({ method: 'POST', url: '/internal/v1/jobs/test.manual/run' });
       expect(run.statusCode, run.body).toBe(200);
@@ -104,7 +106,7 @@ describe('jobs', async () => {
       expect((await app.inject({ method: 'POST', url: '/internal/v1/jobs/Bad%20Name/run' })).json()).toMatchObject({ status: 400, errors: [{ field: 'params.name' }] });
       expect((await app.inject({ method: 'POST', url: '/internal/v1/jobs/test.unknown/run' })).statusCode).toBe(404);
     } finally {
-      await app.close();
+      await server.close();
     }
   });
 

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { HttpServer } from '../http.ts';
+import { OPERATOR_ONLY } from '../internal-auth/guard.ts';
 import type { Jobs } from './scheduler.ts';
 
 /**
@@ -11,7 +12,7 @@ export function registerJobRoutes(app: HttpServer, jobs: Jobs): void {
   app.post(
     '/internal/v1/jobs/:name/run',
     {
-      config: { caller: 'operator' },
+      config: OPERATOR_ONLY,
       schema: { hide: true, params: Type.Object({ name: Type.String({ pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)*$', maxLength: 100 }) }) },
     },
     async (request) => ({ job: await jobs.run(request.params.name) }),
