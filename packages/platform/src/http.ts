@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
+import { clientErrorHandler, dataException, frameworkError, refuseLongUrls, refuseNulBytes, registerJsonParser, requestValidatorCompiler } from './input.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -41,8 +42,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+    // Fastify's own refusals (a malformed URL; Node's parser: headers too large) are problems too.
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, frameworkError(error)),
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>() as HttpServer;
+  // Hostile input is a 400 naming the field, never a 500 from PostgreSQL (see input.ts).
+  app.setValidatorCompiler(requestValidatorCompiler());
+  registerJsonParser(app);
+  app.addHook('onRequest', refuseLongUrls);
+  app.addHook('preValidation', refuseNulBytes);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -96,10 +104,16 @@ async function sendProblem(request: FastifyRequest, reply: FastifyReply, error: 
 // Maps whatever a route or Fastify threw onto the one error type.
 function classify(error: FastifyError, request: FastifyRequest): AppError {
   if (error instanceof AppError) return error;
+  const data = dataException(error);
+  if (data) {
+    request.log.warn({ err: error }, 'PostgreSQL refused a value that the request schema let through');
+    return data;
+  }
   if (error.validation) {
-    const fields: FieldProblem[] = error.validation.map((v) => {
-      const missing = (v.params as { missingProperty?: string }).missingProperty;
-      const pointer = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), ...(missing ? [missing] : [])].join('.');
+    const fields: FieldProblem[] = error.validation.slice(0, 20).map((v) => {
+      const { missingProperty, additionalProperty } = v.params as { missingProperty?: string; additionalProperty?: string };
+      const extra = missingProperty ?? additionalProperty;
+      const pointer = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), ...(extra ? [extra] : [])].join('.');
       return { field: pointer, message: v.message ?? 'is invalid' };
     });
     return new AppError('VALIDATION_FAILED', `Invalid ${error.validationContext ?? 'request'}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
