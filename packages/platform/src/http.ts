@@ -4,7 +4,8 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
-import { clientErrorHandler, dataException, frameworkError, refuseLongUrls, refuseNulBytes, registerJsonParser, requestValidatorCompiler } from './input.ts';
+import { redactQuery } from './redact.ts';
+import { clientErrorHandler, dataException, drainRefusedBody, frameworkError, refuseLongUrls, refuseNulBytes, registerJsonParser, requestValidatorCompiler } from './input.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -43,7 +44,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     // Fastify's own refusals (a malformed URL; Node's parser: headers too large) are problems too.
-    frameworkErrors: (error, request, reply) => sendProblem(request, reply, frameworkError(error)),
+    frameworkErrors: (error, request, reply) => void sendProblem(request, reply, frameworkError(error)),
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>() as HttpServer;
   // Hostile input is a 400 naming the field, never a 500 from PostgreSQL (see input.ts).
@@ -51,6 +52,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   registerJsonParser(app);
   app.addHook('onRequest', refuseLongUrls);
   app.addHook('preValidation', refuseNulBytes);
+  app.addHook('onSend', drainRefusedBody);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -124,5 +126,5 @@ function classify(error: FastifyError, request: FastifyRequest): AppError {
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError('BAD_REQUEST', error.message);
   }
-  return new AppError('INTERNAL', `Unhandled error in ${request.method} ${request.url}`, { cause: error });
+  return new AppError('INTERNAL', `Unhandled error in ${request.method} ${redactQuery(request.url)}`, { cause: error });
 }

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import { Ajv, type Options as AjvOptions, type ValidateFunction } from 'ajv';
+import { Ajv, type Options as AjvOptions } from 'ajv';
 import formats from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
-import type { FastifyError, FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
 
 // Hostile or merely odd input must be refused at the edge of every service, as a 400 naming the
@@ -26,7 +26,7 @@ const common: AjvOptions = { useDefaults: true, removeAdditional: false, allErro
 export function requestValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const body = withFormats(new Ajv({ ...common, coerceTypes: false }));
   const text = withFormats(new Ajv({ ...common, coerceTypes: 'array' }));
-  return ({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(bounded(schema) as object) as ValidateFunction;
+  return ({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(bounded(schema) as object);
 }
 
 function withFormats(ajv: Ajv): Ajv {
@@ -66,7 +66,7 @@ export function registerJsonParser(app: FastifyInstance): void {
       done(new AppError('BAD_REQUEST', `The body nests deeper than ${MAX_JSON_DEPTH} levels`, { fields: [{ field: 'body', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` }] }));
       return;
     }
-    parse(request, body, (error, value) => {
+    void parse(request, body, (error, value) => {
       if (error) done(new AppError('BAD_REQUEST', `The body is not valid JSON: ${error.message}`, { fields: [{ field: 'body', message: error.message }] }));
       else done(null, value);
     });
@@ -119,6 +119,22 @@ function findNul(value: unknown, path: string, found: FieldProblem[], depth = 0)
 /** 414 for a request target longer than {@link MAX_URL_LENGTH}. */
 export async function refuseLongUrls(request: FastifyRequest): Promise<void> {
   if (request.url.length > MAX_URL_LENGTH) throw new AppError('URI_TOO_LONG', `The request target is ${request.url.length} bytes; at most ${MAX_URL_LENGTH} are accepted`, { fields: [{ field: 'url', message: `must be at most ${MAX_URL_LENGTH} bytes` }] });
+}
+
+/** Largest refused body the server still reads (and discards) so the client sees its 413. */
+export const MAX_DRAINED_BODY = 64 * 1024 * 1024;
+
+/**
+ * Fastify closes the connection after refusing a body (413): a client still uploading then gets a
+ * reset instead of the answer. Below {@link MAX_DRAINED_BODY}, the rest of the body is read and
+ * dropped instead, the connection kept, so the client finishes sending and reads the 413.
+ */
+export async function drainRefusedBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (reply.statusCode !== 413 || reply.getHeader('connection') !== 'close') return;
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (!(declared <= MAX_DRAINED_BODY)) return;
+  reply.removeHeader('connection');
+  request.raw.resume();
 }
 
 /** What Fastify's router refuses before any route runs (a malformed URL, a too long parameter). */

@@ -117,6 +117,28 @@ describe('hostile input', async () => {
     expect(JSON.parse(garbage.body)).toMatchObject({ code: 'BAD_REQUEST' });
   });
 
+  it('reads a refused body to its end, so a client still uploading gets its 413 instead of a reset', async () => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    const errors: string[] = [];
+    socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+    const chunks: Buffer[] = [];
+    const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const size = 8 * 1024 * 1024;
+    socket.write(`POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+    socket.write('x'.repeat(64 * 1024));
+    await answered; // the 413 is out while most of the body is still to be sent
+    const rest = Buffer.alloc(size - 64 * 1024, 'x');
+    await new Promise<void>((resolve) => socket.write(rest, () => resolve()));
+    socket.end();
+    await once(socket, 'close');
+    expect(errors).toEqual([]);
+    const text = Buffer.concat(chunks).toString();
+    expect(text).toMatch(/^HTTP\/1.1 413 /);
+    expect(text).toContain('application/problem+json');
+  });
+
   it('answers an unsupported content type with a 415 problem', async () => {
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const request = http.request({ host: '127.0.0.1', port, path: '/api/v1/echo', method: 'POST', headers: { 'content-type': 'text/csv' } }, resolve);

@@ -5,6 +5,7 @@ import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } f
 import { createAuth, remoteAuthSources, type AuthSources } from '@archipelago/platform/auth';
 import { accessGuard } from './access.ts';
 import { mergedDocs } from './docs.ts';
+import { answerExpectations, endToEndHeaders } from './forwarding.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import type { Upstream } from './upstreams.ts';
@@ -30,6 +31,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const auth = createAuth({ sources });
 
   securityHeaders(app);
+  answerExpectations(app, settings.bodyLimitBytes);
   // `/api/v1/auth/login/x\..\..\internal/…` would be checked as a public route and reach an
   // internal one: only canonical paths are routed.
   app.addHook('onRequest', async (request) => {
@@ -43,6 +45,9 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
 
   const timeout = settings.upstreamTimeoutMs;
   await app.register(replyFrom, {
+    // Its lines carry the full upstream URL, query string included; Fastify's own request log
+    // (secrets redacted) already says what was asked and answered.
+    disableRequestLogging: true,
     undici: { headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout: 2_000 } },
   });
   const onUpstreamError = (reply: FastifyReply<RouteGenericInterface, RawServerBase>, { error }: { error: Error }) => {
@@ -60,7 +65,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
         retriesCount: 1,
         onError: onUpstreamError,
         rewriteRequestHeaders: (_req, headers) => ({
-          ...headers,
+          ...endToEndHeaders(headers, request.headers),
           'x-request-id': request.id,
           traceparent: nextTraceparent(request.headers.traceparent),
           // The gateway is the edge: what a client claims in X-Forwarded-For is not passed on.
