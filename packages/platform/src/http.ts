@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
+import { documentRoute, ProblemSchema } from './openapi.ts';
 import { redactQuery } from './redact.ts';
 import { clientErrorHandler, dataException, drainRefusedBody, frameworkError, refuseLongUrls, refuseNulBytes, registerJsonParser, requestValidatorCompiler } from './input.ts';
 
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   readonly bodyLimit?: number;
   /** How long requests in flight may finish when the server closes; then connections are cut. */
   readonly closeGraceMs?: number;
+  /** Serve this server's own OpenAPI document at `/docs/json` (default true; the gateway serves the merged one there). */
+  readonly ownDocs?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -71,7 +74,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   await app.register(swagger, {
     openapi: {
       info: { title: `Archipelago ${options.service}`, version: '0.1.0' },
+      components: { schemas: { Problem: ProblemSchema } },
     },
+    transform: documentRoute,
   });
 
   const started = Date.now();
@@ -91,7 +96,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     }
     return { status: 'ready', service: options.service };
   });
-  app.get('/docs/json', { schema: { hide: true } }, () => app.swagger());
+  if (options.ownDocs !== false) app.get('/docs/json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }
 

@@ -24,7 +24,7 @@ export interface GatewayOptions {
 /** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
 export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const settings: GatewaySettings = { ...defaultGatewaySettings, ...options.settings };
-  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes });
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, ownDocs: false });
   const iam = options.upstreams.find((u) => u.service === 'iam');
   const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url) : undefined);
   if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
@@ -78,7 +78,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
     }
   }
   proxyWebSockets(app, options.upstreams);
-  mergedDocs(app, options.upstreams);
+  await mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     const checks = await Promise.all(options.upstreams.map((u) => readiness(u)));

@@ -4,7 +4,9 @@ import { once } from 'node:events';
 import { promisify } from 'node:util';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import type { Kysely } from 'kysely';
+import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { createHttpServer, createLogger } from '@archipelago/platform';
@@ -344,11 +346,44 @@ describe('the gateway', async () => {
     expect(upstreamCalls).toBe(before);
   });
 
-  it('serves the merged OpenAPI of every service, public paths only', async () => {
-    const docs = (await gateway.inject({ url: '/docs' })).json<{ paths: Record<string, unknown>; 'x-unavailable': string[] }>();
+  it('serves the merged OpenAPI of every service at /docs/json, public paths only, valid OpenAPI 3', async () => {
+    const docs = (await gateway.inject({ url: '/docs/json' })).json<OpenAPIV3.Document & { 'x-unavailable': string[] }>();
     expect(Object.keys(docs.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users', '/.well-known/jwks.json']) as unknown);
     expect(Object.keys(docs.paths).some((p) => p.startsWith('/internal'))).toBe(false);
     expect(docs['x-unavailable']).toContain('reporting');
+    await SwaggerParser.validate(structuredClone(docs) as OpenAPIV3.Document);
+    const operations = Object.entries(docs.paths).flatMap(([path, item]) =>
+      Object.entries(item ?? {}).filter(([method]) => ['get', 'post', 'put', 'patch', 'delete'].includes(method)).map(([method, operation]) => ({ path, method, operation: operation as OpenAPIV3.OperationObject })),
+    );
+    expect(operations.length).toBeGreaterThan(20);
+    const ids = operations.map((o) => o.operation.operationId);
+    expect(ids.every(Boolean), 'every operation has an operationId').toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const { path, method, operation } of operations) {
+      for (const status of ['400', '500', '502', '503']) {
+        const response = operation.responses[status] as OpenAPIV3.ResponseObject | undefined;
+        expect(Object.keys(response?.content ?? {}), `${method} ${path} ${status}`).toEqual(['application/problem+json']);
+      }
+    }
+    const login = docs.paths['/api/v1/auth/login']?.post;
+    expect(login?.security).toEqual([]);
+    expect(login?.operationId).toBe('postAuthLogin');
+    expect(docs.paths['/api/v1/users/{id}']?.patch?.responses['404']).toBeDefined();
+  });
+
+  it('serves an interactive API reference at /docs from its own files (no CDN)', async () => {
+    const page = await gateway.inject({ url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    const sources = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(sources.length).toBeGreaterThan(2);
+    for (const source of sources) {
+      expect(source.startsWith('/docs/'), source).toBe(true);
+      const asset = await gateway.inject({ url: source });
+      expect(asset.statusCode, source).toBe(200);
+    }
+    expect((await gateway.inject({ url: '/docs/assets/init.js' })).body).toContain("url: '/docs/json'");
+    expect((await gateway.inject({ url: '/docs/assets/package.json' })).statusCode).toBe(404);
   });
 
   it('aggregates readiness of every upstream', async () => {
