@@ -77,5 +77,5 @@ export function documentRoute({ schema: given, url, route }: { schema: FastifySc
   for (const status of errorStatuses(method, route.url, schema)) {
     responses[String(status)] ??= problemResponse(describe[status] ?? (Object.keys(errorStatus).find((code) => errorStatus[code as ErrorCode] === status) ?? 'Error'));
   }
-  return { schema: { ...schema, operationId: (schema as { operationId?: string }).operationId ?? operationIdOf(method, route.url), response: responses } as FastifySchema, url };
+  return { schema: { ...schema, operationId: (schema as { operationId?: string }).operationId ?? operationIdOf(method, route.url), response: responses }, url };
 }
