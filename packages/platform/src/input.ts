@@ -26,7 +26,29 @@ const common: AjvOptions = { useDefaults: true, removeAdditional: false, allErro
 export function requestValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const body = withFormats(new Ajv({ ...common, coerceTypes: false }));
   const text = withFormats(new Ajv({ ...common, coerceTypes: 'array' }));
-  return ({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(bounded(schema) as object);
+  return ({ schema, httpPart }) => {
+    if (httpPart === 'body') return body.compile(bounded(schema) as object);
+    const validate = text.compile(bounded(schema) as object);
+    // Coerced from "1e400" or "Infinity", a number is infinite, and ajv then skips its bounds.
+    const check = (data: unknown) => {
+      const valid = validate(data);
+      const infinite = valid ? infinitePath(data, '') : undefined;
+      check.errors = infinite === undefined ? validate.errors : [{ instancePath: infinite, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a finite number' }];
+      return valid && infinite === undefined;
+    };
+    check.errors = null as typeof validate.errors;
+    return check;
+  };
+}
+
+function infinitePath(data: unknown, path: string): string | undefined {
+  if (typeof data === 'number') return Number.isFinite(data) ? undefined : path;
+  if (data === null || typeof data !== 'object') return undefined;
+  for (const [key, value] of Object.entries(data)) {
+    const found = infinitePath(value, `${path}/${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function withFormats(ajv: Ajv): Ajv {

@@ -59,6 +59,7 @@ describe('hostile input', async () => {
   it('refuses numbers JavaScript cannot hold exactly (an offset beyond bigint) and non-finite ones', async () => {
     expectProblem(await app.inject({ url: '/api/v1/page/a?offset=99999999999999999999' }), 400, 'querystring.offset');
     expectProblem(await post('{"count": 1e400}'), 400, 'body.count');
+    for (const offset of ['1e400', 'Infinity', '-1e400']) expectProblem(await app.inject({ url: `/api/v1/page/a?offset=${offset}` }), 400, 'querystring.offset');
     expect((await app.inject({ url: '/api/v1/page/a?offset=42' })).json()).toEqual({ offset: 42 });
   });
 
