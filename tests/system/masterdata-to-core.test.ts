@@ -101,7 +101,7 @@ describe('masterdata to core', async () => {
     await lookupRow('classification_codes_lookup', 'F41.1', (row) => row !== undefined);
     await lookupRow('districts_lookup', 'US-TX-HARRIS', (row) => row !== undefined);
     const john = (await core.inject({ url: '/api/v1/reports/resource-label?reference_number=REF001' })).json<unknown>();
-    expect(john).toEqual({ items: [{ reference_number: 'REF001', first_name: 'John', last_name: 'Smith', label: 'Mr.', abbreviation: 'Mr.' }] });
+    expect(john).toEqual({ items: [{ reference_number: 'REF001', first_name: 'John', last_name: 'Smith', label: 'Mr.', abbreviation: 'Mr.' }], total: 1, limit: 50, offset: 0 });
   });
 
   it('creates label PROF in masterdata, sees it in core, and reports a resource with it', async () => {
@@ -114,7 +114,7 @@ describe('masterdata to core', async () => {
     const resource = await core.inject({ method: 'POST', url: '/api/v1/resources', payload: { reference_number: 'REF900', label_code: 'PROF', first_name: 'Ada', last_name: 'Byron' } });
     expect(resource.statusCode).toBe(201);
     const report = (await core.inject({ url: '/api/v1/reports/resource-label?reference_number=REF900' })).json<unknown>();
-    expect(report).toEqual({ items: [{ reference_number: 'REF900', first_name: 'Ada', last_name: 'Byron', label: 'Prof.', abbreviation: 'Prof.' }] });
+    expect(report).toEqual({ items: [{ reference_number: 'REF900', first_name: 'Ada', last_name: 'Byron', label: 'Prof.', abbreviation: 'Prof.' }], total: 1, limit: 50, offset: 0 });
   });
 
   it('follows a renamed region into the address report, and refuses a deactivated department', async () => {

@@ -7,6 +7,9 @@ import { AppError, toProblem, type FieldProblem } from './errors.ts';
 import type { ServiceCredentials } from './internal-auth/credentials.ts';
 import { protectInternalRoutes } from './internal-auth/guard.ts';
 import { registerIdempotency, type IdempotencyOptions } from './idempotency/hook.ts';
+import { documentRoute, ProblemSchema } from './openapi.ts';
+import { redactQuery } from './redact.ts';
+import { clientErrorHandler, dataException, drainRefusedBody, frameworkError, refuseLongUrls, refuseNulBytes, registerJsonParser, requestValidatorCompiler } from './input.ts';
 
 /** A Fastify instance whose route schemas are TypeBox schemas (typed handlers, OpenAPI output). */
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -28,6 +31,8 @@ export interface HttpServerOptions {
    * (a service migration creates it with `createIdempotencyKeysTableV1`).
    */
   readonly idempotency?: IdempotencyOptions;
+  /** Serve this server's own OpenAPI document at `/docs/json` (default true; the gateway serves the merged one there). */
+  readonly ownDocs?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -52,8 +57,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+    // Fastify's own refusals (a malformed URL; Node's parser: headers too large) are problems too.
+    frameworkErrors: (error, request, reply) => void sendProblem(request, reply, frameworkError(error)),
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>() as HttpServer;
+  // Hostile input is a 400 naming the field, never a 500 from PostgreSQL (see input.ts).
+  app.setValidatorCompiler(requestValidatorCompiler());
+  registerJsonParser(app);
+  app.addHook('onRequest', refuseLongUrls);
+  app.addHook('preValidation', refuseNulBytes);
+  app.addHook('onSend', drainRefusedBody);
 
   protectInternalRoutes(app, { service: options.service, credentials: options.credentials });
   app.addHook('onSend', async (request, reply) => {
@@ -74,7 +87,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   await app.register(swagger, {
     openapi: {
       info: { title: `Archipelago ${options.service}`, version: '0.1.0' },
+      components: { schemas: { Problem: ProblemSchema } },
     },
+    transform: documentRoute,
   });
 
   const started = Date.now();
@@ -94,7 +109,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     }
     return { status: 'ready', service: options.service };
   });
-  app.get('/docs/json', { schema: { hide: true } }, () => app.swagger());
+  if (options.ownDocs !== false) app.get('/docs/json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }
 
@@ -111,10 +126,16 @@ async function sendProblem(request: FastifyRequest, reply: FastifyReply, error: 
 // Maps whatever a route or Fastify threw onto the one error type.
 function classify(error: FastifyError, request: FastifyRequest): AppError {
   if (error instanceof AppError) return error;
+  const data = dataException(error);
+  if (data) {
+    request.log.warn({ err: error }, 'PostgreSQL refused a value that the request schema let through');
+    return data;
+  }
   if (error.validation) {
-    const fields: FieldProblem[] = error.validation.map((v) => {
-      const missing = (v.params as { missingProperty?: string }).missingProperty;
-      const pointer = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), ...(missing ? [missing] : [])].join('.');
+    const fields: FieldProblem[] = error.validation.slice(0, 20).map((v) => {
+      const { missingProperty, additionalProperty } = v.params as { missingProperty?: string; additionalProperty?: string };
+      const extra = missingProperty ?? additionalProperty;
+      const pointer = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), ...(extra ? [extra] : [])].join('.');
       return { field: pointer, message: v.message ?? 'is invalid' };
     });
     return new AppError('VALIDATION_FAILED', `Invalid ${error.validationContext ?? 'request'}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
@@ -125,5 +146,5 @@ function classify(error: FastifyError, request: FastifyRequest): AppError {
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError('BAD_REQUEST', error.message);
   }
-  return new AppError('INTERNAL', `Unhandled error in ${request.method} ${request.url}`, { cause: error });
+  return new AppError('INTERNAL', `Unhandled error in ${request.method} ${redactQuery(request.url)}`, { cause: error });
 }

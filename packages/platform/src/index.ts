@@ -3,7 +3,9 @@ export { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from
 export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, redactUrl, waitForDatabase } from './db.ts';
 export { createMigrator, MIGRATION_FILE, MigrationError, type MigrationStatus, type ServiceMigrator } from './migrate.ts';
 export { createHttpServer, type HttpServer, type HttpServerOptions } from './http.ts';
+export { operationIdOf, problemResponse, ProblemSchema } from './openapi.ts';
 export { createLogger, type Logger } from './logger.ts';
+export { isSecretParameter, redactQuery } from './redact.ts';
 export { EXIT_CONFIG, runService, runStatelessService, type AppDeps, type ServiceDeps } from './service.ts';
 export { StartupError } from './startup.ts';
 export { repositoryRoot, serviceLayout, type ServiceLayout } from './layout.ts';

@@ -7,6 +7,7 @@ import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { forwardedHeaders } from './forwarded.ts';
 import { accessGuard } from './access.ts';
 import { mergedDocs } from './docs.ts';
+import { answerExpectations, endToEndHeaders } from './forwarding.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import type { Upstream } from './upstreams.ts';
@@ -27,13 +28,14 @@ export interface GatewayOptions {
 /** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
 export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const settings: GatewaySettings = { ...defaultGatewaySettings, ...options.settings };
-  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, credentials: options.credentials });
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, credentials: options.credentials, ownDocs: false });
   const iam = options.upstreams.find((u) => u.service === 'iam');
   const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url, { credentials: options.credentials }) : undefined);
   if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
   const auth = createAuth({ sources });
 
   securityHeaders(app);
+  answerExpectations(app, settings.bodyLimitBytes);
   // `/api/v1/auth/login/x\..\..\internal/…` would be checked as a public route and reach an
   // internal one: only canonical paths are routed.
   app.addHook('onRequest', async (request) => {
@@ -47,6 +49,9 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
 
   const timeout = settings.upstreamTimeoutMs;
   await app.register(replyFrom, {
+    // Its lines carry the full upstream URL, query string included; Fastify's own request log
+    // (secrets redacted) already says what was asked and answered.
+    disableRequestLogging: true,
     undici: { headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout: 2_000 } },
   });
   const onUpstreamError = (reply: FastifyReply<RouteGenericInterface, RawServerBase>, { error }: { error: Error }) => {
@@ -65,7 +70,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
         // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
         retriesCount: 1,
         onError: onUpstreamError,
-        rewriteRequestHeaders: (_req, headers) => forwardedHeaders(headers, {
+        rewriteRequestHeaders: (_req, headers) => forwardedHeaders(endToEndHeaders(headers, request.headers), {
           requestId: request.id,
           traceparent: nextTraceparent(request.headers.traceparent),
           clientAddress: request.ip,
@@ -79,7 +84,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
     }
   }
   proxyWebSockets(app, options.upstreams, options.credentials);
-  mergedDocs(app, options.upstreams);
+  await mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     const checks = await Promise.all(options.upstreams.map((u) => readiness(u)));

@@ -1,11 +1,15 @@
 import http from 'node:http';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { promisify } from 'node:util';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { sql, type Kysely } from 'kysely';
+import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
-import { createHttpServer } from '@archipelago/platform';
+import { createHttpServer, createLogger } from '@archipelago/platform';
 import { remoteAuthSources } from '@archipelago/platform/auth';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
 import { asPrincipal, OPERATOR, testCredentials } from '@archipelago/platform/testing/credentials';
@@ -17,6 +21,7 @@ import { buildApp } from '../src/app.ts';
 import type { GatewaySettings } from '../src/settings.ts';
 import { gatewayUpstreams } from '../src/upstreams.ts';
 
+const run = promisify(execFile);
 const ADMIN = { email: 'admin@example.com', password: 'correct horse battery staple' };
 
 // The gateway in front of a real IAM (its own test database) and a real HTTP upstream on loopback
@@ -249,6 +254,88 @@ describe('the gateway', async () => {
     expect(upstreamCalls).toBe(before);
   });
 
+  it('answers an oversized body to a fetch client with a 413 problem, not a reset connection', async () => {
+    const big = JSON.stringify({ label: 'x'.repeat(5 * 1024 * 1024) });
+    for (const [url, headers] of [['/api/v1/labels', auth], ['/api/v1/labels', {}], ['/api/v1/auth/login', {}]] as const) {
+      const response = await fetch(`${gatewayUrl}${url}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: big });
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.status, url).toBe(Object.keys(headers).length > 0 || url.includes('login') ? 413 : 401);
+      await response.arrayBuffer();
+    }
+  });
+
+  const send = (path: string, method: string, headers: http.OutgoingHttpHeaders, body?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(`${gatewayUrl}${path}`, { method, headers }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+
+  it('forwards requests with Expect: 100-continue, as curl sends for bodies over 1 KB, and refuses an oversized one before it is sent', async () => {
+    const body = JSON.stringify({ label: 'x'.repeat(4000) });
+    const curl = (data: string, ...extra: string[]) =>
+      run('curl', ['-sS', '--max-time', '10', '-w', '\n%{http_code}', '-X', 'POST', '-H', `authorization: ${auth.authorization}`, '-H', 'content-type: application/json', ...extra, '--data-binary', data, `${gatewayUrl}/api/v1/labels`]);
+    const ok = (await curl(body, '-v')).stdout.split('\n');
+    expect(ok.at(-1)).toBe('200');
+    expect(JSON.parse(ok.slice(0, -1).join('\n'))).toMatchObject({ body: { label: 'x'.repeat(4000) } });
+    const echoed = JSON.parse(ok.slice(0, -1).join('\n')) as { headers: Record<string, string> };
+    expect(echoed.headers.expect).toBeUndefined();
+    const before = upstreamCalls;
+    const tooBig = await curl(JSON.stringify({ label: 'x'.repeat(20_000) }), '-H', 'expect: 100-continue');
+    expect(tooBig.stdout.split('\n').at(-1)).toBe('413');
+    expect(upstreamCalls).toBe(before);
+    const odd = await send('/api/v1/labels', 'POST', { ...auth, 'content-type': 'application/json', expect: 'something-else' }, '{}');
+    expect(odd.status).toBe(417);
+    expect(JSON.parse(odd.body)).toMatchObject({ code: 'EXPECTATION_FAILED' });
+  });
+
+  it('forwards ordinary client headers, dropping hop-by-hop ones and those the Connection header names (RFC 9110 §7.6.1)', async () => {
+    const hopByHop: Record<string, string>[] = [
+      { 'keep-alive': 'timeout=5' },
+      { upgrade: 'h2c' },
+      { te: 'trailers' },
+      { 'proxy-connection': 'keep-alive' },
+      { connection: 'keep-alive, x-private', 'x-private': 'for the gateway only' },
+      { 'transfer-encoding': 'chunked' },
+      { 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' },
+      { trailer: 'x-checksum' },
+    ];
+    for (const headers of hopByHop) {
+      const response = await send('/api/v1/labels', 'POST', { ...auth, 'content-type': 'application/json', 'x-kept': 'yes', ...headers }, '{"a":1}');
+      expect(response.status, JSON.stringify(headers)).toBe(200);
+      const seen = (JSON.parse(response.body) as { headers: Record<string, string>; body: unknown });
+      expect(seen.body).toEqual({ a: 1 });
+      expect(seen.headers['x-kept']).toBe('yes');
+      for (const name of Object.keys(headers).filter((n) => n !== 'connection' && n !== 'transfer-encoding')) expect(seen.headers[name], name).toBeUndefined();
+    }
+  });
+
+  it('redacts token-like query parameters in its request logs', async () => {
+    const lines: string[] = [];
+    const logged = await buildApp({
+      logger: createLogger('gateway', 'info', { write: (line: string) => void lines.push(line) }),
+      upstreams: gatewayUpstreams(registry, env),
+      authSources: remoteAuthSources(iamUrl, { credentials: testCredentials('gateway') }),
+      credentials: testCredentials('gateway'),
+    });
+    try {
+      const secrets = ['r3set-s3cret', 'acc3ss-s3cret', 'k3y-s3cret', 's1gnature-s3cret', 'pa55word-s3cret', 'c0de-s3cret'];
+      await logged.inject({ url: `/api/v1/auth/password-reset/confirm?token=${secrets[0]}&lang=en` });
+      await logged.inject({ url: `/api/v1/labels?access_token=${secrets[1]}&api_key=${secrets[2]}&X-Amz-Signature=${secrets[3]}&password=${secrets[4]}&code=${secrets[5]}&limit=5`, headers: auth });
+      const log = lines.join('');
+      expect(log).toContain('lang=en');
+      expect(log).toContain('limit=5');
+      expect(log).toContain('token=[redacted]');
+      for (const secret of secrets) expect(log, secret).not.toContain(secret);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('answers CORS preflights for configured origins only, and sets security headers', async () => {
     const preflight = { 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' };
     const allowed = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/labels', headers: { origin: 'https://app.example.com', ...preflight } });
@@ -301,11 +388,44 @@ describe('the gateway', async () => {
     expect(upstreamCalls).toBe(before);
   });
 
-  it('serves the merged OpenAPI of every service, public paths only', async () => {
-    const docs = (await gateway.inject({ url: '/docs' })).json<{ paths: Record<string, unknown>; 'x-unavailable': string[] }>();
+  it('serves the merged OpenAPI of every service at /docs/json, public paths only, valid OpenAPI 3', async () => {
+    const docs = (await gateway.inject({ url: '/docs/json' })).json<OpenAPIV3.Document & { 'x-unavailable': string[] }>();
     expect(Object.keys(docs.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users', '/.well-known/jwks.json']) as unknown);
     expect(Object.keys(docs.paths).some((p) => p.startsWith('/internal'))).toBe(false);
     expect(docs['x-unavailable']).toContain('reporting');
+    await SwaggerParser.validate(structuredClone(docs) as OpenAPIV3.Document);
+    const operations = Object.entries(docs.paths).flatMap(([path, item]) =>
+      Object.entries(item ?? {}).filter(([method]) => ['get', 'post', 'put', 'patch', 'delete'].includes(method)).map(([method, operation]) => ({ path, method, operation: operation as OpenAPIV3.OperationObject })),
+    );
+    expect(operations.length).toBeGreaterThan(20);
+    const ids = operations.map((o) => o.operation.operationId);
+    expect(ids.every(Boolean), 'every operation has an operationId').toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const { path, method, operation } of operations) {
+      for (const status of ['400', '500', '502', '503']) {
+        const response = operation.responses[status] as OpenAPIV3.ResponseObject | undefined;
+        expect(Object.keys(response?.content ?? {}), `${method} ${path} ${status}`).toEqual(['application/problem+json']);
+      }
+    }
+    const login = docs.paths['/api/v1/auth/login']?.post;
+    expect(login?.security).toEqual([]);
+    expect(login?.operationId).toBe('postAuthLogin');
+    expect(docs.paths['/api/v1/users/{id}']?.patch?.responses['404']).toBeDefined();
+  });
+
+  it('serves an interactive API reference at /docs from its own files (no CDN)', async () => {
+    const page = await gateway.inject({ url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    const sources = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(sources.length).toBeGreaterThan(2);
+    for (const source of sources) {
+      expect(source.startsWith('/docs/'), source).toBe(true);
+      const asset = await gateway.inject({ url: source });
+      expect(asset.statusCode, source).toBe(200);
+    }
+    expect((await gateway.inject({ url: '/docs/assets/init.js' })).body).toContain("url: '/docs/json'");
+    expect((await gateway.inject({ url: '/docs/assets/package.json' })).statusCode).toBe(404);
   });
 
   it('aggregates readiness of every upstream', async () => {

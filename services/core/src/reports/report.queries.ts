@@ -1,8 +1,24 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { CoreDatabase } from '../database.ts';
 
 // Seed 000's three report queries, as the seed wrote them; only their literal values are
-// parameters. They join core's own tables with the lookup tables copied from masterdata.
+// parameters. They join core's own tables with the lookup tables copied from masterdata. Each
+// runs as a subquery of one paging wrapper, in a stable order (the seed's queries have none).
+
+/** One page of a report. */
+export interface Page {
+  readonly limit: number;
+  readonly offset: number;
+}
+
+async function paged<Row>(db: Kysely<CoreDatabase>, query: RawBuilder<unknown>, orderBy: RawBuilder<unknown>, page: Page): Promise<{ items: Row[]; total: number }> {
+  const { rows } = await sql<Row & { report_total: string }>`
+    SELECT report.*, count(*) OVER () AS report_total FROM (${query}) AS report
+    ORDER BY ${orderBy} LIMIT ${page.limit} OFFSET ${page.offset}`.execute(db);
+  // Past the last row the window has nothing to count: ask for the total alone.
+  const total = rows[0] ? Number(rows[0].report_total) : Number((await sql<{ n: string }>`SELECT count(*) AS n FROM (${query}) AS report`.execute(db)).rows[0]?.n ?? 0);
+  return { items: rows.map(({ report_total: _total, ...row }) => row as unknown as Row), total };
+}
 
 export interface ResourceLabelRow {
   reference_number: string;
@@ -30,8 +46,8 @@ export interface ResourceEntryRow {
 export function reportQueries(db: Kysely<CoreDatabase>) {
   return {
     /** Resource with label (seed 000, "SQL Query (Now Possible)"). */
-    async resourceWithLabel(referenceNumber: string): Promise<ResourceLabelRow[]> {
-      const { rows } = await sql<ResourceLabelRow>`
+    async resourceWithLabel(referenceNumber: string, page: Page): Promise<{ items: ResourceLabelRow[]; total: number }> {
+      return paged(db, sql`
         SELECT
           r.reference_number,
           r.first_name,
@@ -40,26 +56,23 @@ export function reportQueries(db: Kysely<CoreDatabase>) {
           l.abbreviation  -- From lookup table
         FROM resources r
         LEFT JOIN labels_lookup l ON r.label_code = l.code
-        WHERE r.reference_number = ${referenceNumber};`.execute(db);
-      return rows;
+        WHERE r.reference_number = ${referenceNumber}`, sql`reference_number`, page);
     },
     /** Resource addresses with region names (seed 000, regions lookup). */
-    async resourceAddressesWithRegion(): Promise<ResourceAddressRow[]> {
-      const { rows } = await sql<ResourceAddressRow>`
+    async resourceAddressesWithRegion(page: Page): Promise<{ items: ResourceAddressRow[]; total: number }> {
+      return paged(db, sql`
         SELECT r.reference_number, r.first_name, a.address_line1, rg.name AS region_name
         FROM resources r
         LEFT JOIN resource_addresses a ON r.id = a.resource_id
-        LEFT JOIN regions_lookup rg ON a.region_code = rg.code;`.execute(db);
-      return rows;
+        LEFT JOIN regions_lookup rg ON a.region_code = rg.code`, sql`reference_number, address_line1, region_name`, page);
     },
     /** Entries with classification code descriptions (seed 000, classification codes lookup). */
-    async entriesWithClassification(resourceId: string): Promise<ResourceEntryRow[]> {
-      const { rows } = await sql<ResourceEntryRow>`
+    async entriesWithClassification(resourceId: string, page: Page): Promise<{ items: ResourceEntryRow[]; total: number }> {
+      return paged(db, sql`
         SELECT e.engagement_id, e.entry_date, c.code AS classification_code, c.description
         FROM entries e
         LEFT JOIN classification_codes_lookup c ON e.classification_code = c.code
-        WHERE e.resource_id = ${resourceId};`.execute(db);
-      return rows;
+        WHERE e.resource_id = ${resourceId}`, sql`entry_date, classification_code, engagement_id`, page);
     },
   };
 }
