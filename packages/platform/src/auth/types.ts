@@ -54,4 +54,6 @@ export interface AuthSources {
   readonly apiToken: (token: string) => Promise<ApiTokenIdentity | null>;
   /** Whether the session an access token belongs to is still on (not signed out, not revoked). */
   readonly sessionActive: (sessionId: string) => Promise<boolean>;
+  /** Resolves once tokens can be verified (the keys are loaded); throws while they cannot. */
+  readonly keysReady?: () => Promise<void>;
 }
