@@ -89,12 +89,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 }
 
 async function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): Promise<void> {
-  if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  if (error.status === 503) request.log.warn({ err: describeCause(error), code: error.code }, error.message);
+  else if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
   if (error.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   await reply
     .status(error.status)
     .type('application/problem+json')
     .send(toProblem(error, request.url.split('?')[0]));
+}
+
+// An outage makes hundreds of 503s: one line each, without a stack.
+function describeCause(error: AppError): string {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  return cause ? `${typeof cause.code === 'string' ? `${cause.code}: ` : ''}${String(cause.message)}` : error.message;
 }
 
 // Maps whatever a route or Fastify threw onto the one error type.
