@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { loadConfig, repositoryRoot, serviceLayout } from '@archipelago/platform';
@@ -53,8 +53,9 @@ export async function openLocalDatabases(
  * embedded.ts then lets that user's group traverse, and nobody else.
  */
 export async function privateDirectory(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined); // not ours: embedded.ts explains
+  // Someone else's directory is left as it is: starting there fails with a message saying why.
+  if ((await stat(dir).catch(() => undefined))?.uid === process.getuid?.()) await chmod(dir, 0o700);
 }
 
 function describeEmbeddedEvent(event: EmbeddedEvent): string {
