@@ -282,7 +282,7 @@ describe('the gateway', async () => {
     upstreamReady = true;
   });
 
-  it('is ready only once it can verify tokens and reach every upstream', async () => {
+  it('is ready only once it can verify tokens and reach every upstream, and answers 503 while it cannot verify them', async () => {
     const alive = gatewayUpstreams(registry, { ...env, CORE_URL: upstreamUrl, REPORTING_URL: upstreamUrl });
     const build = (upstreams: typeof alive, keysFrom: string) =>
       buildApp({ logger: false, upstreams, authSources: remoteAuthSources(keysFrom, { jwksCooldownMs: 0 }) });
@@ -295,6 +295,11 @@ describe('the gateway', async () => {
       expect(noKeys.statusCode).toBe(503);
       expect(noKeys.headers['retry-after']).toMatch(/^\d+$/);
       expect((await missingOne.inject({ url: '/health/ready' })).statusCode).toBe(503);
+      // A token that cannot be checked (IAM unreachable) is a 503 to retry, not a 401 or a 500.
+      const unchecked = await keyless.inject({ url: '/api/v1/labels', headers: auth });
+      expect(unchecked.statusCode).toBe(503);
+      expect(unchecked.headers['retry-after']).toMatch(/^\d+$/);
+      expect(unchecked.json()).toMatchObject({ code: 'UNAVAILABLE' });
     } finally {
       await Promise.all([complete.close(), keyless.close(), missingOne.close()]);
     }
