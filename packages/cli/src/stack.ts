@@ -40,7 +40,12 @@ export async function openLocalDatabases(
   await privateDirectory(settings.dataDir);
   return openDatabases(services, {
     env,
-    embedded: { dataDir: path.join(settings.dataDir, 'postgres'), port: settings.pgPort, onEvent: (event) => say(describeEmbeddedEvent(event)) },
+    embedded: {
+      dataDir: path.join(settings.dataDir, 'postgres'),
+      port: settings.pgPort,
+      // A restart that keeps failing (disk full, …) retries every 2 s: say so now and then, not each time.
+      onEvent: (event) => (event.kind !== 'restart-failed' || event.attempt <= 3 || event.attempt % 30 === 0) && say(describeEmbeddedEvent(event)),
+    },
     connectAttempts: settings.connectAttempts,
     onRetry: (service, attempt, delay, error) =>
       say(`  … ${service}: database not reachable (${(error as Error).message}); retry ${attempt} in ${delay} ms`),

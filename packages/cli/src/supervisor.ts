@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream } from 'node:fs';
+import { chmod as chmodCallback, createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** How to run one service process and how to tell it is ready. */
@@ -100,7 +100,7 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
   const launch = (spec: ProcessSpec): ChildProcess => {
     // Logs may name users and addresses: readable by the owner only (older files are tightened too).
     const log = createWriteStream(spec.logFile, { flags: 'a', mode: 0o600 });
-    log.once('open', () => chmodSync(spec.logFile, 0o600));
+    log.once('open', () => chmodCallback(spec.logFile, 0o600, () => undefined));
     // The IPC channel is only a lifeline: a service exits when it closes, so a killed supervisor leaves no orphans.
     const child = spawn(process.execPath, [...spec.args], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.stdout?.pipe(log, { end: false });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync } from 'node:fs';
+import { chmod as chmodCallback, createWriteStream, existsSync } from 'node:fs';
 import { access, chmod, chown, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
@@ -93,7 +93,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   const logFile = path.join(dataDir, 'postgres.log');
   const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
-  log.once('open', () => chmodSync(logFile, 0o600));
+  log.once('open', () => chmodCallback(logFile, 0o600, () => undefined));
   const recent: string[] = [];
   const onLog = (message: unknown) => {
     const text = String(message);
