@@ -7,7 +7,7 @@
  * exists exactly once, and nothing was created that the generator was told failed. About 4
  * minutes; stops everything it started, also on failure or Ctrl-C.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,7 +47,13 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 
+/** Faults to inject, in order: all three by default, or those named (repeats allowed), e.g. `-- storm storm`. */
+const FAULTS = ['postmaster', 'storm', 'freeze'];
+
 async function main(): Promise<void> {
+  const selected = process.argv.slice(2).length > 0 ? process.argv.slice(2) : FAULTS;
+  const unknown = selected.filter((name) => !FAULTS.includes(name));
+  if (unknown.length > 0) throw new Error(`unknown fault ${unknown.join(', ')} (have ${FAULTS.join(', ')})`);
   const began = now();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
@@ -73,6 +79,7 @@ async function main(): Promise<void> {
   // The load: every response is recorded with its time; creates carry a unique marker.
   const responses: { at: number; outcome: Outcome }[] = [];
   const creates: Create[] = [];
+  const failedRequests: string[] = [];
   const run = Date.now().toString(36).toUpperCase().slice(-4);
   let counter = 0;
   let loading = true;
@@ -85,6 +92,7 @@ async function main(): Promise<void> {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       await response.arrayBuffer();
+      if (response.status >= 500 && response.status !== 503) failedRequests.push(`${response.status} ${method} ${url} ${response.headers.get('x-request-id') ?? ''}`);
       return response.status;
     } catch (error) {
       return (error as Error).name === 'TimeoutError' ? 'timeout' : 'network';
@@ -126,21 +134,26 @@ async function main(): Promise<void> {
     log(`Load: ${WORKERS} workers through the gateway (creates of labels and orders, reads); warming up ${WARMUP_S} s`);
     await sleep((WARMUP_S + BASELINE_S) * 1000);
 
-    // 1. The postmaster, SIGKILLed.
-    {
+    const postmasterKill = async () => {
       const window: FaultWindow = { name: 'postmaster SIGKILL', startedAt: now(), endedAt: 0, note: '' };
       faults.push(window);
       const exits = exitsBefore();
       const postmaster = Number((await readFile(path.join(dir.path, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
       process.kill(postmaster, 'SIGKILL');
-      const restarted = await system.waitFor(/✓ PostgreSQL restarted in ([\d.]+) s/, abort.signal, OBSERVE_S * 1000).catch(() => undefined);
+      const restartedLine = /✓ PostgreSQL restarted in ([\d.]+) s/g;
+      const before = [...system.output().matchAll(restartedLine)].length;
+      let restarted: RegExpMatchArray | undefined;
+      while (!restarted && now() - window.startedAt < OBSERVE_S * 1000 && !abort.signal.aborted) {
+        restarted = [...system.output().matchAll(restartedLine)][before];
+        await sleep(100);
+      }
       await sleep(Math.max(0, window.startedAt + OBSERVE_S * 1000 - now()));
       window.endedAt = now();
-      window.note = `PostgreSQL ${restarted ? `restarted by the supervisor in ${restarted.match[1]} s` : 'NOT restarted'}; service exits: ${exitsBefore() - exits}`;
-    }
+      window.note = `PostgreSQL ${restarted ? `restarted by the supervisor in ${restarted[1]} s` : 'NOT restarted'}; service exits: ${exitsBefore() - exits}`;
+    };
 
-    // 2. Every client backend terminated, every 250 ms for 5 s.
-    {
+    // Every client backend terminated, every 250 ms for 5 s.
+    const storm = async () => {
       const window: FaultWindow = { name: 'backend-termination storm (5 s)', startedAt: now(), endedAt: 0, note: '' };
       faults.push(window);
       const exits = exitsBefore();
@@ -160,10 +173,10 @@ async function main(): Promise<void> {
       await sleep(Math.max(0, window.startedAt + OBSERVE_S * 1000 - now()));
       window.endedAt = now();
       window.note = `${terminated} backends terminated; service exits: ${exitsBefore() - exits}`;
-    }
+    };
 
-    // 3. core frozen (SIGSTOP) for 20 s, then SIGCONT unless the supervisor has replaced it.
-    {
+    // core frozen (SIGSTOP) for 20 s, then SIGCONT unless the supervisor has replaced it.
+    const freeze = async () => {
       const window: FaultWindow = { name: `core SIGSTOP (${FREEZE_S} s)`, startedAt: now(), endedAt: 0, note: '' };
       faults.push(window);
       const core = system.servicePids().get('core')!;
@@ -177,7 +190,10 @@ async function main(): Promise<void> {
       window.note = noticed
         ? `the supervisor killed it after ${noticed.match[1]} s without a liveness answer and restarted it (service exits: ${exitsBefore() - exits}, the killed one included)`
         : 'NOT noticed by the supervisor; resumed with SIGCONT';
-    }
+    };
+
+    const byName: Record<string, () => Promise<void>> = { postmaster: postmasterKill, storm, freeze };
+    for (const name of selected) await byName[name]!();
   } finally {
     loading = false;
     await Promise.all(workers);
@@ -187,6 +203,7 @@ async function main(): Promise<void> {
   await sleep(2_000);
   const counts = await storedCounts(superuser, run);
   await system.stop();
+  const causes = await loggedCauses(path.join(dir.path, 'logs'), failedRequests);
   await dir.remove();
 
   log('');
@@ -206,8 +223,31 @@ async function main(): Promise<void> {
   }
   log('');
   log(`Whole run ledger: ${ledger(creates, counts)}`);
+  if (failedRequests.length > 0) {
+    log(`Responses 5xx other than 503 (status, request, request id) and what the services logged for them:`);
+    for (const line of failedRequests.slice(0, 20)) log(`   ${line}${causes.get(line.split(' ').at(-1)!) ? `\n      ${causes.get(line.split(' ').at(-1)!)}` : ''}`);
+  }
   const problems = creates.filter((c) => isAcked(c) && (counts.get(c.marker) ?? 0) !== 1).length + creates.filter((c) => isRefused(c) && (counts.get(c.marker) ?? 0) > 0).length;
   process.exitCode = problems > 0 ? 1 : 0;
+}
+
+// What the services' logs say about some request ids (errors only), by request id.
+async function loggedCauses(logDir: string, failed: readonly string[]): Promise<Map<string, string>> {
+  const ids = new Set(failed.map((line) => line.split(' ').at(-1)!).filter(Boolean));
+  const causes = new Map<string, string>();
+  for (const file of await readdir(logDir).catch(() => [])) {
+    for (const line of (await readFile(path.join(logDir, file), 'utf8')).split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { reqId?: string; level?: number; msg?: string; err?: { type?: string; code?: string; message?: string } };
+        if (entry.reqId && ids.has(entry.reqId) && (entry.level ?? 0) >= 40) {
+          causes.set(entry.reqId, `${causes.get(entry.reqId) ?? ''}[${file}] ${entry.msg}: ${entry.err?.type ?? ''} ${entry.err?.code ?? ''} ${entry.err?.message ?? ''} `);
+        }
+      } catch {
+        // not a JSON line
+      }
+    }
+  }
+  return causes;
 }
 
 const isAcked = (c: Create) => typeof c.outcome === 'number' && c.outcome >= 200 && c.outcome < 300;
