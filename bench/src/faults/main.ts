@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     log(`${index + 1}. ${window.name}: ${window.note}`);
     log(`   responses in the ${((window.endedAt - window.startedAt) / 1000).toFixed(0)} s after the fault: ${byStatus(inWindow)}`);
     log(`   last error ${lastError === undefined ? 'none' : `${(lastError / 1000).toFixed(1)} s after the fault`}; throughput before: median ${baseline.toFixed(0)}/s of 2xx; ` +
-      `back to ≥ 50 % of it (3 s average) after ${recovery === undefined ? 'NOT within the window' : `${(recovery / 1000).toFixed(1)} s`}`);
+      `back to ≥ 50 % of it (3 s in a row) after ${recovery === undefined ? 'NOT within the window' : `${(recovery / 1000).toFixed(1)} s`}`);
     log(`   2xx per second from the fault on: ${Array.from({ length: Math.floor((window.endedAt - window.startedAt) / 1000) }, (_, s) => throughput(responses, window.startedAt + s * 1000, window.startedAt + (s + 1) * 1000).toFixed(0)).join(' ')}`);
     log(`   ledger of the creates answered in this window: ${ledger(creates.filter((c) => c.answeredAt! >= window.startedAt && c.answeredAt! < window.endedAt), counts)}`);
   }
@@ -304,14 +304,14 @@ function medianThroughput(responses: readonly { at: number; outcome: Outcome }[]
   return perSecond[Math.floor(perSecond.length / 2)] ?? 0;
 }
 
-// Ms after `from` from which the 2xx rate, averaged over 3 s, is back to half the baseline, once
-// the fault has dented it (0 if it never did). Half, because the machine's noise is that large.
+// Ms after `from` from which three consecutive seconds each reach half the baseline's 2xx rate,
+// once the fault has dented it (0 if it never did). Half, because the machine's noise is that large.
 function recoveredAfter(responses: readonly { at: number; outcome: Outcome }[], from: number, to: number, baseline: number): number | undefined {
+  const second = (t: number) => throughput(responses, t, t + 1000);
   let dented = false;
   for (let t = from; t + 3000 <= to; t += 250) {
-    const average = throughput(responses, t, t + 3000);
-    if (throughput(responses, t, t + 1000) < 0.5 * baseline) dented = true;
-    if (dented && average >= 0.5 * baseline) return t - from;
+    if (second(t) < 0.5 * baseline) dented = true;
+    else if (dented && second(t + 1000) >= 0.5 * baseline && second(t + 2000) >= 0.5 * baseline) return t - from;
     if (!dented && t - from > 5000) return 0;
   }
   return undefined;
