@@ -1,9 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { loadConfig, repositoryRoot, serviceLayout } from '@archipelago/platform';
 import Type from 'typebox';
 import { openDatabases, type OpenedDatabases } from '@archipelago/platform/databases';
+import type { EmbeddedEvent } from '@archipelago/platform/embedded';
 
 /** Where this checkout keeps its runtime data, and the embedded cluster's port. */
 export interface LocalSettings {
@@ -16,14 +17,16 @@ const cliConfigSchema = Type.Object({
   ARCHIPELAGO_DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
   ARCHIPELAGO_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 5454 }),
   DATABASE_CONNECT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+  ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000 }),
 });
 
-export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number } {
+export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number; livenessTimeoutMs: number } {
   const config = loadConfig(cliConfigSchema, env);
   return {
     dataDir: path.resolve(config.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')),
     pgPort: config.ARCHIPELAGO_PG_PORT,
     connectAttempts: config.DATABASE_CONNECT_ATTEMPTS,
+    livenessTimeoutMs: config.ARCHIPELAGO_LIVENESS_TIMEOUT_MS,
   };
 }
 
@@ -34,14 +37,41 @@ export async function openLocalDatabases(
   say: (line: string) => void,
 ): Promise<OpenedDatabases> {
   const settings = localSettings(env);
-  await mkdir(settings.dataDir, { recursive: true });
+  await privateDirectory(settings.dataDir);
   return openDatabases(services, {
     env,
-    embedded: { dataDir: path.join(settings.dataDir, 'postgres'), port: settings.pgPort },
+    embedded: {
+      dataDir: path.join(settings.dataDir, 'postgres'),
+      port: settings.pgPort,
+      // A restart that keeps failing (disk full, …) retries every 2 s: say so now and then, not each time.
+      onEvent: (event) => (event.kind !== 'restart-failed' || event.attempt <= 3 || event.attempt % 30 === 0) && say(describeEmbeddedEvent(event)),
+    },
     connectAttempts: settings.connectAttempts,
     onRetry: (service, attempt, delay, error) =>
       say(`  … ${service}: database not reachable (${(error as Error).message}); retry ${attempt} in ${delay} ms`),
   });
+}
+
+/**
+ * Creates (or tightens) a directory of the data dir to 0700: it holds secrets, logs and the
+ * database files. Run as root, the embedded PostgreSQL (user `postgres`) must pass through it:
+ * embedded.ts then lets that user's group traverse, and nobody else.
+ */
+export async function privateDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined); // not ours: embedded.ts explains
+  // Someone else's directory is left as it is: starting there fails with a message saying why.
+  if ((await stat(dir).catch(() => undefined))?.uid === process.getuid?.()) await chmod(dir, 0o700);
+}
+
+function describeEmbeddedEvent(event: EmbeddedEvent): string {
+  switch (event.kind) {
+    case 'crashed':
+      return `  ✗ PostgreSQL exited unexpectedly (${event.signal ?? `code ${event.code}`}); restarting it (crash recovery)…`;
+    case 'restart-failed':
+      return `  … PostgreSQL did not start yet (${event.lastLog || 'no message'}); retry ${event.attempt} in ${event.retryInMs} ms`;
+    case 'restarted':
+      return `  ✓ PostgreSQL restarted in ${(event.ms / 1000).toFixed(1)} s after crash recovery; services reconnect by themselves`;
+  }
 }
 
 /**

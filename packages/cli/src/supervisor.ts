@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { chmod as chmodCallback, createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** How to run one service process and how to tell it is ready. */
@@ -9,6 +9,8 @@ export interface ProcessSpec {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Answers 200 once the service takes traffic. */
   readonly readyUrl: string;
+  /** Answers 200 while the process is responsive (polled once it has been ready). */
+  readonly liveUrl?: string;
   /** Where the process's stdout and stderr go. */
   readonly logFile: string;
 }
@@ -16,7 +18,8 @@ export interface ProcessSpec {
 export type SupervisorEvent =
   | { kind: 'ready'; key: string; ms: number; pid: number }
   | { kind: 'exited'; key: string; code: number | null; signal: string | null; restartInMs: number; attempt: number; logTail: string }
-  | { kind: 'gave-up'; key: string; reason: string; logTail: string };
+  | { kind: 'gave-up'; key: string; reason: string; logTail: string }
+  | { kind: 'unresponsive'; key: string; pid: number; ms: number };
 
 export interface SupervisorOptions {
   readonly onEvent: (event: SupervisorEvent) => void;
@@ -24,7 +27,18 @@ export interface SupervisorOptions {
   readonly noRestartExitCode: number;
   readonly readyTimeoutMs?: number;
   readonly stopTimeoutMs?: number;
+  /**
+   * A ready process whose liveness check has failed (no 200 within 2 s) for this long is
+   * killed (SIGKILL) and restarted like a crashed one: a hung process (deadlock, SIGSTOP, a
+   * blocked event loop) serves nobody. Default 10 s; 0 turns the check off.
+   */
+  readonly livenessTimeoutMs?: number;
+  /** How often liveness is checked (default 1 s). */
+  readonly livenessIntervalMs?: number;
 }
+
+/** Default of SupervisorOptions.livenessTimeoutMs (ARCHIPELAGO_LIVENESS_TIMEOUT_MS under `archipelago start`). */
+export const LIVENESS_TIMEOUT_MS = 10_000;
 
 /** Runs service processes, restarts crashed ones with backoff, and stops them all on demand. */
 export interface Supervisor {
@@ -49,8 +63,44 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
   const attempts = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
 
+  const livenessTimeout = options.livenessTimeoutMs ?? LIVENESS_TIMEOUT_MS;
+  const livenessInterval = options.livenessIntervalMs ?? 1_000;
+
+  // Polls one ready process until it exits; kills it once it has not answered for livenessTimeout.
+  const watchLiveness = (spec: ProcessSpec, child: ChildProcess) => {
+    if (!spec.liveUrl || livenessTimeout <= 0) return;
+    const liveUrl = spec.liveUrl;
+    let lastAnswer = Date.now();
+    const exited = () => stopping || child.exitCode !== null || child.signalCode !== null || running.get(spec.key)?.child !== child;
+    const poll = async () => {
+      if (exited()) return;
+      try {
+        const response = await fetch(liveUrl, { signal: AbortSignal.timeout(Math.min(2_000, livenessTimeout)) });
+        await response.body?.cancel();
+        if (response.ok) lastAnswer = Date.now();
+      } catch {
+        // no answer: counted below
+      }
+      if (exited()) return;
+      const silentMs = Date.now() - lastAnswer;
+      if (silentMs >= livenessTimeout) {
+        options.onEvent({ kind: 'unresponsive', key: spec.key, pid: child.pid ?? 0, ms: silentMs });
+        child.kill('SIGKILL'); // the exit handler restarts it
+        return;
+      }
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        void poll();
+      }, livenessInterval);
+      timers.add(timer);
+    };
+    void poll();
+  };
+
   const launch = (spec: ProcessSpec): ChildProcess => {
-    const log = createWriteStream(spec.logFile, { flags: 'a' });
+    // Logs may name users and addresses: readable by the owner only (older files are tightened too).
+    const log = createWriteStream(spec.logFile, { flags: 'a', mode: 0o600 });
+    log.once('open', () => chmodCallback(spec.logFile, 0o600, () => undefined));
     // The IPC channel is only a lifeline: a service exits when it closes, so a killed supervisor leaves no orphans.
     const child = spawn(process.execPath, [...spec.args], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.stdout?.pipe(log, { end: false });
@@ -86,7 +136,10 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
       if (stopping) return;
       const child = launch(spec);
       void waitReady(spec, child).then(
-        (ms) => options.onEvent({ kind: 'ready', key: spec.key, ms, pid: child.pid ?? 0 }),
+        (ms) => {
+          options.onEvent({ kind: 'ready', key: spec.key, ms, pid: child.pid ?? 0 });
+          watchLiveness(spec, child);
+        },
         // Exited: the exit handler restarts it. Alive but never ready: kill it, which does the same.
         () => child.kill('SIGKILL'),
       );
@@ -124,6 +177,10 @@ export function createSupervisor(specs: readonly ProcessSpec[], options: Supervi
         }),
       );
       allReadyOnce = true;
+      for (const spec of specs) {
+        const child = running.get(spec.key)?.child;
+        if (child) watchLiveness(spec, child);
+      }
     },
     async stop() {
       stopping = true;

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { repositoryRoot } from '@archipelago/platform';
@@ -168,6 +169,93 @@ describe('npm start', () => {
     expect(warm.output).toContain('PostgreSQL started on');
     expect(warm.output).toContain('core: schema up to date; seeded');
     expect(await warm.stop('SIGTERM')).toBe(0);
+  });
+
+  it('recovers by itself from a PostgreSQL crash, a storm of lost connections and a hung service', { timeout: 240_000 }, async () => {
+    const dir = await dataDir();
+    const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: dir, ADMIN_PASSWORD: 'start test admin password',
+      ARCHIPELAGO_LIVENESS_TIMEOUT_MS: '3000', RATE_LIMIT_PER_IP: '1000000', RATE_LIMIT_PER_USER: '1000000' };
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+    const cli = new StartedCli(env);
+    await cli.waitFor(/All 6 services ready in/);
+
+    // Secrets, logs and the cluster are the owner's alone (root: PostgreSQL's group may traverse).
+    const others = userInfo().uid === 0 ? 0o007 : 0o077;
+    for (const directory of [dir, path.join(dir, 'postgres'), path.join(dir, 'logs')]) expect((await stat(directory)).mode & others, directory).toBe(0);
+    const files = [...(await readdir(path.join(dir, 'logs'))).map((f) => path.join(dir, 'logs', f)),
+      ...['postgres/postgres.log', 'postgres/credentials.json', 'postgres/superuser-password'].map((f) => path.join(dir, f))];
+    expect(files.length).toBeGreaterThan(6);
+    for (const file of files) expect((await stat(file)).mode & 0o777, file).toBe(0o600);
+
+    const login = await fetch(`${gateway}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@example.com', password: env.ADMIN_PASSWORD }),
+    });
+    const headers = { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` };
+    // Steady reads through the gateway (masterdata and core) for the whole test; every status is kept.
+    const statuses = new Map<number, number>();
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        for (const url of ['/api/v1/labels', '/api/v1/orders']) {
+          const status = await fetch(`${gateway}${url}`, { headers, signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }
+    })();
+    const serving = async (timeoutMs: number) => {
+      const started = Date.now();
+      for (;;) {
+        const response = await fetch(`${gateway}/api/v1/orders`, { headers, signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+        if (response?.status === 200) return;
+        if (Date.now() - started > timeoutMs) {
+          const log = await readFile(path.join(dir, 'postgres/postgres.log'), 'utf8').catch(() => '');
+          throw new Error(`not serving ${timeoutMs / 1000} s later (last: ${response?.status}):\n${cli.output}\n${log.split('\n').slice(-40).join('\n')}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+
+    // Every backend of every service terminated, again and again: no service exits.
+    const superuser = { host: '127.0.0.1', port: Number(env.ARCHIPELAGO_PG_PORT), user: 'postgres', database: 'postgres',
+      password: (await readFile(path.join(dir, 'postgres/superuser-password'), 'utf8')).trim() };
+    const admin = new pg.Client(superuser);
+    await admin.connect();
+    let terminated = 0;
+    try {
+      for (let round = 0; round < 10; round++) {
+        const { rowCount } = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> 'postgres'`);
+        terminated += rowCount ?? 0;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    } finally {
+      await admin.end();
+    }
+    expect(terminated).toBeGreaterThan(20);
+    await serving(15_000);
+    expect(cli.output).not.toContain('exited (');
+
+    // The postmaster killed outright: the supervisor restarts it and services reconnect, nobody acting.
+    const postmaster = Number((await readFile(path.join(dir, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
+    process.kill(postmaster, 'SIGKILL');
+    await cli.waitFor(/PostgreSQL exited unexpectedly \(SIGKILL\); restarting it/);
+    await serving(15_000);
+    expect(cli.output).toMatch(/✓ PostgreSQL restarted in [\d.]+ s/);
+    expect(cli.output).not.toContain('exited (');
+    // Lost connections failed only the requests in flight, as 503s: never a 500 (nor a 502 or 504).
+    expect([...statuses.keys()].filter((status) => status !== 200 && status !== 503), JSON.stringify([...statuses])).toEqual([]);
+
+    // A frozen service is noticed by its liveness check, killed and restarted.
+    const corePid = Number((await cli.waitFor(/✓ core .*\(pid (\d+)\)/))[1]);
+    process.kill(corePid, 'SIGSTOP');
+    await cli.waitFor(new RegExp(`✗ core \\(pid ${corePid}\\) has not answered its liveness check for [\\d.]+ s; killing it`), 30_000);
+    await cli.waitFor(/✗ core exited \(SIGKILL\); restarting/);
+    await cli.waitFor(new RegExp(`✓ core .*\\(pid (?!${corePid}\\))\\d+\\)`), 30_000);
+    await serving(15_000);
+    loading = false;
+    await load;
+    expect(await cli.stop('SIGINT')).toBe(0);
   });
 
   it('takes its services down with it when the supervisor itself is killed', { timeout: 60_000 }, async () => {

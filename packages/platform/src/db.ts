@@ -63,8 +63,11 @@ export function createDatabase<DB>(url: string, options: DatabaseOptions = {}): 
     idleTimeoutMillis: 30_000,
     types: poolTypes,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A client losing its connection must not crash the process, idle (the pool's 'error') or
+  // checked out (the client's own 'error', which pg emits with no listener once it leaves the
+  // pool): the query in flight fails, and the pool discards the client when it is released.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
@@ -112,6 +115,27 @@ export async function waitForDatabase(
     lastError,
     options.hint ?? 'Check that PostgreSQL is running and that the URL, user and password are right.',
   );
+}
+
+/** SQLSTATEs of a lost or refused connection: class 08, and the server shutting down or starting. */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3])$/;
+/** Node network errors that mean "the database is not there (now)". */
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** pg's own messages for a connection that broke or never came (they carry no code). */
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/**
+ * True when `error` means the database cannot be reached right now (restarting, connection
+ * cut, pool timed out), as opposed to a bug or a bad query: the HTTP layer answers such errors
+ * with 503 and Retry-After. Follows `cause` chains and AggregateErrors.
+ */
+export function isConnectionError(error: unknown, depth = 0): boolean {
+  if (depth > 5 || error === null || typeof error !== 'object') return false;
+  if (error instanceof AggregateError && error.errors.some((e) => isConnectionError(e, depth + 1))) return true;
+  const { code, message, cause } = error as { code?: unknown; message?: unknown; cause?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  return isConnectionError(cause, depth + 1);
 }
 
 // Authentication and "database does not exist" do not get better by waiting.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
-import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod as chmodCallback, createWriteStream, existsSync } from 'node:fs';
+import { access, chmod, chown, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -34,7 +34,15 @@ export interface EmbeddedOptions {
    * `durable` for real use; `ephemeral` turns off fsync for throwaway test clusters.
    */
   readonly durability?: 'durable' | 'ephemeral';
+  /** Told when PostgreSQL dies unexpectedly and while it is restarted (see startEmbeddedPostgres). */
+  readonly onEvent?: (event: EmbeddedEvent) => void;
 }
+
+/** What happens to a running embedded cluster after start-up. */
+export type EmbeddedEvent =
+  | { kind: 'crashed'; code: number | null; signal: string | null }
+  | { kind: 'restart-failed'; attempt: number; retryInMs: number; lastLog: string }
+  | { kind: 'restarted'; ms: number; attempts: number };
 
 const SUPERUSER = 'postgres';
 
@@ -45,7 +53,11 @@ const SUPERUSER = 'postgres';
  * while you run `db status`), this connects to it instead and leaves it running.
  *
  * The postmaster gets a process group of its own, so a terminal's Ctrl-C reaches the services
- * and this process but not PostgreSQL, which is stopped last by `stop()`.
+ * and this process but not PostgreSQL, which is stopped last by `stop()`. If it dies otherwise
+ * (killed, out of memory), it is started again at once and recovers from its WAL; `onEvent`
+ * hears of the crash and of the restart. Until the backends of the dead postmaster are gone
+ * the new one cannot start (shared memory in use): they are killed, and restarts retry with a
+ * short backoff.
  *
  * @example
  * const cluster = await startEmbeddedPostgres({ dataDir: '.data/postgres', port: 5454 });
@@ -80,7 +92,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await assertPortFree(options.port);
 
   const logFile = path.join(dataDir, 'postgres.log');
-  const log = createWriteStream(logFile, { flags: 'a' });
+  const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  log.once('open', () => chmodCallback(logFile, 0o600, () => undefined));
   const recent: string[] = [];
   const onLog = (message: unknown) => {
     const text = String(message);
@@ -102,9 +115,43 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       { cause: error },
     );
   }
-  await writeFile(ownerFile, `${process.pid}\n`);
+  await writeFile(ownerFile, `${process.pid}\n`, { mode: 0o600 });
+  let current = postmaster;
+  let stopped = false;
+  let restarting: Promise<void> | undefined;
+  const restart = async () => {
+    const began = Date.now();
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        const child = await spawnPostmaster(pgdata, options.port, options.durability === 'ephemeral', onLog);
+        if (stopped) return await stopPostmaster(child.pid!, child);
+        current = child;
+        watch(child);
+        options.onEvent?.({ kind: 'restarted', ms: Date.now() - began, attempts: attempt });
+        return;
+      } catch {
+        const retryInMs = Math.min(250 * 2 ** (attempt - 1), 2_000);
+        options.onEvent?.({ kind: 'restart-failed', attempt, retryInMs, lastLog: recent.at(-1) ?? '' });
+        await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      }
+    }
+  };
+  const watch = (child: ChildProcess) =>
+    child.once('exit', (code, signal) => {
+      if (stopped) return;
+      options.onEvent?.({ kind: 'crashed', code, signal });
+      // Its backends live on until they notice, holding the shared memory a new postmaster needs:
+      // end them now, as PostgreSQL itself does after a crash (they are in its process group).
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // none left
+      }
+      restarting = restart();
+    });
+  watch(postmaster);
   // If this process exits without stop() (a crash), stop PostgreSQL anyway; exit handlers are synchronous.
-  const onExit = () => postmaster.kill('SIGINT');
+  const onExit = () => current.kill('SIGINT');
   process.once('exit', onExit);
   let stopping: Promise<void> | undefined;
   return handle({
@@ -113,8 +160,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     stoppedLeftover,
     stop() {
       stopping ??= (async () => {
+        stopped = true;
         process.removeListener('exit', onExit);
-        await stopPostmaster(postmaster.pid!, postmaster);
+        await restarting;
+        await stopPostmaster(current.pid!, current);
         await rm(ownerFile, { force: true });
         log.end();
       })();
@@ -133,6 +182,8 @@ const postgresFlags = (port: number, ephemeral: boolean) => [
   '-c', 'max_replication_slots=20',
   '-c', 'shared_buffers=64MB',
   '-c', 'io_method=sync',
+  // Crash recovery starts by syncing the data directory: one syncfs() instead of a fsync per file.
+  ...(process.platform === 'linux' ? ['-c', 'recovery_init_sync_method=syncfs'] : []),
   ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
 ];
 
@@ -243,18 +294,28 @@ async function prepareDataDir(dataDir: string): Promise<void> {
       { cause: error },
     );
   }
-  // PostgreSQL runs as the `postgres` user when we are root: it must be able to reach its directory.
-  if (userInfo().uid === 0) {
-    await chmod(dataDir, 0o755);
-    for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-      const mode = (await stat(dir)).mode;
-      if ((mode & 0o001) === 0) {
-        throw new StartupError(
-          `PostgreSQL cannot run as root, so it runs as the "postgres" user, which cannot enter ${dir} ` +
-            `(mode ${(mode & 0o777).toString(8)}). Allow it with \`chmod o+x ${dir}\`, or set ARCHIPELAGO_DATA_DIR to a directory outside it.`,
-        );
+  // Secrets, logs and the cluster: the owner's alone. Run as root, PostgreSQL runs as the
+  // `postgres` user, which must reach its directory: its group may traverse (not list) the
+  // private directories on the way, and any other directory above must let others traverse.
+  if (userInfo().uid !== 0) return void (await chmod(dataDir, 0o700));
+  const postgres = await postgresUser().catch(() => undefined); // initdb creates it on first use
+  for (let dir = dataDir, depth = 0; dir !== path.dirname(dir); dir = path.dirname(dir), depth++) {
+    const { mode, uid, gid } = await stat(dir);
+    if (depth === 0 || (depth === 1 && uid === 0 && (mode & 0o077) === 0)) {
+      // The cluster's directory, and the private data directory holding it: only the postgres group gets through.
+      if (postgres) {
+        await chown(dir, 0, postgres.gid!);
+        await chmod(dir, 0o710);
+      } else {
+        await chmod(dir, 0o711);
       }
+      continue;
     }
+    if ((mode & 0o001) !== 0 || (postgres && gid === postgres.gid && (mode & 0o010) !== 0)) continue;
+    throw new StartupError(
+      `PostgreSQL cannot run as root, so it runs as the "postgres" user, which cannot enter ${dir} ` +
+        `(mode ${(mode & 0o777).toString(8)}). Allow it with \`chmod o+x ${dir}\`, or set ARCHIPELAGO_DATA_DIR to a directory outside it.`,
+    );
   }
 }
 

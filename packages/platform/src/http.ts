@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isConnectionError } from './db.ts';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
 import type { ServiceCredentials } from './internal-auth/credentials.ts';
 import { protectInternalRoutes } from './internal-auth/guard.ts';
@@ -36,6 +37,8 @@ export interface HttpServerOptions {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** Seconds a client is told to wait after a 503 (a restarting dependency is usually back by then). */
+export const RETRY_AFTER_SECONDS = 2;
 
 /**
  * Creates a service's HTTP server: request ids, problem+json errors, service tokens required on
@@ -114,13 +117,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 }
 
 async function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): Promise<void> {
-  if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
-  // A dependency that is down comes back: tell the client when to try again (RFC 9110 §10.2.3).
-  if (error.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', '5');
+  if (error.status === 503) request.log.warn({ err: describeCause(error), code: error.code }, error.message);
+  else if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  if (error.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   await reply
     .status(error.status)
     .type('application/problem+json')
     .send(toProblem(error, request.url.split('?')[0]));
+}
+
+// An outage makes hundreds of 503s: one line each, without a stack.
+function describeCause(error: AppError): string {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  return cause ? `${typeof cause.code === 'string' ? `${cause.code}: ` : ''}${String(cause.message)}` : error.message;
 }
 
 // Maps whatever a route or Fastify threw onto the one error type.
@@ -146,5 +155,6 @@ function classify(error: FastifyError, request: FastifyRequest): AppError {
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError('BAD_REQUEST', error.message);
   }
+  if (isConnectionError(error)) return new AppError('UNAVAILABLE', 'A dependency (the database or another service) is unreachable right now; retry shortly', { cause: error });
   return new AppError('INTERNAL', `Unhandled error in ${request.method} ${redactQuery(request.url)}`, { cause: error });
 }

@@ -1,8 +1,8 @@
 export { AppError, errorStatus, toProblem, type ErrorCode, type FieldProblem, type Problem } from './errors.ts';
 export { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from './config.ts';
-export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, redactUrl, waitForDatabase } from './db.ts';
+export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, isConnectionError, redactUrl, waitForDatabase } from './db.ts';
 export { createMigrator, MIGRATION_FILE, MigrationError, type MigrationStatus, type ServiceMigrator } from './migrate.ts';
-export { createHttpServer, type HttpServer, type HttpServerOptions } from './http.ts';
+export { createHttpServer, RETRY_AFTER_SECONDS, type HttpServer, type HttpServerOptions } from './http.ts';
 export { operationIdOf, problemResponse, ProblemSchema } from './openapi.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { isSecretParameter, redactQuery } from './redact.ts';

@@ -121,6 +121,7 @@ export async function applyProvisioningPlan(
 ): Promise<void> {
   for (const block of blocks) {
     const client = new pg.Client(connect(block.database));
+    client.on('error', () => undefined); // a lost connection fails the step in flight, not the CLI
     await client.connect();
     try {
       for (const step of block.steps) await applyStep(client, step, passwords);

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
-import { AppError, createHttpServer, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
+import { AppError, createHttpServer, RETRY_AFTER_SECONDS, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
 import { createAuth, remoteAuthSources, type AuthSources } from '@archipelago/platform/auth';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { forwardedHeaders } from './forwarded.ts';
@@ -28,10 +28,16 @@ export interface GatewayOptions {
 /** Composition root of the gateway: routes come from the registry, never from a hand-written table. */
 export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const settings: GatewaySettings = { ...defaultGatewaySettings, ...options.settings };
-  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, credentials: options.credentials, ownDocs: false });
   const iam = options.upstreams.find((u) => u.service === 'iam');
   const sources = options.authSources ?? (iam ? remoteAuthSources(iam.url, { credentials: options.credentials }) : undefined);
   if (!sources) throw new Error('The gateway needs IAM (an "iam" upstream) to check tokens');
+  // Ready means it can do its job: verify tokens (IAM's keys fetched) and reach every upstream.
+  const ready = async () => {
+    await sources.keysReady?.();
+    const unreachable = (await Promise.all(options.upstreams.map(async (u) => ((await live(u)) ? undefined : u.service)))).filter(Boolean);
+    if (unreachable.length > 0) throw new Error(`upstreams not reachable: ${unreachable.join(', ')}`);
+  };
+  const app = await createHttpServer({ service: 'gateway', logger: options.logger, bodyLimit: settings.bodyLimitBytes, readiness: ready, credentials: options.credentials, ownDocs: false });
   const auth = createAuth({ sources });
 
   securityHeaders(app);
@@ -43,7 +49,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   });
   // Without configured origins browsers get no CORS headers at all: cross-origin calls are refused.
   if (settings.corsOrigins.length > 0) {
-    await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+    await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'], maxAge: 600 });
   }
   const guard = await accessGuard(app, auth, settings);
 
@@ -57,7 +63,10 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const onUpstreamError = (reply: FastifyReply<RouteGenericInterface, RawServerBase>, { error }: { error: Error }) => {
     const problem = (error as { statusCode?: number }).statusCode === 504
       ? new AppError('UPSTREAM_TIMEOUT', `The upstream service did not answer within ${timeout} ms`, { cause: error })
-      : new AppError('UPSTREAM_FAILED', 'The upstream service is unreachable or failed', { cause: error });
+      : refused(error)
+        ? new AppError('UNAVAILABLE', 'The upstream service is down (restarting?); retry shortly', { cause: error })
+        : new AppError('UPSTREAM_FAILED', 'The upstream service is unreachable or failed', { cause: error });
+    if (problem.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     reply.request.log.warn({ err: error }, problem.message);
     void reply.status(problem.status).type('application/problem+json').send(toProblem(problem, reply.request.url.split('?')[0]));
   };
@@ -102,6 +111,22 @@ async function readiness(upstream: Upstream): Promise<{ service: string; status:
     return { service: upstream.service, status: 'unavailable', detail: `HTTP ${response.status}` };
   } catch (error) {
     return { service: upstream.service, status: 'unavailable', detail: (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable' };
+  }
+}
+
+// Refused: the request never reached the upstream (it is down or restarting), so a retry is safe.
+function refused(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  }
+  return false;
+}
+
+async function live(upstream: Upstream): Promise<boolean> {
+  try {
+    return (await fetch(`${upstream.url}/health/live`, { signal: AbortSignal.timeout(2_000) })).ok;
+  } catch {
+    return false;
   }
 }
 

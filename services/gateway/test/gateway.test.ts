@@ -181,14 +181,15 @@ describe('the gateway', async () => {
     expect(upstreamCalls).toBe(before);
   });
 
-  it('gives a 502 problem when an upstream is killed mid-test, and stays up', async () => {
+  it('gives a 503 problem with Retry-After when an upstream is killed mid-test, and stays up', async () => {
     expect((await gateway.inject({ url: '/api/v1/orders', headers: auth })).json()).toEqual({ alive: true });
     await doomed.close();
     const response = await gateway.inject({ url: '/api/v1/orders', headers: auth });
-    expect(response.statusCode).toBe(502);
+    expect(response.statusCode).toBe(503);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.json()).toMatchObject({ code: 'UPSTREAM_FAILED' });
-    expect((await gateway.inject({ url: '/api/v1/reporting', headers: auth })).statusCode).toBe(502);
+    expect(response.headers['retry-after']).toMatch(/^\d+$/);
+    expect(response.json()).toMatchObject({ code: 'UNAVAILABLE' });
+    expect((await gateway.inject({ url: '/api/v1/reporting', headers: auth })).statusCode).toBe(503);
     expect((await gateway.inject({ url: '/api/v1/labels/DR', headers: auth })).statusCode).toBe(200);
   });
 
@@ -440,6 +441,29 @@ describe('the gateway', async () => {
     const notReady = (await gateway.inject({ url: '/health' })).json<{ services: Record<string, { status: string; detail?: string }> }>();
     expect(notReady.services.masterdata).toMatchObject({ status: 'unavailable', detail: 'HTTP 503' });
     upstreamReady = true;
+  });
+
+  it('is ready only once it can verify tokens and reach every upstream, and answers 503 while it cannot verify them', async () => {
+    const alive = gatewayUpstreams(registry, { ...env, CORE_URL: upstreamUrl, REPORTING_URL: upstreamUrl });
+    const build = (upstreams: typeof alive, keysFrom: string) =>
+      buildApp({ logger: false, upstreams, credentials: testCredentials('gateway'), authSources: remoteAuthSources(keysFrom, { jwksCooldownMs: 0, credentials: testCredentials('gateway') }) });
+    const complete = await build(alive, iamUrl);
+    const keyless = await build(alive, deadUrl);
+    const missingOne = await build(gatewayUpstreams(registry, env), iamUrl); // reporting is not there
+    try {
+      expect((await complete.inject({ url: '/health/ready' })).statusCode).toBe(200);
+      const noKeys = await keyless.inject({ url: '/health/ready' });
+      expect(noKeys.statusCode).toBe(503);
+      expect(noKeys.headers['retry-after']).toMatch(/^\d+$/);
+      expect((await missingOne.inject({ url: '/health/ready' })).statusCode).toBe(503);
+      // A token that cannot be checked (IAM unreachable) is a 503 to retry, not a 401 or a 500.
+      const unchecked = await keyless.inject({ url: '/api/v1/labels', headers: auth });
+      expect(unchecked.statusCode).toBe(503);
+      expect(unchecked.headers['retry-after']).toMatch(/^\d+$/);
+      expect(unchecked.json()).toMatchObject({ code: 'UNAVAILABLE' });
+    } finally {
+      await Promise.all([complete.close(), keyless.close(), missingOne.close()]);
+    }
   });
 
   it('refuses to start without an upstream URL, naming the variable', () => {

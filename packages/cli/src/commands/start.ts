@@ -1,11 +1,10 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
 import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';
-import { localSettings, openLocalDatabases, serviceCommand, serviceEnvironment } from '../stack.ts';
+import { localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
 /**
@@ -41,16 +40,17 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
     if (!interrupt.received()) {
       const keyring = await cliKeyring(registry, env);
       const logDir = path.join(settings.dataDir, 'logs');
-      await mkdir(logDir, { recursive: true });
+      await privateDirectory(logDir);
       supervisor = createSupervisor(
         selected.map((service) => ({
           key: service.key,
           args: serviceCommand(service),
           env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env, keyring.environmentOf(service.key)),
           readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
+          liveUrl: `http://127.0.0.1:${service.port}/health/live`,
           logFile: path.join(logDir, `${service.key}.log`),
         })),
-        { noRestartExitCode: EXIT_CONFIG, onEvent: (event) => report(event, say, registry) },
+        { noRestartExitCode: EXIT_CONFIG, livenessTimeoutMs: settings.livenessTimeoutMs, onEvent: (event) => report(event, say, registry) },
       );
       const startup = supervisor.start();
       startup.catch(() => undefined); // an interrupt during start-up makes it fail; that is expected
@@ -103,6 +103,9 @@ function report(event: SupervisorEvent, say: (line: string) => void, registry: R
     }
     case 'exited':
       say(`  ✗ ${event.key} exited (${event.signal ?? `code ${event.code}`}); restarting in ${event.restartInMs / 1000} s (restart ${event.attempt}). Last log lines:\n${event.logTail}`);
+      return;
+    case 'unresponsive':
+      say(`  ✗ ${event.key} (pid ${event.pid}) has not answered its liveness check for ${(event.ms / 1000).toFixed(1)} s; killing it (SIGKILL) to restart it`);
       return;
     case 'gave-up':
       say(`  ✗ ${event.key} stopped and will not be restarted: ${event.reason}. Last log lines:\n${event.logTail}`);

@@ -30,6 +30,7 @@ export function envExample(registry: Registry): string {
     '# Embedded PostgreSQL (used by every service without a <KEY>_DATABASE_URL)',
     '# ARCHIPELAGO_DATA_DIR=.data',
     '# ARCHIPELAGO_PG_PORT=5454',
+    '# ARCHIPELAGO_LIVENESS_TIMEOUT_MS=10000   a service not answering /health/live this long is killed and restarted (0: never)',
     'LOG_LEVEL=info',
     '',
     '# Ports (defaults from the registry)',

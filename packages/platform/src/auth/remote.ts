@@ -24,11 +24,18 @@ export function remoteAuthSources(iamUrl: string, options: RemoteAuthOptions): A
     if (!response.ok) throw new Error(`IAM answered ${path} with HTTP ${response.status}`);
     return (await response.json()) as T;
   };
+  const keys = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), {
+    cooldownDuration: options.jwksCooldownMs ?? 30_000,
+    timeoutDuration: timeoutMs,
+  });
   return {
-    keys: createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), {
-      cooldownDuration: options.jwksCooldownMs ?? 30_000,
-      timeoutDuration: timeoutMs,
-    }),
+    keys,
+    // Once fetched, the keys stay usable while IAM is away; before that no token can be verified.
+    async keysReady() {
+      if (keys.jwks()?.keys.length) return;
+      await keys.reload();
+      if (!keys.jwks()?.keys.length) throw new Error('IAM published no signing keys');
+    },
     authorization: () => call<AuthorizationData>('/internal/v1/authorization'),
     async sessionActive(sessionId) {
       const answer = await call<{ sessions: (ActiveSession & { id: string })[] }>('/internal/v1/sessions/active', {

@@ -64,4 +64,6 @@ export interface AuthSources {
    * its user's roles and department as they are now; null when it has ended.
    */
   readonly sessionActive: (sessionId: string) => Promise<ActiveSession | null>;
+  /** Resolves once tokens can be verified (the keys are loaded); throws while they cannot. */
+  readonly keysReady?: () => Promise<void>;
 }

@@ -92,24 +92,48 @@ function nextWake(wake: EventEmitter, ms: number): Promise<void> {
   });
 }
 
-// A dedicated connection for LISTEN; if it drops, readers fall back to polling until it is back.
+// A dedicated connection for LISTEN; if it drops, readers fall back to polling while it is
+// re-established (with backoff, for as long as the database is away).
 async function listen(url: string, channel: string, onNotify: () => void): Promise<{ end(): Promise<void> }> {
   let client: pg.Client | undefined;
   let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  const scheduleConnect = (failures: number) => {
+    if (closed) return;
+    retry = setTimeout(() => void connect().catch(() => scheduleConnect(failures + 1)), Math.min(250 * 2 ** failures, 5_000));
+    retry.unref();
+  };
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: url, application_name: 'event-feed-listener' });
+    const next = new pg.Client({ connectionString: url, application_name: 'event-feed-listener', connectionTimeoutMillis: 5_000 });
+    let connected = false;
+    let lost = false;
+    const onLost = () => {
+      if (lost || !connected) return; // before it is connected, connect() rejects and its caller retries
+      lost = true;
+      if (client === next) client = undefined;
+      void next.end().catch(() => undefined);
+      scheduleConnect(0);
+    };
     next.on('notification', onNotify);
-    next.on('error', () => {
-      if (!closed) setTimeout(() => void connect().catch(() => undefined), 1_000);
-    });
-    await next.connect();
-    await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    next.on('error', onLost);
+    next.on('end', onLost);
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      await next.end().catch(() => undefined);
+      throw error;
+    }
+    if (closed) return void (await next.end().catch(() => undefined));
+    connected = true;
     client = next;
+    onNotify(); // wake readers: they may have missed notifications while it was down
   };
   await connect();
   return {
     async end() {
       closed = true;
+      clearTimeout(retry);
       await client?.end().catch(() => undefined);
     },
   };
