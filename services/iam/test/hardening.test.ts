@@ -7,6 +7,7 @@ import { createHttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { smtpMailer, readMailbox } from '@archipelago/platform/mail';
 import { asPrincipal, capturedLogger, freePort, OPERATOR, testCredentials } from '@archipelago/platform/testing';
+import { followFeed } from '@archipelago/platform/testing/events';
 import type { IamApp } from '../src/app.ts';
 import type { IamDatabase } from '../src/database.ts';
 import { ADMIN, bearer, startIam, tokenOf } from './helpers.ts';
@@ -43,6 +44,9 @@ describe('a password reset leaves its secret nowhere but in the mail', async () 
     const token = (await resetTokenMailedTo(ADMIN.email))!;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
+    // The feed serves an event once no older transaction of the shared test cluster is running.
+    const event = await followFeed<{ type: string; position: string }>(app, (e) => e.type === 'user.password-reset-requested');
+    expect(event).toBeDefined();
     const feed = await asPrincipal(app, OPERATOR).inject({ url: '/internal/v1/events?limit=1000' });
     const exported = await asPrincipal(app, OPERATOR).inject({ url: '/internal/v1/export/user' });
     expect(feed.statusCode).toBe(200);
