@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repositoryRoot } from '@archipelago/platform';
 import { freePort, testCluster, useTestDatabase } from '@archipelago/platform/testing';
+import { testCredentialsEnv } from '@archipelago/platform/testing/credentials';
 import { startTestIdentity } from '@archipelago/platform/testing/identity';
 
 /** A TCP relay to the test cluster that the test can take down (cutting every connection) and bring back. */
@@ -46,7 +47,7 @@ describe('a service whose external database goes down', async () => {
   url.port = String(relay.port);
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repositoryRoot, 'services/masterdata/src/main.ts')], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: url.toString(), IAM_URL: identity.url },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: url.toString(), IAM_URL: identity.url, ...testCredentialsEnv('masterdata') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
