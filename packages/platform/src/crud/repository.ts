@@ -72,11 +72,11 @@ export function crudRepository<T extends CrudTable, DB>(db: Kysely<DB>, table: T
     /** Reads a live row and locks it until the transaction ends: FOR SHARE keeps it from being deleted, FOR UPDATE from any change. */
     async lock<TDB>(trx: Transaction<TDB>, value: string, mode: 'share' | 'update'): Promise<CrudRow<T> | undefined> {
       const lock = mode === 'share' ? sql`FOR SHARE` : sql`FOR UPDATE`;
-      return (await rows(sql`SELECT ${columns} FROM ${name} WHERE ${key} = ${value} AND ${live} ${lock}`, trx as unknown as AnyTrx))[0];
+      return (await rows(sql`SELECT ${columns} FROM ${name} WHERE ${key} = ${value} AND ${live} ${lock}`, trx))[0];
     },
     /** Up to `limit` keys of live rows whose `column` holds `value` (children of a parent row). */
     async liveKeysWhere<TDB>(trx: Transaction<TDB>, column: string, value: string, limit: number): Promise<string[]> {
-      const found = await sql<{ key: string }>`SELECT ${key} AS key FROM ${name} WHERE ${sql.ref(column)} = ${value} AND ${live} ORDER BY ${key} LIMIT ${limit}`.execute(trx as unknown as AnyTrx);
+      const found = await sql<{ key: string }>`SELECT ${key} AS key FROM ${name} WHERE ${sql.ref(column)} = ${value} AND ${live} ORDER BY ${key} LIMIT ${limit}`.execute(trx);
       return found.rows.map((row) => row.key);
     },
     /** Inserts a row (or revives a deleted one, as the table says); undefined when its unique column clashes with a live row's. */
@@ -93,14 +93,14 @@ export function crudRepository<T extends CrudTable, DB>(db: Kysely<DB>, table: T
       }
       const inserted = await rows(
         sql`INSERT INTO ${name} (${sql.join(given.map(([column]) => sql.ref(column)))}) VALUES (${sql.join(given.map(([, value]) => value))}) ${conflict} RETURNING ${columns}`,
-        trx as unknown as AnyTrx,
+        trx,
       );
       return inserted[0];
     },
     /** Applies changes and bumps the version; undefined when no live row has this key. */
     async update<TDB>(trx: Transaction<TDB>, value: string, changes: Values, userId: string | null): Promise<CrudRow<T> | undefined> {
       const set = sql.join([...equal({ ...changes, updated_by: userId }), sql`version = version + 1`, sql`updated_at = now()`]);
-      return (await rows(sql`UPDATE ${name} SET ${set} WHERE ${key} = ${value} AND ${live} RETURNING ${columns}`, trx as unknown as AnyTrx))[0];
+      return (await rows(sql`UPDATE ${name} SET ${set} WHERE ${key} = ${value} AND ${live} RETURNING ${columns}`, trx))[0];
     },
     /** Deletes a live row (soft, bumping its version, or for real, as the table says); the row as it was last. */
     async remove<TDB>(trx: Transaction<TDB>, value: string, userId: string | null): Promise<CrudRow<T> | undefined> {
@@ -108,7 +108,7 @@ export function crudRepository<T extends CrudTable, DB>(db: Kysely<DB>, table: T
         table.deletion === 'soft'
           ? sql<Record<string, unknown>>`UPDATE ${name} ${softDelete(userId)} WHERE ${key} = ${value} AND ${live} RETURNING ${columns}`
           : sql<Record<string, unknown>>`DELETE FROM ${name} WHERE ${key} = ${value} RETURNING ${columns}`;
-      return (await rows(query, trx as unknown as AnyTrx))[0];
+      return (await rows(query, trx))[0];
     },
     /** Deletes every live row whose `column` holds `value` (a cascade); how many. */
     async removeWhere<TDB>(trx: Transaction<TDB>, column: string, value: string, userId: string | null): Promise<number> {
@@ -116,7 +116,7 @@ export function crudRepository<T extends CrudTable, DB>(db: Kysely<DB>, table: T
         table.deletion === 'soft'
           ? sql`UPDATE ${name} ${softDelete(userId)} WHERE ${sql.ref(column)} = ${value} AND ${live}`
           : sql`DELETE FROM ${name} WHERE ${sql.ref(column)} = ${value}`;
-      return Number((await query.execute(trx as unknown as AnyTrx)).numAffectedRows ?? 0);
+      return Number((await query.execute(trx)).numAffectedRows ?? 0);
     },
   };
 }
