@@ -1,22 +1,13 @@
-import type { ColumnType, Generated } from 'kysely';
-import type { CrudTableType } from '@archipelago/platform/crud';
+import type { ColumnType } from 'kysely';
+import type { CrudAuditColumns, CrudTableType } from '@archipelago/platform/crud';
 import type { addresses, engagements, entries, intakes, resources } from './catalog.ts';
 
 type Defaulted<T> = ColumnType<T, T | undefined, T>;
 
-/** Columns of orders shared with the CRUD tables. */
-interface AuditColumns {
-  id: Generated<string>;
-  version: Defaulted<number>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
-  created_by: string | null;
-  updated_by: string | null;
-}
-
 export type OrderStatus = 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'CANCELLED';
 
-export interface OrderTable extends AuditColumns {
+// Orders, with their status machine, are written by hand (orders/); their audit columns are the CRUD tables'.
+export interface OrderTable extends CrudAuditColumns {
   order_code: string;
   item_name: string;
   quantity: Defaulted<number>;
