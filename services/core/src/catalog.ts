@@ -95,7 +95,7 @@ export const intakes = defineCrudTable({
   deletion: 'soft',
 });
 
-// Seed 000's `entries`, served as records.
+// The table is `entries` (core's reports read it by that name); the API serves its rows as records.
 export const entries = defineCrudTable({
   name: 'record',
   table: 'entries',

@@ -18,7 +18,7 @@ const Uuid = Type.String({ format: 'uuid' });
  */
 export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; sessions: SessionRepository; apiTokens: ApiTokenService; keys: KeyStore; now: () => Date }): void {
   const { users, roles, sessions, apiTokens, keys } = deps;
-  // Application-layer foreign keys (seed 003): which of these users exist, and are they active.
+  // Application-layer foreign keys (docs/architecture.md#references-across-services): which of these users exist, and are they active.
   app.post(
     '/internal/v1/users/validate',
     { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
