@@ -24,7 +24,7 @@ import type { NotificationDatabase } from '../../services/notification/src/datab
 import { buildApp as buildReporting } from '../../services/reporting/src/app.ts';
 import type { ReportingDatabase } from '../../services/reporting/src/database.ts';
 
-// DESIGN.md §10: hostile input is a 400 problem+json naming the field, never a 5xx. This test
+// docs/architecture.md#errors: hostile input is a 400 problem+json naming the field, never a 5xx. This test
 // does not list cases by hand: it reads every service's OpenAPI document and sends every operation
 // hostile values in each parameter and body field in turn (NUL bytes, numbers past bigint, wrong
 // types, year 0, deep JSON, huge strings, odd unicode), the other fields valid, as a signed-in

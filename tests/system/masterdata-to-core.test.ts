@@ -28,7 +28,7 @@ interface Items<T> {
 
 const ADMIN = { email: 'admin@example.com', password: 'correct horse battery staple' };
 
-// Seed 000's sequence end to end, as in `npm start` but in one process: IAM, masterdata and core
+// The whole sequence (sign in, master data, its copy in core, a report) end to end, as in `npm start` but in one process: IAM, masterdata and core
 // each with their own database, talking over loopback HTTP only; the CLI runs as its own process.
 describe('masterdata to core', async () => {
   const iamDb = await useTestDatabase('iam');

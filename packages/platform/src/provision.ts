@@ -35,7 +35,7 @@ export interface ProvisionBlock {
 const ident = (name: string) => pg.escapeIdentifier(name);
 
 /**
- * The provisioning plan of DESIGN.md §3, derived from the registry: per stateful service an
+ * The provisioning plan of docs/architecture.md#islands-and-isolation, derived from the registry: per stateful service an
  * owner role, an app role with DML rights only, a database nobody else may connect to, and a
  * schema named after the service. Every step is safe to run twice.
  */

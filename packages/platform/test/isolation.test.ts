@@ -21,7 +21,7 @@ async function tryConnect(user: { user: string; password: string }, database: st
   }
 }
 
-describe('database isolation (DESIGN.md §3)', () => {
+describe('database isolation', () => {
   const databases = testCluster().databases;
   const services = Object.keys(databases);
 

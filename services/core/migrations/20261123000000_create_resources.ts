@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Resources of seed 000. label_code references labels_lookup.code, checked in the application.
+// Resources (people or things core keeps records of). label_code references labels_lookup.code, checked in the application.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE TABLE resources (

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { createConsumerTablesV1, dropConsumerTablesV1 } from '@archipelago/platform/events';
 import { createLookupBookkeepingV1, createLookupTableV1, dropLookupBookkeepingV1, dropLookupTableV1, type LookupTableSpec } from '@archipelago/platform/lookups';
 
-// Read-only copies of masterdata (seed 000's lookup tables), kept in sync by the platform from
+// Read-only copies of masterdata (docs/architecture.md#lookup-tables), kept in sync by the platform from
 // masterdata's events; the registry declares which columns are copied.
 const lookups: readonly LookupTableSpec[] = [
   {

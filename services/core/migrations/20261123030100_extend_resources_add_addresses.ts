@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 
-// Resources get contact details and soft-delete-aware lookups; their addresses (seed 000's
-// resource_addresses) hold region and district codes of masterdata, checked in the application.
-// Addresses are deleted for real: seed 000's address report joins them without a deleted_at filter.
+// Resources get contact details and soft-delete-aware lookups; their addresses
+// (resource_addresses) hold region and district codes of masterdata, checked in the application.
+// Addresses are deleted for real: core's address report joins them without a deleted_at filter.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     ALTER TABLE resources

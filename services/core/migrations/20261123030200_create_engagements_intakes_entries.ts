@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 
-// A resource's engagements (visits/episodes), intakes and recorded entries (seed 000's `entries`,
+// A resource's engagements (visits/episodes), intakes and recorded entries (`entries`,
 // served as /api/v1/records). Codes of masterdata (department, classification) are checked in the
 // application against the lookup tables; rows of this database have real foreign keys. Entries are
-// deleted for real: seed 000's entries report reads them without a deleted_at filter.
+// deleted for real: core's entries report reads them without a deleted_at filter.
 export async function up(db: Kysely<unknown>): Promise<void> {
   const audit = sql`
       version     bigint NOT NULL DEFAULT 1,

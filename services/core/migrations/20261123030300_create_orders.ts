@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Orders of seed 002 (department_code instead of department_id: departments are master data).
+// Orders of a department (department_code instead of department_id: departments are master data).
 // Codes ORD-YYYY-NNNNNN come from one counter row per year, taken in the order's transaction:
 // unique and without gaps, even under concurrent creates.
 export async function up(db: Kysely<unknown>): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { createJobTablesV1, dropJobTablesV1 } from '@archipelago/platform/jobs';
 
-// Scheduled jobs' status (last run, outcome, next run), shared by every instance (DESIGN.md §11).
+// Scheduled jobs' status (last run, outcome, next run), shared by every instance (docs/architecture.md#jobs).
 export async function up(db: Kysely<unknown>): Promise<void> {
   await createJobTablesV1(db);
 }

@@ -1,5 +1,5 @@
 import Type, { type TSchema } from 'typebox';
-import { defineCoreEntity } from './entity/entity.definition.ts';
+import { defineCrudTable } from '@archipelago/platform/crud';
 
 const text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
 const nullable = (schema: TSchema) => Type.Union([schema, Type.Null()]);
@@ -8,7 +8,7 @@ const Id = Type.String({ format: 'uuid' });
 const Timestamp = Type.String({ format: 'date-time' });
 const Code = (maxLength: number) => Type.String({ pattern: `^[A-Z0-9][A-Z0-9._-]{0,${maxLength - 1}}$` });
 
-export const resources = defineCoreEntity({
+export const resources = defineCrudTable({
   name: 'resource',
   table: 'resources',
   title: 'Resource',
@@ -28,12 +28,11 @@ export const resources = defineCoreEntity({
   filters: ['reference_number', 'label_code', 'last_name'],
   orderBy: [{ column: 'reference_number', direction: 'asc' }],
   unique: 'reference_number',
-  references: [{ column: 'label_code', ref: 'label' }],
   events: true,
   deletion: 'soft',
 });
 
-export const addresses = defineCoreEntity({
+export const addresses = defineCrudTable({
   name: 'resource-address',
   table: 'resource_addresses',
   title: 'Address',
@@ -52,16 +51,10 @@ export const addresses = defineCoreEntity({
   optionalOnCreate: ['address_type', 'address_line2', 'city', 'postal_code', 'region_code', 'district_code', 'is_primary'],
   filters: ['region_code'],
   orderBy: [{ column: 'created_at', direction: 'asc' }],
-  references: [
-    { column: 'region_code', ref: 'region' },
-    { column: 'district_code', ref: 'district', within: { lookup: 'districts_lookup', column: 'region_code' } },
-  ],
-  parents: [{ column: 'resource_id', entity: resources }],
   deletion: 'hard',
-  onParentDelete: 'cascade',
 });
 
-export const engagements = defineCoreEntity({
+export const engagements = defineCrudTable({
   name: 'engagement',
   table: 'engagements',
   title: 'Engagement',
@@ -79,12 +72,10 @@ export const engagements = defineCoreEntity({
   immutable: ['resource_id'],
   filters: ['resource_id', 'department_code', 'status', 'engagement_type'],
   orderBy: [{ column: 'started_at', direction: 'desc' }],
-  references: [{ column: 'department_code', ref: 'department' }],
-  parents: [{ column: 'resource_id', entity: resources }],
   deletion: 'soft',
 });
 
-export const intakes = defineCoreEntity({
+export const intakes = defineCrudTable({
   name: 'intake',
   table: 'intakes',
   title: 'Intake',
@@ -101,16 +92,11 @@ export const intakes = defineCoreEntity({
   immutable: ['resource_id'],
   filters: ['resource_id', 'engagement_id', 'department_code', 'priority'],
   orderBy: [{ column: 'intake_at', direction: 'desc' }],
-  references: [{ column: 'department_code', ref: 'department' }],
-  parents: [
-    { column: 'resource_id', entity: resources },
-    { column: 'engagement_id', entity: engagements, sameAs: 'resource_id' },
-  ],
   deletion: 'soft',
 });
 
-// Seed 000's `entries`, served as records.
-export const entries = defineCoreEntity({
+// The table is `entries` (core's reports read it by that name); the API serves its rows as records.
+export const entries = defineCrudTable({
   name: 'record',
   table: 'entries',
   title: 'Record',
@@ -126,13 +112,8 @@ export const entries = defineCoreEntity({
   immutable: ['resource_id'],
   filters: ['resource_id', 'engagement_id', 'classification_code', 'entry_date'],
   orderBy: [{ column: 'entry_date', direction: 'desc' }],
-  references: [{ column: 'classification_code', ref: 'classification-code' }],
-  parents: [
-    { column: 'resource_id', entity: resources },
-    { column: 'engagement_id', entity: engagements, sameAs: 'resource_id' },
-  ],
   deletion: 'hard',
 });
 
-/** Every core entity of the common shape, parents before children. */
+/** Every core table served by the CRUD module, parents before children (orders have their own module). */
 export const coreEntities = [resources, addresses, engagements, intakes, entries];

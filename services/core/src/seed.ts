@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Seed 000's sample resource, REF001 John Smith (label MR), and a second one, with addresses, an
+// The sample resource, REF001 John Smith (label MR), and a second one, with addresses, an
 // engagement, an intake, entries and orders. Rows have fixed ids and hang off their resource's
 // reference number (REF001 may exist from an earlier seed with another id), so every run is idempotent.
 export async function seed(db: Kysely<unknown>): Promise<void> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { asUser } from '@archipelago/platform/testing/identity';
 import { coreTestApp } from './core-app.ts';
 
-// Seed 000's "staff may read orders of their own department only", as an IAM policy.
+// The house rule "staff may read orders of their own department only", as an IAM policy.
 const ownDepartmentOnly = { name: 'staff-own-department', effect: 'deny', permission: 'orders:read', role: 'staff', condition: 'other-department' } as const;
 const PHARM_ORDER = '00000000-0000-4000-8005-000000000002';
 const ENDO_ENGAGEMENT = '00000000-0000-4000-8002-000000000001';

@@ -5,7 +5,7 @@ interface Items<T> {
   items: T[];
 }
 
-describe("seed 000's reports", async () => {
+describe("core's reports", async () => {
   const { app, db } = await coreTestApp();
   const john = await db.selectFrom('resources').select('id').where('reference_number', '=', 'REF001').executeTakeFirstOrThrow();
 

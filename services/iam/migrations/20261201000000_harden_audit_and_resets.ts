@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 // The running service (iam_app) may add audit rows but never delete them: only the purge may,
-// through a function that runs as the owner and deletes nothing younger than two years (seed 000).
+// through a function that runs as the owner and deletes nothing younger than two years (the audit log's retention).
 // One live reset link per account: a new request replaces the earlier link. Throttle counters
 // now expire a window after the last attempt, not the first (progressive delays build up).
 export async function up(db: Kysely<unknown>): Promise<void> {

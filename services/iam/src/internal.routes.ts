@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { HttpServer } from '@archipelago/platform';
+import { registerExport } from '@archipelago/platform/crud';
 import { OPERATOR_ONLY } from '@archipelago/platform/internal-auth';
 import type { ApiTokenService } from './api-tokens/api-token.service.ts';
 import type { KeyStore } from './keys/key-store.ts';
@@ -17,22 +18,23 @@ const Uuid = Type.String({ format: 'uuid' });
  */
 export function internalRoutes(app: HttpServer, deps: { users: UserRepository; roles: RoleRepository; sessions: SessionRepository; apiTokens: ApiTokenService; keys: KeyStore; now: () => Date }): void {
   const { users, roles, sessions, apiTokens, keys } = deps;
-  // Application-layer foreign keys (seed 003): which of these users exist, and are they active.
+  // Application-layer foreign keys (docs/architecture.md#references-across-services): which of these users exist, and are they active.
   app.post(
     '/internal/v1/users/validate',
     { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
     async (request) => ({ users: await users.validate([...new Set(request.body.ids.map((id) => id.toLowerCase()))]) }),
   );
   // Paged export for reconciliation of copies kept elsewhere.
-  app.get(
-    '/internal/v1/export/user',
-    { schema: { hide: true, querystring: Type.Object({ after: Type.Optional(Uuid), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }) } },
-    async (request) => {
-      const page = await users.exportAfter(request.query.after, request.query.limit);
+  registerExport(app, {
+    entity: 'user',
+    after: Uuid,
+    read: async (after, limit) => {
+      const page = await users.exportAfter(after, limit);
       const roleNames = await users.rolesOf(page.map((u) => u.id));
-      return { items: page.map((u) => userDto(u, roleNames.get(u.id) ?? [])), next: page.length === request.query.limit ? page.at(-1)!.id : null };
+      return page.map((u) => userDto(u, roleNames.get(u.id) ?? []));
     },
-  );
+    keyOf: (user) => user.id,
+  });
   // Whether access tokens' sessions are still on, and what their users hold now: services stop a
   // signed-out session's tokens, and apply a demotion or a move before the token expires.
   app.post(

@@ -27,7 +27,7 @@ const DEFAULT_GRANTS: Record<string, { description: string; permissions: readonl
 };
 
 /**
- * Seed 000's "staff read only their own department's orders", made to cover changes too (a staff
+ * The house rule "staff read only their own department's orders", made to cover changes too (a staff
  * member could otherwise create an order they may not see). Added with the staff role's default
  * grants, once: an administrator who deletes or edits it keeps their choice.
  */

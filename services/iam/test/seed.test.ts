@@ -38,7 +38,7 @@ describe("the iam seed's policies", async () => {
   const seedOnce = () => seedIam(db, { adminEmail: 'root@example.com', adminPassword: 'a long enough password', passwordFile: '/nonexistent', say: () => undefined });
   const policies = () => db.selectFrom('policies').innerJoin('roles', 'roles.id', 'policies.role_id').select(['policies.name', 'effect', 'permission', 'roles.name as role', 'condition']).execute();
 
-  it("seeds seed 000's own-department policy for staff once, and keeps an administrator's deletion", async () => {
+  it("seeds the own-department policy for staff once, and keeps an administrator's deletion", async () => {
     await seedOnce();
     await seedOnce();
     expect(await policies()).toEqual([{ name: 'staff-own-department-orders', effect: 'deny', permission: 'orders:*', role: 'staff', condition: 'other-department' }]);

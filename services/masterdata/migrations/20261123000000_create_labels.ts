@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Master data of seed 000: label codes (Mr., Mrs., Dr., …). `version` orders events for lookups.
+// Master data: label codes (Mr., Mrs., Dr., …). `version` orders events for lookups.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE TABLE labels (

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { createOutboxTableV1, dropOutboxTableV1 } from '@archipelago/platform/events';
 
-// The transactional outbox: label changes and their events commit together (DESIGN.md §4).
+// The transactional outbox: label changes and their events commit together (docs/architecture.md#events-and-the-outbox).
 export async function up(db: Kysely<unknown>): Promise<void> {
   await createOutboxTableV1(db);
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// The other master data of seed 000, in the shape of labels: a unique code, business columns,
+// The other master data (regions, districts, sub-districts, departments, classification codes), in the shape of labels: a unique code, business columns,
 // is_active, version (orders events for lookups), audit columns and soft delete. A parent code
 // also has a foreign key (rows are only soft-deleted, so it never blocks a delete); that a parent
 // is live is checked by the service.

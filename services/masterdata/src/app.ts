@@ -5,11 +5,11 @@ import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events'
 import { pruneIdempotencyKeysJob } from '@archipelago/platform/idempotency';
 import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
 import { loadRegistry } from '@archipelago/registry';
-import { referenceEntities } from './catalog.ts';
+import { crudExport, crudRepository, crudRoutes, crudService, type CrudRepository, type CrudTable } from '@archipelago/platform/crud';
+import { parents, referenceTables } from './catalog.ts';
 import type { MasterdataDatabase } from './database.ts';
-import { referenceRepository } from './reference/reference.repository.ts';
-import { referenceRoutes } from './reference/reference.routes.ts';
-import { referenceService } from './reference/reference.service.ts';
+import { referenceHooks } from './reference/reference.hooks.ts';
+import { validateRoute } from './reference/reference.routes.ts';
 
 export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
   /** Verifies tokens and permissions (`labels:read`, `labels:write`, …) against IAM. */
@@ -20,8 +20,14 @@ export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
 export async function buildApp({ db, logger, databaseUrl, env, auth, credentials }: MasterdataDeps): Promise<HttpServer> {
   const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
-  const repositories = referenceEntities.map((entity) => referenceRepository(db, entity));
-  for (const repository of repositories) referenceRoutes(app, repository, referenceService(db, repositories, repository));
+  const repositories = new Map<CrudTable, CrudRepository>(referenceTables.map((table) => [table, crudRepository(db, table) as CrudRepository]));
+  const repositoryOf = (table: CrudTable) => repositories.get(table)!;
+  for (const [table, rows] of repositories) {
+    const service = crudService(db, rows, referenceHooks(table, parents, repositoryOf));
+    crudRoutes(app, service);
+    crudExport(app, service);
+    validateRoute(app, rows);
+  }
   await registerEventFeed(app, { source: 'masterdata', schema: 'masterdata', db, listenUrl: databaseUrl });
   const jobs = await startJobs({
     service: 'masterdata', db, declared: loadRegistry().service('masterdata').jobs ?? [], env, logger: logger || undefined,

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Seed 000's four labels and a handful of other master data; existing rows are left as they are.
+// The four labels (Mr., Mrs., Dr., Prof.) and a handful of other master data; existing rows are left as they are.
 export async function seed(db: Kysely<unknown>): Promise<void> {
   await sql`
     INSERT INTO labels (code, label, display_name, abbreviation, display_order, is_active)

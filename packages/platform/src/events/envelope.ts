@@ -17,7 +17,7 @@ export interface NewEvent<Payload = unknown> {
   readonly metadata?: EventMetadata;
 }
 
-/** An event as every consumer sees it (DESIGN.md §4). */
+/** An event as every consumer sees it (docs/architecture.md#events-and-the-outbox). */
 export interface EventEnvelope<Payload = unknown> {
   /** UUIDv7 */
   readonly id: string;

@@ -43,7 +43,7 @@ export interface Subscription {
 }
 
 /**
- * Carries committed outbox events from producers to consumers (DESIGN.md §4). Every transport
+ * Carries committed outbox events from producers to consumers (docs/architecture.md#events-and-the-outbox). Every transport
  * passes the same conformance suite (`@archipelago/platform/testing`'s `describeTransportConformance`):
  * per-aggregate order, no loss, redelivery after a crash, dead-lettering, broadcast to every instance.
  */

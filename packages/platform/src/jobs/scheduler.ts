@@ -87,7 +87,7 @@ interface StatusRow {
 }
 
 /**
- * Runs a service's declared jobs on their cron schedules (DESIGN.md §11). Every instance keeps the
+ * Runs a service's declared jobs on their cron schedules (docs/architecture.md#jobs). Every instance keeps the
  * timers, and at each tick the instances race for the job's PostgreSQL advisory lock; the winner
  * claims the tick in `job_status` (an instance that comes late finds it claimed), so N instances
  * run each tick once. A run still going when the next tick comes makes that tick skipped.

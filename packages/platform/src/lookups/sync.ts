@@ -35,7 +35,7 @@ export interface LookupSync {
 }
 
 /**
- * Keeps every declared lookup table in sync with its master (DESIGN.md §5): checks the tables
+ * Keeps every declared lookup table in sync with its master (docs/architecture.md#lookup-tables): checks the tables
  * match the registry, snapshots empty ones from the master's export and follows each producer's
  * events. The full reconciliation (`reconcile`) runs as the service's `lookups.reconcile` job.
  */

@@ -22,7 +22,7 @@ export interface StoredMail extends MailMessage {
 
 /**
  * Where mail goes: an SMTP server, or a local mailbox directory. Secrets sent by mail (reset
- * links) travel only through here, never through events, feeds or logs (DESIGN.md §10).
+ * links) travel only through here, never through events, feeds or logs (docs/architecture.md#service-credentials-and-trust-boundaries).
  */
 export interface Mailer {
   /** `smtp` or `mailbox`, and where to (without credentials), for start-up logs. */

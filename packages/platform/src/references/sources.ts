@@ -20,7 +20,7 @@ export interface CachedReferencesOptions {
   readonly owner: string;
   /** Asks the owner which of these values exist; throws when the owner cannot answer. */
   readonly resolve: (values: readonly string[]) => Promise<ReadonlySet<string>>;
-  /** How long a found value is trusted (seed 003: users 5 min, departments 1 h). */
+  /** How long a found value is trusted (users 5 min, departments 1 h). */
   readonly ttlMs: number;
   /** How long a missing value is remembered; short, so a new row is soon usable. */
   readonly negativeTtlMs: number;
@@ -39,8 +39,8 @@ export interface CachedReferenceSource extends ReferenceSource {
 }
 
 /**
- * References to things owned by another service, checked through its batch API (seed 003's
- * cached validation): answers are TTL-cached, misses briefly; values asked for by concurrent
+ * References to things owned by another service, checked through its batch API
+ * (docs/architecture.md#references-across-services): answers are TTL-cached, misses briefly; values asked for by concurrent
  * requests in the same tick go to the owner in one request, and a value already in flight is
  * not asked for twice.
  */

@@ -16,7 +16,7 @@ export interface ReferenceSource {
   resolve(values: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
-/** Checks application-layer foreign keys (DESIGN.md §6). */
+/** Checks application-layer foreign keys (docs/architecture.md#references-across-services). */
 export interface ReferenceValidator {
   /** Resolves when every reference exists; throws a 422 naming each bad one, or a 503. */
   check(checks: readonly ReferenceCheck[]): Promise<void>;

@@ -21,7 +21,7 @@ export interface TransportUnderTest {
 }
 
 /**
- * The suite every event transport must pass (DESIGN.md §4): a real producer (masterdata's
+ * The suite every event transport must pass (docs/architecture.md#events-and-the-outbox): a real producer (masterdata's
  * database and outbox, an HTTP server on loopback) and real consumers (core's database), with
  * at-least-once delivery turned into exactly-once effects for a group, and every event reaching
  * every instance of a broadcast.

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
+import type { CrudAccess } from '@archipelago/platform/crud';
 
 // A department no user belongs to: asking about it tells whether policies let a user see other departments.
 const ANOTHER_DEPARTMENT = { departmentCode: '\u0000another' };
@@ -59,3 +60,22 @@ export function departmentAccess(auth: Auth, resource: string) {
 }
 
 export type DepartmentAccess = ReturnType<typeof departmentAccess>;
+
+/**
+ * Department policies as the CRUD routes of a table with a `department_code` column take them:
+ * lists narrowed, unreadable rows not found, writes checked on the locked row (and on the
+ * department a change moves it to).
+ */
+export function departmentCrudAccess(auth: Auth, resource: string): CrudAccess {
+  const access = departmentAccess(auth, resource);
+  const departmentOf = (values: Readonly<Record<string, unknown>>) => (values.department_code as string | null | undefined) ?? null;
+  return {
+    listScope: (request, where) => access.listScope(request, where),
+    canRead: (request, row, notFound) => access.requireReadable(request, departmentOf(row), notFound),
+    canCreate: (request, values) => access.requireWriteTo(request, departmentOf(values)),
+    canChange: (request, notFound) => async (current, changes) => {
+      await access.requireWritable(request, departmentOf(current), notFound);
+      if ('department_code' in changes && departmentOf(changes) !== departmentOf(current)) await access.requireWriteTo(request, departmentOf(changes));
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { AppError } from '@archipelago/platform';
 import { appendEvents } from '@archipelago/platform/events';
 import type { Change } from '@archipelago/platform/auth';
 import type { CoreDatabase, OrderStatus } from '../database.ts';
-import type { EntityRepository } from '../entity/entity.repository.ts';
+import type { CrudRepository } from '@archipelago/platform/crud';
 import type { ReferenceValidator } from '@archipelago/platform/references';
 import type { Order, OrderRepository } from './order.repository.ts';
 import { canTransition, formatOrderCode, orderTransitions } from './order.status.ts';
@@ -40,7 +40,7 @@ export interface OrderInput {
 }
 
 /** The rules of orders: codes without gaps per year, only legal status changes, each change with its event. */
-export function orderService(db: Kysely<CoreDatabase>, references: ReferenceValidator, orders: OrderRepository, resources: EntityRepository) {
+export function orderService(db: Kysely<CoreDatabase>, references: ReferenceValidator, orders: OrderRepository, resources: CrudRepository) {
   const record = async (trx: Transaction<CoreDatabase>, type: 'order.created' | 'order.status-changed', order: Order, change: Change, extra: object = {}) => {
     const dto = orderDto(order);
     await appendEvents(trx, [{ type, aggregateType: 'order', aggregateId: order.id, aggregateVersion: order.version, payload: { ...dto, ...extra }, metadata: change.metadata }]);

@@ -1,9 +1,9 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { CoreDatabase } from '../database.ts';
 
-// Seed 000's three report queries, as the seed wrote them; only their literal values are
-// parameters. They join core's own tables with the lookup tables copied from masterdata. Each
-// runs as a subquery of one paging wrapper, in a stable order (the seed's queries have none).
+// Core's three report queries, plain SQL joins of core's tables and its lookup tables
+// (docs/architecture.md#lookup-tables); only their literal values are parameters. They join core's own tables with the lookup tables copied from masterdata. Each
+// runs as a subquery of one paging wrapper, in a stable order (the queries themselves have none).
 
 /** One page of a report. */
 export interface Page {
@@ -45,7 +45,7 @@ export interface ResourceEntryRow {
 /** The only code that runs the report SQL. */
 export function reportQueries(db: Kysely<CoreDatabase>) {
   return {
-    /** Resource with label (seed 000, "SQL Query (Now Possible)"). */
+    /** Resource with label: `resources JOIN labels_lookup`, a join only a local copy makes possible. */
     async resourceWithLabel(referenceNumber: string, page: Page): Promise<{ items: ResourceLabelRow[]; total: number }> {
       return paged(db, sql`
         SELECT
@@ -58,7 +58,7 @@ export function reportQueries(db: Kysely<CoreDatabase>) {
         LEFT JOIN labels_lookup l ON r.label_code = l.code
         WHERE r.reference_number = ${referenceNumber}`, sql`reference_number`, page);
     },
-    /** Resource addresses with region names (seed 000, regions lookup). */
+    /** Resource addresses with region names (regions lookup). */
     async resourceAddressesWithRegion(page: Page): Promise<{ items: ResourceAddressRow[]; total: number }> {
       return paged(db, sql`
         SELECT r.reference_number, r.first_name, a.address_line1, rg.name AS region_name
@@ -66,7 +66,7 @@ export function reportQueries(db: Kysely<CoreDatabase>) {
         LEFT JOIN resource_addresses a ON r.id = a.resource_id
         LEFT JOIN regions_lookup rg ON a.region_code = rg.code`, sql`reference_number, address_line1, region_name`, page);
     },
-    /** Entries with classification code descriptions (seed 000, classification codes lookup). */
+    /** Entries with classification code descriptions (classification codes lookup). */
     async entriesWithClassification(resourceId: string, page: Page): Promise<{ items: ResourceEntryRow[]; total: number }> {
       return paged(db, sql`
         SELECT e.engagement_id, e.entry_date, c.code AS classification_code, c.description

@@ -23,26 +23,26 @@ interface Report {
   readonly run: (query: Record<string, string>, page: Page) => Promise<{ items: object[]; total: number }>;
 }
 
-// Seed 000's reports, declared once: their routes and the `GET /api/v1/reports` catalogue derive from this.
+// Core's reports, declared once: their routes and the `GET /api/v1/reports` catalogue derive from this.
 function coreReports(reports: ReportQueries): Report[] {
   return [
     {
       name: 'resource-label',
-      description: 'A resource with its label (seed 000: resources JOIN labels_lookup)',
+      description: 'A resource with its label (resources JOIN labels_lookup)',
       parameters: { reference_number: Type.String({ minLength: 1, maxLength: 11, description: 'e.g. REF001' }) },
       columns: { reference_number: Type.String(), first_name: Type.String(), last_name: Type.String(), label: Nullable(Type.String()), abbreviation: Nullable(Type.String()) },
       run: (query, page) => reports.resourceWithLabel(query.reference_number!, page),
     },
     {
       name: 'resource-addresses',
-      description: 'Every resource with its addresses and their region names (seed 000: resource_addresses JOIN regions_lookup)',
+      description: 'Every resource with its addresses and their region names (resource_addresses JOIN regions_lookup)',
       parameters: {},
       columns: { reference_number: Type.String(), first_name: Type.String(), address_line1: Nullable(Type.String()), region_name: Nullable(Type.String()) },
       run: (_query, page) => reports.resourceAddressesWithRegion(page),
     },
     {
       name: 'resource-entries',
-      description: "A resource's entries with classification descriptions (seed 000: entries JOIN classification_codes_lookup)",
+      description: "A resource's entries with classification descriptions (entries JOIN classification_codes_lookup)",
       parameters: { resource_id: Type.String({ format: 'uuid' }) },
       columns: {
         engagement_id: Nullable(Type.String({ format: 'uuid' })),
@@ -66,7 +66,7 @@ const ReportDescription = Type.Object({
   columns: Type.Array(Type.String()),
 });
 
-/** Seed 000's reports over core's tables and lookup tables, as paged JSON rows, and their catalogue. */
+/** Core's reports over its tables and lookup tables, as paged JSON rows, and their catalogue. */
 export function reportRoutes(app: HttpServer, queries: ReportQueries): void {
   const tags = ['reports'];
   const reports = coreReports(queries);

@@ -26,7 +26,7 @@ export function auditLog(db: Kysely<IamDatabase>) {
         .execute();
     },
     /**
-     * Deletes entries older than `retentionDays` (at least 730: seed 000's two years); returns how
+     * Deletes entries older than `retentionDays` (at least 730: audit entries are kept two years); returns how
      * many. The app role cannot DELETE audit rows: this goes through the owner's function.
      */
     async purgeOlderThan(retentionDays: number): Promise<number> {
