@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { HttpServer } from '@archipelago/platform';
-import { OPERATOR_ONLY } from '@archipelago/platform/internal-auth';
+import { feedReaders, OPERATOR_ONLY } from '@archipelago/platform/internal-auth';
 import type { ApiTokenService } from './api-tokens/api-token.service.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import type { RoleRepository } from './roles/role.repository.ts';
@@ -23,10 +23,11 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
     { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
     async (request) => ({ users: await users.validate([...new Set(request.body.ids.map((id) => id.toLowerCase()))]) }),
   );
-  // Paged export for reconciliation of copies kept elsewhere.
+  // Paged export for reconciliation of copies kept elsewhere: it holds what the feed holds (emails,
+  // roles, departments), so only the feed's readers may page through it.
   app.get(
     '/internal/v1/export/user',
-    { schema: { hide: true, querystring: Type.Object({ after: Type.Optional(Uuid), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }) } },
+    { config: { callers: feedReaders('iam') }, schema: { hide: true, querystring: Type.Object({ after: Type.Optional(Uuid), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }) } },
     async (request) => {
       const page = await users.exportAfter(request.query.after, request.query.limit);
       const roleNames = await users.rolesOf(page.map((u) => u.id));
