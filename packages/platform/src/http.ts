@@ -96,7 +96,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
 
   const started = Date.now();
-  app.get('/health/live', { schema: { hide: true } }, () => ({
+  // Polled every second by the supervisor and the gateway: only its warnings and errors are logged,
+  // so a service's log (and the lines the supervisor shows when it dies) hold what it did.
+  app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, () => ({
     status: 'ok',
     service: options.service,
     pid: process.pid,

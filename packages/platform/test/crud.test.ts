@@ -47,7 +47,7 @@ describe('platform/crud', async () => {
   const app = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
   const core = asPrincipal(app, 'core', 'masterdata');
   crudRoutes(app, service);
-  crudExport(app, service);
+  crudExport(app, 'masterdata', service);
   const events = async () => (await sql<{ type: string; aggregate_id: string; aggregate_version: number }>`SELECT type, aggregate_id, aggregate_version FROM outbox WHERE aggregate_type = 'widget' ORDER BY id`.execute(database.db)).rows;
 
   it('derives its schemas: unknown and immutable fields are 400s naming them, timestamps are ISO text', async () => {
@@ -102,7 +102,7 @@ describe('platform/crud', async () => {
   it('pages any export the same way: `next` only when another page has rows', async () => {
     const other = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
     const keys = ['a', 'b', 'c', 'd'];
-    registerExport(other, { entity: 'letter', after: Type.String(), read: async (after, limit) => keys.filter((k) => after === undefined || k > after).slice(0, limit).map((k) => ({ k })), keyOf: (item) => item.k });
+    registerExport(other, { source: 'masterdata', entity: 'letter', after: Type.String(), read: async (after, limit) => keys.filter((k) => after === undefined || k > after).slice(0, limit).map((k) => ({ k })), keyOf: (item) => item.k });
     expect((await asPrincipal(other, 'core', 'masterdata').inject({ url: '/internal/v1/export/letter?limit=2' })).json()).toEqual({ items: [{ k: 'a' }, { k: 'b' }], next: 'b' });
     expect((await asPrincipal(other, 'core', 'masterdata').inject({ url: '/internal/v1/export/letter?limit=2&after=b' })).json()).toEqual({ items: [{ k: 'c' }, { k: 'd' }], next: null });
   });

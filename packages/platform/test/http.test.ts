@@ -2,6 +2,7 @@ import Type from 'typebox';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.ts';
 import { createHttpServer } from '../src/http.ts';
+import { capturedLogger } from '../src/testing/logs.ts';
 
 describe('the HTTP server factory', async () => {
   let ready = true;
@@ -89,5 +90,21 @@ describe('the HTTP server factory', async () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.paths['/api/v1/things']?.post?.requestBody).toBeDefined();
     expect(doc.paths['/health/live']).toBeUndefined();
+  });
+});
+
+describe('the liveness route', () => {
+  it('is not logged when it answers, so the once-a-second polls do not bury what the service did', async () => {
+    const captured = capturedLogger('demo');
+    const app = await createHttpServer({ service: 'demo', logger: captured.logger });
+    app.get('/api/v1/ping', async () => ({ pong: true }));
+    try {
+      for (let i = 0; i < 3; i++) expect((await app.inject({ url: '/health/live' })).statusCode).toBe(200);
+      expect((await app.inject({ url: '/api/v1/ping' })).statusCode).toBe(200);
+      expect(captured.lines.some((line) => line.includes('/api/v1/ping'))).toBe(true);
+      expect(captured.lines.filter((line) => line.includes('/health/live'))).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 });

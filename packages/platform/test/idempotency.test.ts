@@ -1,6 +1,7 @@
+import { request as httpRequest } from 'node:http';
 import { sql } from 'kysely';
 import type { FastifyRequest } from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { AuthUser } from '../src/auth/types.ts';
 import { appendEvents } from '../src/events/index.ts';
 import { createHttpServer } from '../src/http.ts';
@@ -12,6 +13,7 @@ describe('Idempotency-Key (platform)', async () => {
   const database = await useTestDatabase('masterdata'); // any service database with idempotency_keys and an outbox
   const db = database.db;
   const app = await createHttpServer({ service: 'test', logger: false, idempotency: { db } });
+  afterAll(() => app.close());
   let failNext: number | undefined;
   let failAfterCommit = false;
   let written = 0;
@@ -121,6 +123,23 @@ describe('Idempotency-Key (platform)', async () => {
     expect((await post('tab\there')).statusCode).toBe(400);
     expect((await post('"quoted-1"')).statusCode).toBe(201);
     expect((await post('quoted-1')).headers['idempotent-replayed']).toBe('true'); // "k" and k are one key
+  });
+
+  it('refuses a key sent on two header lines (Node would join them into one key, "a, b")', async () => {
+    const url = new URL('/api/v1/things', await app.listen({ host: '127.0.0.1', port: 0 }));
+    const before = written;
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const sent = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'u1', 'idempotency-key': ['twice-a', 'twice-b'] } }, (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      sent.on('error', reject);
+      sent.end(JSON.stringify({ name: 'twice' }));
+    });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ errors: [{ field: 'headers.idempotency-key', message: 'must be sent once' }] });
+    expect(written).toBe(before);
   });
 
   it('leaves secret members out of the fingerprint: only their presence counts', async () => {

@@ -55,7 +55,7 @@ export async function buildIam({ db, logger, databaseUrl, env, credentials, sett
   const keys = keyStore(db, { accessTtlSeconds: settings.accessTtlSeconds, publishLeadSeconds: settings.publishLeadSeconds, secret: settings.signingKeySecret, now: settings.now });
   await keys.ensureKey();
 
-  const apiTokens = apiTokenService({ tokens, users, audit, authorization: () => roles.authorizationData(), now: settings.now });
+  const apiTokens = apiTokenService({ db, tokens, users, audit, authorization: () => roles.authorizationData(), now: settings.now });
   // IAM verifies with what it owns: its keys, its role map and its API tokens, read from its database.
   const auth = createAuth({
     sources: {

@@ -24,8 +24,10 @@ export function internalRoutes(app: HttpServer, deps: { users: UserRepository; r
     { schema: { hide: true, body: Type.Object({ ids: Type.Array(Uuid, { maxItems: 1000 }) }, { additionalProperties: false }) } },
     async (request) => ({ users: await users.validate([...new Set(request.body.ids.map((id) => id.toLowerCase()))]) }),
   );
-  // Paged export for reconciliation of copies kept elsewhere.
+  // Paged export for reconciliation of copies kept elsewhere: it holds what the feed holds (emails,
+  // roles, departments), so only the feed's readers may page through it.
   registerExport(app, {
+    source: 'iam',
     entity: 'user',
     after: Uuid,
     read: async (after, limit) => {

@@ -77,6 +77,10 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect(ids).toContain(kept.id);
     expect(ids).not.toContain(gone.id);
     expect(ids).toEqual([...ids].sort());
+    // The export holds what the feed holds: a service that does not read IAM's feed may not page through it either.
+    const notification = await asPrincipal(app, 'notification', 'iam').inject({ url: '/internal/v1/export/user' });
+    expect(notification.statusCode).toBe(403);
+    expect(notification.body).not.toContain(kept.id);
   });
 
   it('guards routes by permission: 401 without a token, 403 without the permission', async () => {

@@ -25,7 +25,7 @@ export async function buildApp({ db, logger, databaseUrl, env, auth, credentials
   for (const [table, rows] of repositories) {
     const service = crudService(db, rows, referenceHooks(table, parents, repositoryOf));
     crudRoutes(app, service);
-    crudExport(app, service);
+    crudExport(app, 'masterdata', service);
     validateRoute(app, rows);
   }
   await registerEventFeed(app, { source: 'masterdata', schema: 'masterdata', db, listenUrl: databaseUrl });

@@ -3,6 +3,7 @@ import Type, { type TSchema } from 'typebox';
 import { AppError } from '../errors.ts';
 import type { HttpServer } from '../http.ts';
 import { changeOf } from '../auth/change.ts';
+import { feedReaders } from '../internal-auth/guard.ts';
 import type { CrudGuard, CrudService } from './service.ts';
 import { crudDto, type CrudRow, type CrudTable } from './table.ts';
 
@@ -71,6 +72,8 @@ export function crudRoutes<T extends CrudTable>(app: HttpServer, service: CrudSe
 
 /** Options of `registerExport`. */
 export interface ExportOptions<Item> {
+  /** The producing service's key: the export holds what its feed holds, so only the feed's readers may page through it. */
+  readonly source: string;
   /** `/internal/v1/export/<entity>`. */
   readonly entity: string;
   /** Schema of `after`: a key of the last row of the previous page. */
@@ -88,13 +91,14 @@ export interface ExportOptions<Item> {
  * last page. One page more than asked is read, so a last page that happens to be full says so.
  *
  * @example
- * registerExport(app, { entity: 'user', after: Uuid, read: users.exportAfter, keyOf: (u) => u.id });
+ * registerExport(app, { source: 'iam', entity: 'user', after: Uuid, read: users.exportAfter, keyOf: (u) => u.id });
  */
 export function registerExport<Item>(app: HttpServer, options: ExportOptions<Item>): void {
   const response = options.item ? { 200: Type.Object({ items: Type.Array(options.item), next: Type.Union([Type.String(), Type.Null()]) }) } : undefined;
   app.get(
     `/internal/v1/export/${options.entity}`,
     {
+      config: { callers: feedReaders(options.source) },
       schema: {
         hide: true,
         querystring: Type.Object({ after: Type.Optional(options.after), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }),
@@ -111,10 +115,11 @@ export function registerExport<Item>(app: HttpServer, options: ExportOptions<Ite
 }
 
 /** The export of one table: its live rows' DTOs in key order. */
-export function crudExport<T extends CrudTable>(app: HttpServer, service: CrudService<T>): void {
+export function crudExport<T extends CrudTable>(app: HttpServer, source: string, service: CrudService<T>): void {
   const { table, rows } = service;
   const keyOf = (item: Values) => String(item[table.key]);
   registerExport<Values>(app, {
+    source,
     entity: table.name,
     after: table.key === 'id' ? Type.String({ format: 'uuid' }) : Type.String({ minLength: 1, maxLength: 100 }),
     item: table.schemas.row,

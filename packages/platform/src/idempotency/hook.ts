@@ -116,6 +116,8 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
     if (header === undefined || !user) return done(); // anonymous routes (sign-in, reset) keep no keys: their answers hold secrets
     let key: string;
     try {
+      // Node joins repeated header lines with ", " (a valid key): count the lines themselves.
+      if (request.raw.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === IDEMPOTENCY_HEADER).length > 1) throw headerProblem('must be sent once');
       key = keyOf(header);
     } catch (error) {
       return done(error as Error);

@@ -5,8 +5,8 @@ import type { ApiToken } from './api-token.table.ts';
 /** The only code that reads or writes api_tokens and api_token_usage. */
 export function apiTokenRepository(db: Kysely<IamDatabase>) {
   return {
-    async insert(token: { userId: string; name: string; prefix: string; secretHash: Buffer; scopes: string[]; expiresAt: Date }): Promise<ApiToken> {
-      return db
+    async insert(token: { userId: string; name: string; prefix: string; secretHash: Buffer; scopes: string[]; expiresAt: Date }, trx: Transaction<IamDatabase> | Kysely<IamDatabase> = db): Promise<ApiToken> {
+      return trx
         .insertInto('api_tokens')
         .values({ user_id: token.userId, name: token.name, prefix: token.prefix, secret_hash: token.secretHash, scopes: token.scopes, expires_at: token.expiresAt, last_used_at: null, revoked_at: null })
         .returningAll()

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { AppError } from '@archipelago/platform';
+import { markIdempotentWrite } from '@archipelago/platform/idempotency';
 import { API_TOKEN_PATTERN, permissionCovers, permissionsOfRoles, type ApiTokenIdentity, type AuthorizationData } from '@archipelago/platform/auth';
 import type { AuditLog } from '../audit/audit.repository.ts';
+import type { IamDatabase } from '../database.ts';
 import { randomSecret, sameBytes, sha256 } from '../crypto/secrets.ts';
 import type { UserRepository } from '../users/user.repository.ts';
 import type { ApiTokenRepository } from './api-token.repository.ts';
@@ -22,13 +25,14 @@ export function apiTokenDto(token: ApiToken, usage: readonly { day: string; coun
 
 /** API tokens for machine clients: stored hashed, shown once, scoped within the owner's permissions. */
 export function apiTokenService(deps: {
+  db: Kysely<IamDatabase>;
   tokens: ApiTokenRepository;
   users: UserRepository;
   audit: AuditLog;
   authorization: () => Promise<AuthorizationData>;
   now: () => number;
 }) {
-  const { tokens, users, audit, authorization, now } = deps;
+  const { db, tokens, users, audit, authorization, now } = deps;
   const ownerPermissions = async (userId: string): Promise<string[]> =>
     permissionsOfRoles(await authorization(), (await users.rolesOf([userId])).get(userId) ?? []);
 
@@ -43,15 +47,16 @@ export function apiTokenService(deps: {
       }
       const prefix = `ak${randomBytes(6).toString('hex')}`;
       const secret = randomSecret();
-      const token = await tokens.insert({
-        userId,
-        name: input.name,
-        prefix,
-        secretHash: sha256(secret),
-        scopes: [...new Set(input.scopes)].sort(),
-        expiresAt: new Date(now() + input.expiresInDays * 86_400_000),
+      // The token, its audit entry and the request's Idempotency-Key commit together: a retry never mints a second token.
+      const token = await db.transaction().execute(async (trx) => {
+        const inserted = await tokens.insert(
+          { userId, name: input.name, prefix, secretHash: sha256(secret), scopes: [...new Set(input.scopes)].sort(), expiresAt: new Date(now() + input.expiresInDays * 86_400_000) },
+          trx,
+        );
+        await audit.record({ event: 'api-token.created', userId, detail: { tokenId: inserted.id, prefix, scopes: inserted.scopes } }, trx);
+        await markIdempotentWrite(trx);
+        return inserted;
       });
-      await audit.record({ event: 'api-token.created', userId, detail: { tokenId: token.id, prefix, scopes: token.scopes } });
       return { ...apiTokenDto(token, []), token: `${prefix}_${secret}` };
     },
     async list(userId: string) {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AppError } from '@archipelago/platform';
+import { markIdempotentWrite } from '@archipelago/platform/idempotency';
 import type { AuditLog } from '../audit/audit.repository.ts';
 import type { IamDatabase } from '../database.ts';
 import type { PolicyInput, PolicyRepository } from './policy.repository.ts';
@@ -7,7 +8,7 @@ import type { PolicyInput, PolicyRepository } from './policy.repository.ts';
 const nameTaken = (name: string) => new AppError('CONFLICT', `Policy ${name} already exists`, { fields: [{ field: 'body.name', message: 'is taken', value: name }] });
 const notFound = (id: string) => new AppError('NOT_FOUND', `Policy ${id} does not exist`);
 
-/** Policy changes: each commits together with its audit entry (who, and the policy before and after). */
+/** Policy changes: each commits together with its audit entry (who, and the policy before and after) and its Idempotency-Key. */
 export function policyService(deps: { db: Kysely<IamDatabase>; policies: PolicyRepository; audit: AuditLog }) {
   const { db, policies, audit } = deps;
   return {
@@ -17,6 +18,7 @@ export function policyService(deps: { db: Kysely<IamDatabase>; policies: PolicyR
         if (!id) throw nameTaken(input.name);
         const created = (await policies.find(id, trx))!;
         await audit.record({ event: 'policy.created', userId: by, detail: { by, policy: created } }, trx);
+        await markIdempotentWrite(trx);
         return created;
       });
     },
@@ -32,6 +34,7 @@ export function policyService(deps: { db: Kysely<IamDatabase>; policies: PolicyR
         }
         const after = (await policies.find(id, trx))!;
         await audit.record({ event: 'policy.updated', userId: by, detail: { by, policy: { ...after, previous: before } } }, trx);
+        await markIdempotentWrite(trx);
         return after;
       });
     },
@@ -40,6 +43,7 @@ export function policyService(deps: { db: Kysely<IamDatabase>; policies: PolicyR
         const policy = await policies.find(id, trx, true);
         if (!policy || !(await policies.delete(trx, id))) throw notFound(id);
         await audit.record({ event: 'policy.deleted', userId: by, detail: { by, policy } }, trx);
+        await markIdempotentWrite(trx);
       });
     },
   };
