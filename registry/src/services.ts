@@ -1,3 +1,4 @@
+import Type from 'typebox';
 import type { ServiceDefinition } from './types.ts';
 
 /**
@@ -16,6 +17,17 @@ export const serviceDefinitions = {
     routes: ['/api/v1/auth', '/api/v1/users', '/api/v1/roles', '/api/v1/permissions', '/api/v1/policies', '/.well-known/jwks.json'],
     // A user's department_code is checked against master data, which itself starts after IAM.
     calls: ['masterdata'],
+    // Password-reset links are mailed.
+    uses: ['mail'],
+    config: Type.Object({
+      JWT_ACCESS_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 600, description: 'lifetime of an access token' }),
+      JWT_PUBLISH_LEAD_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'a rotated key is published this long before it signs' }),
+      IAM_SIGNING_KEY_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'set: private signing keys are stored AES-256-GCM encrypted' })),
+      PASSWORD_RESET_URL: Type.String({
+        default: 'http://127.0.0.1:4110/reset-password?token=',
+        description: "the reset link is this URL with the token appended; npm start: the gateway's port",
+      }),
+    }),
     events: {
       publishes: ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed', 'user.password-reset-requested'],
     },
@@ -34,7 +46,6 @@ export const serviceDefinitions = {
     label: 'Notifications',
     routes: ['/api/v1/notifications', '/socket.io'],
     dependsOn: ['iam'],
-    needsRedis: true,
     events: {
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
@@ -124,6 +135,16 @@ export const serviceDefinitions = {
     label: 'API gateway',
     routes: [],
     dependsOn: ['iam', 'masterdata', 'core', 'notification', 'reporting'],
+    // The rate-limit store shared by gateway instances (in-memory, per instance, without REDIS_URL).
+    uses: ['redis'],
+    config: Type.Object({
+      CORS_ORIGINS: Type.String({ default: '', description: 'origins allowed to call the API from a browser, comma-separated; none by default', examples: ['https://app.example.com'] }),
+      RATE_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 1200, description: 'requests per window from one address' }),
+      RATE_LIMIT_PER_USER: Type.Integer({ minimum: 1, default: 1200, description: 'requests per window from one signed-in user' }),
+      RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'the rate-limit window' }),
+      GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'largest request body, in bytes' }),
+      UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000, description: 'how long an upstream may take to answer' }),
+    }),
   },
 } as const satisfies Record<string, ServiceDefinition>;
 

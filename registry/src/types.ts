@@ -1,3 +1,12 @@
+import type { TObject } from 'typebox';
+
+/**
+ * A backing service a service talks to; each brings its variables (platform's `backingConfigSchemas`)
+ * and, in the compose files, its container: `redis` (REDIS_URL), `rabbitmq` (EVENT_TRANSPORT,
+ * RABBITMQ_URL), `objectStorage` (OBJECT_STORAGE_URL), `mail` (SMTP_URL, MAIL_FROM, MAIL_DIR).
+ */
+export type BackingService = 'redis' | 'rabbitmq' | 'objectStorage' | 'mail';
+
 /** Where a service sits; used for documentation and ordering (seed 001 rule 11). */
 export type Layer = 'platform' | 'shared' | 'domain';
 
@@ -67,9 +76,16 @@ export interface ServiceDefinition {
    * they may depend on this one); each gets a `<KEY>_URL` variable, and is a 503 while it is down.
    */
   readonly calls?: readonly string[];
-  /** Extra environment variables beyond the derived ones. */
-  readonly extraEnv?: Readonly<Record<string, string>>;
-  readonly needsRedis?: boolean;
+  /**
+   * The variables only this service reads, as a TypeBox object (one property per variable, with a
+   * `description` and a `default` or `examples`). The service reads them with `loadConfig` through
+   * this schema; `npm start`, `.env.example` and the compose files are derived from it. Variables
+   * every service reads (HOST, PORT, …), peer URLs, backing services' and jobs' schedule variables
+   * are added by the platform (`serviceConfigSchemaOf`), never declared here.
+   */
+  readonly config?: TObject;
+  /** Backing services this one uses; each adds its variables, and its container to the compose files. */
+  readonly uses?: readonly BackingService[];
   readonly events?: {
     readonly publishes?: readonly string[];
     readonly consumes?: readonly EventSubscription[];
