@@ -14,7 +14,19 @@ export const serviceDefinitions = {
     database: 'iam',
     layer: 'platform',
     label: 'Identity and access',
-    routes: ['/api/v1/auth', '/api/v1/users', '/api/v1/roles', '/api/v1/permissions', '/api/v1/policies', '/.well-known/jwks.json'],
+    routes: [
+      { prefix: '/api/v1/auth' },
+      // Signing in and what leads to it: no token yet.
+      { prefix: '/api/v1/auth/login', public: true },
+      { prefix: '/api/v1/auth/refresh', public: true },
+      { prefix: '/api/v1/auth/logout', public: true },
+      { prefix: '/api/v1/auth/password-reset', public: true },
+      { prefix: '/api/v1/users' },
+      { prefix: '/api/v1/roles' },
+      { prefix: '/api/v1/permissions' },
+      { prefix: '/api/v1/policies' },
+      { prefix: '/.well-known/jwks.json', public: true },
+    ],
     // A user's department_code is checked against master data, which itself starts after IAM.
     calls: ['masterdata'],
     // Password-reset links are mailed.
@@ -44,7 +56,7 @@ export const serviceDefinitions = {
     database: 'notification',
     layer: 'platform',
     label: 'Notifications',
-    routes: ['/api/v1/notifications', '/socket.io'],
+    routes: [{ prefix: '/api/v1/notifications' }, { prefix: '/socket.io', public: true, websocket: true }],
     dependsOn: ['iam'],
     events: {
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
@@ -58,12 +70,12 @@ export const serviceDefinitions = {
     layer: 'shared',
     label: 'Master data',
     routes: [
-      '/api/v1/labels',
-      '/api/v1/regions',
-      '/api/v1/districts',
-      '/api/v1/sub-districts',
-      '/api/v1/departments',
-      '/api/v1/classification-codes',
+      { prefix: '/api/v1/labels' },
+      { prefix: '/api/v1/regions' },
+      { prefix: '/api/v1/districts' },
+      { prefix: '/api/v1/sub-districts' },
+      { prefix: '/api/v1/departments' },
+      { prefix: '/api/v1/classification-codes' },
     ],
     dependsOn: ['iam'],
     events: {
@@ -89,7 +101,14 @@ export const serviceDefinitions = {
     database: 'core',
     layer: 'domain',
     label: 'Core records and orders',
-    routes: ['/api/v1/resources', '/api/v1/orders', '/api/v1/engagements', '/api/v1/intakes', '/api/v1/records', '/api/v1/reports'],
+    routes: [
+      { prefix: '/api/v1/resources' },
+      { prefix: '/api/v1/orders' },
+      { prefix: '/api/v1/engagements' },
+      { prefix: '/api/v1/intakes' },
+      { prefix: '/api/v1/records' },
+      { prefix: '/api/v1/reports' },
+    ],
     dependsOn: ['iam', 'masterdata'],
     events: {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
@@ -123,7 +142,7 @@ export const serviceDefinitions = {
     database: 'reporting',
     layer: 'platform',
     label: 'Reporting',
-    routes: ['/api/v1/reporting'],
+    routes: [{ prefix: '/api/v1/reporting' }],
     dependsOn: ['iam'],
   },
   // ── Shared layer: the stateless edge ────────────────────────────────────────
@@ -134,6 +153,8 @@ export const serviceDefinitions = {
     layer: 'shared',
     label: 'API gateway',
     routes: [],
+    // Routes every service's `routes` (each becomes a peer); starts after these.
+    edge: true,
     dependsOn: ['iam', 'masterdata', 'core', 'notification', 'reporting'],
     // The rate-limit store shared by gateway instances (in-memory, per instance, without REDIS_URL).
     uses: ['redis'],

@@ -56,6 +56,16 @@ export interface JobDefinition {
   readonly scheduleVariable?: string;
 }
 
+/** A path prefix a service serves through the gateway. */
+export interface RouteDefinition {
+  /** e.g. `/api/v1/labels`, without trailing slash; the gateway forwards it and everything under it. */
+  readonly prefix: string;
+  /** Passed on without a token (signing in, public keys); the service checks what it needs itself. */
+  readonly public?: boolean;
+  /** Connections under it may be upgraded (to WebSocket); on no other route. */
+  readonly websocket?: boolean;
+}
+
 /** One service, declared once; every generated file and every runtime URL derives from it. */
 export interface ServiceDefinition {
   /** Compose service name and hostname on the container network. */
@@ -67,8 +77,16 @@ export interface ServiceDefinition {
   readonly layer: Layer;
   /** Human-readable name. */
   readonly label: string;
-  /** Public route prefixes this service handles, without trailing slash; the gateway routes them. */
-  readonly routes: readonly string[];
+  /**
+   * Route prefixes this service handles; the gateway routes them (a prefix nested in another of the
+   * same service refines it, e.g. a public `/api/v1/auth/login` under `/api/v1/auth`).
+   */
+  readonly routes: readonly RouteDefinition[];
+  /**
+   * The edge (the gateway): it routes every service's `routes`, so every service with routes is one
+   * of its peers (its `<KEY>_URL`), without being listed in its `dependsOn` or `calls`.
+   */
+  readonly edge?: boolean;
   /** Services this one calls and starts after; each gets a `<KEY>_URL` variable. */
   readonly dependsOn?: readonly string[];
   /**

@@ -118,6 +118,25 @@ describe('the service registry', () => {
     ]);
   });
 
+  it('checks routes: unique prefixes, and no route (a public one least of all) under another service\'s prefix', () => {
+    const a = { ...base, hostname: 'a', port: 1, database: '', routes: [{ prefix: '/api/v1/auth' }, { prefix: '/api/v1/auth/login', public: true }] };
+    expect(issuesOf({ a })).toEqual([]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: '', routes: [{ prefix: '/api/v1/auth/reset', public: true }, { prefix: '/api/v1/auth' }] } })).toEqual([
+      'b.routes: "/api/v1/auth" is declared twice (also by service "a")',
+      'b.routes: public route "/api/v1/auth/reset" lies under "/api/v1/auth", which belongs to service "a"',
+    ]);
+    expect(issuesOf({ a: { ...a, routes: [{ prefix: '/x' }, { prefix: '/x' }] } })).toEqual(['a.routes: "/x" is declared twice']);
+  });
+
+  it('makes every service with routes a peer of the edge, in its dependsOn or not', () => {
+    const registry = loadRegistry({
+      ...serviceDefinitions,
+      'audit-log': { ...base, hostname: 'audit-log', port: 4190, database: '', routes: [{ prefix: '/api/v1/audit' }] },
+    }, {});
+    expect(registry.service('gateway').calls).toEqual(['audit-log']);
+    expect(loadRegistry(serviceDefinitions, {}).service('gateway').calls).toEqual([]);
+  });
+
   it('reports every issue in one error message', () => {
     const error = (() => {
       try {
