@@ -34,6 +34,7 @@ export function envPrefix(key: string): string {
 const KEY_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const JOB_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
+const PERMISSION = /^[a-z][a-z0-9]*(-[a-z0-9]+)*:(read|write)$/;
 
 /** Whether `pattern` is a cron expression the job scheduler (croner) accepts: 5 fields, or 6 with seconds. */
 export function isCronExpression(pattern: string): boolean {
@@ -54,6 +55,7 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
   const portOwner = new Map<number, string>();
   const databaseOwner = new Map<string, string>();
   const prefixOwner = new Map<string, string>();
+  const permissionOwner = new Map<string, string>();
 
   for (const [key, def] of Object.entries(definitions)) {
     if (!KEY_PATTERN.test(key)) add(key, 'key', 'must be kebab-case (lowercase letters, digits and single dashes)');
@@ -89,6 +91,12 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       const owner = prefixOwner.get(prefix);
       if (owner !== undefined) add(key, 'routes', `"${prefix}" is declared twice${owner === key ? '' : ` (also by service "${owner}")`}`);
       else prefixOwner.set(prefix, key);
+    }
+    for (const permission of def.permissions ?? []) {
+      if (!PERMISSION.test(permission)) add(key, 'permissions', `"${permission}" must be "<resource>:read" or "<resource>:write", the resource in kebab-case`);
+      const owner = permissionOwner.get(permission);
+      if (owner !== undefined) add(key, 'permissions', `"${permission}" is declared twice${owner === key ? '' : ` (also by service "${owner}")`}`);
+      else permissionOwner.set(permission, key);
     }
     if (def.edge && def.routes.length > 0) add(key, 'routes', 'the edge routes the other services\' routes and declares none of its own');
     const consumptions = new Set<string>();

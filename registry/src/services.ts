@@ -29,6 +29,7 @@ export const serviceDefinitions = {
     ],
     // A user's department_code is checked against master data, which itself starts after IAM.
     calls: ['masterdata'],
+    permissions: ['users:read', 'users:write', 'roles:read', 'roles:write', 'policies:read', 'policies:write'],
     // Password-reset links are mailed.
     uses: ['mail'],
     config: Type.Object({
@@ -78,6 +79,11 @@ export const serviceDefinitions = {
       { prefix: '/api/v1/classification-codes' },
     ],
     dependsOn: ['iam'],
+    permissions: [
+      'labels:read', 'labels:write', 'regions:read', 'regions:write', 'districts:read', 'districts:write',
+      'sub-districts:read', 'sub-districts:write', 'departments:read', 'departments:write',
+      'classification-codes:read', 'classification-codes:write',
+    ],
     events: {
       publishes: [
         'label.created', 'label.updated', 'label.deleted',
@@ -110,6 +116,10 @@ export const serviceDefinitions = {
       { prefix: '/api/v1/reports' },
     ],
     dependsOn: ['iam', 'masterdata'],
+    permissions: [
+      'resources:read', 'resources:write', 'orders:read', 'orders:write', 'engagements:read', 'engagements:write',
+      'intakes:read', 'intakes:write', 'records:read', 'records:write', 'reports:read',
+    ],
     events: {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
       consumes: [

@@ -83,6 +83,11 @@ export interface ServiceDefinition {
    */
   readonly routes: readonly RouteDefinition[];
   /**
+   * Permissions this service's routes check, `resource:read` or `resource:write` (e.g.
+   * `labels:read`); IAM's seed registers every declared permission and grants it to `admin`.
+   */
+  readonly permissions?: readonly string[];
+  /**
    * The edge (the gateway): it routes every service's `routes`, so every service with routes is one
    * of its peers (its `<KEY>_URL`), without being listed in its `dependsOn` or `calls`.
    */

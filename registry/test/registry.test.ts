@@ -128,6 +128,15 @@ describe('the service registry', () => {
     expect(issuesOf({ a: { ...a, routes: [{ prefix: '/x' }, { prefix: '/x' }] } })).toEqual(['a.routes: "/x" is declared twice']);
   });
 
+  it('checks permissions: resource:read or resource:write, each declared by one service', () => {
+    const a = { ...base, hostname: 'a', port: 1, database: '', permissions: ['things:read', 'things:write'] };
+    expect(issuesOf({ a })).toEqual([]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: '', permissions: ['things:read', 'Things:delete'] } })).toEqual([
+      'b.permissions: "things:read" is declared twice (also by service "a")',
+      'b.permissions: "Things:delete" must be "<resource>:read" or "<resource>:write", the resource in kebab-case',
+    ]);
+  });
+
   it('makes every service with routes a peer of the edge, in its dependsOn or not', () => {
     const registry = loadRegistry({
       ...serviceDefinitions,
