@@ -125,6 +125,17 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which is not a service`);
       } else if (producer.database === '') {
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which has no database`);
+      } else {
+        // Events are applied by their aggregate id, export rows by the key: they must be one column.
+        const aggregateId = producer.events?.aggregateIds?.[lookup.entity];
+        if (aggregateId === undefined) {
+          add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", but "${lookup.from}" does not declare its aggregate id (events.aggregateIds)`);
+        } else if (aggregateId !== lookup.key) {
+          add(key, 'lookups', `${lookup.table} is keyed by "${lookup.key}", but "${lookup.from}"'s ${lookup.entity} events carry "${aggregateId}" as their aggregate id`);
+        }
+        if (!(producer.events?.publishes ?? []).some((type) => type.startsWith(`${lookup.entity}.`))) {
+          add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", of which "${lookup.from}" publishes no events`);
+        }
       }
       if (!lookup.table.endsWith('_lookup')) add(key, 'lookups', `table "${lookup.table}" must end with "_lookup"`);
       // A lookup table is written in the service's database: one instance applies each event.

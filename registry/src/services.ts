@@ -93,6 +93,7 @@ export const serviceDefinitions = {
         'department.created', 'department.updated', 'department.deleted',
         'classification-code.created', 'classification-code.updated', 'classification-code.deleted',
       ],
+      aggregateIds: { label: 'code', region: 'code', district: 'code', 'sub-district': 'code', department: 'code', 'classification-code': 'code' },
     },
     jobs: [
       { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },

@@ -111,6 +111,12 @@ export interface ServiceDefinition {
   readonly uses?: readonly BackingService[];
   readonly events?: {
     readonly publishes?: readonly string[];
+    /**
+     * What each published entity's events carry as `aggregate.id`, by entity (`{ label: 'code' }`):
+     * a lookup of that entity must use it as its key (its events are applied by it, its export rows
+     * are matched by it).
+     */
+    readonly aggregateIds?: Readonly<Record<string, string>>;
     readonly consumes?: readonly EventSubscription[];
   };
   readonly lookups?: readonly LookupDefinition[];
