@@ -3,8 +3,10 @@ import type { ServiceDefinition } from './types.ts';
 
 /**
  * ─── Service registry — the single source of truth ───────────────────────────
- * Every service, its port, database, routes, dependencies, events, lookup tables, scheduled
- * jobs and reporting publications are declared here once. `npm run generate` derives infra/ from it.
+ * Every service, its port, database, routes (public / WebSocket flags), permissions, dependencies,
+ * configuration (TypeBox `config`, backing services it `uses`), events, lookup tables, scheduled
+ * jobs and reporting publications are declared here once. The platform, the CLI's `npm start`, the
+ * gateway and IAM's seed read it; `npm run generate` derives infra/ and .env.example from it.
  */
 export const serviceDefinitions = {
   // ── Platform layer ──────────────────────────────────────────────────────────
