@@ -34,6 +34,7 @@ export function envPrefix(key: string): string {
 const KEY_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const JOB_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
+const PERMISSION = /^[a-z][a-z0-9]*(-[a-z0-9]+)*:(read|write)$/;
 
 /** Whether `pattern` is a cron expression the job scheduler (croner) accepts: 5 fields, or 6 with seconds. */
 export function isCronExpression(pattern: string): boolean {
@@ -53,6 +54,8 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
   const add = (service: string, field: string, message: string) => issues.push({ service, field, message });
   const portOwner = new Map<number, string>();
   const databaseOwner = new Map<string, string>();
+  const prefixOwner = new Map<string, string>();
+  const permissionOwner = new Map<string, string>();
 
   for (const [key, def] of Object.entries(definitions)) {
     if (!KEY_PATTERN.test(key)) add(key, 'key', 'must be kebab-case (lowercase letters, digits and single dashes)');
@@ -83,8 +86,19 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       if (def.dependsOn?.includes(peer)) add(key, 'calls', `"${peer}" is already in dependsOn`);
     }
     for (const route of def.routes) {
-      if (!route.startsWith('/') || route.endsWith('/')) add(key, 'routes', `"${route}" must start with "/" and have no trailing slash`);
+      const prefix = route.prefix;
+      if (!prefix.startsWith('/') || prefix.endsWith('/')) add(key, 'routes', `"${prefix}" must start with "/" and have no trailing slash`);
+      const owner = prefixOwner.get(prefix);
+      if (owner !== undefined) add(key, 'routes', `"${prefix}" is declared twice${owner === key ? '' : ` (also by service "${owner}")`}`);
+      else prefixOwner.set(prefix, key);
     }
+    for (const permission of def.permissions ?? []) {
+      if (!PERMISSION.test(permission)) add(key, 'permissions', `"${permission}" must be "<resource>:read" or "<resource>:write", the resource in kebab-case`);
+      const owner = permissionOwner.get(permission);
+      if (owner !== undefined) add(key, 'permissions', `"${permission}" is declared twice${owner === key ? '' : ` (also by service "${owner}")`}`);
+      else permissionOwner.set(permission, key);
+    }
+    if (def.edge && def.routes.length > 0) add(key, 'routes', 'the edge routes the other services\' routes and declares none of its own');
     const consumptions = new Set<string>();
     for (const sub of def.events?.consumes ?? []) {
       if ((sub.mode as string) !== 'group' && (sub.mode as string) !== 'broadcast') {
@@ -111,6 +125,17 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which is not a service`);
       } else if (producer.database === '') {
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which has no database`);
+      } else {
+        // Events are applied by their aggregate id, export rows by the key: they must be one column.
+        const aggregateId = producer.events?.aggregateIds?.[lookup.entity];
+        if (aggregateId === undefined) {
+          add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", but "${lookup.from}" does not declare its aggregate id (events.aggregateIds)`);
+        } else if (aggregateId !== lookup.key) {
+          add(key, 'lookups', `${lookup.table} is keyed by "${lookup.key}", but "${lookup.from}"'s ${lookup.entity} events carry "${aggregateId}" as their aggregate id`);
+        }
+        if (!(producer.events?.publishes ?? []).some((type) => type.startsWith(`${lookup.entity}.`))) {
+          add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", of which "${lookup.from}" publishes no events`);
+        }
       }
       if (!lookup.table.endsWith('_lookup')) add(key, 'lookups', `table "${lookup.table}" must end with "_lookup"`);
       // A lookup table is written in the service's database: one instance applies each event.
@@ -133,6 +158,19 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       add(key, 'database', 'a stateless service cannot keep lookup tables, run jobs or publish tables to reporting');
     }
   }
+  // A route nested in another service's prefix would be taken from it (the longest prefix wins):
+  // a public route, say, must belong to the service that owns the path.
+  for (const [key, def] of Object.entries(definitions)) {
+    for (const route of def.routes) {
+      for (const [other, prefix] of [...prefixOwner.entries()].map(([p, o]) => [o, p] as const)) {
+        if (other !== key && route.prefix.startsWith(`${prefix}/`)) {
+          add(key, 'routes', `${route.public ? 'public ' : ''}route "${route.prefix}" lies under "${prefix}", which belongs to service "${other}"`);
+        }
+      }
+    }
+  }
+  const edges = Object.keys(definitions).filter((key) => definitions[key]!.edge);
+  if (edges.length > 1) add(edges[1]!, 'edge', `only one service can be the edge (also: ${edges[0]})`);
   const cycle = findCycle(definitions);
   if (cycle) add(cycle[0]!, 'dependsOn', `dependency cycle: ${cycle.join(' → ')}`);
   return issues;
@@ -157,6 +195,13 @@ function findCycle(definitions: Readonly<Record<string, ServiceDefinition>>): st
     if (cycle) return cycle;
   }
   return undefined;
+}
+
+// The edge calls every service with routes that it does not already start after.
+function edgeCalls(definitions: Readonly<Record<string, ServiceDefinition>>, edge: string): string[] {
+  const def = definitions[edge]!;
+  const routed = Object.keys(definitions).filter((key) => key !== edge && definitions[key]!.routes.length > 0 && !def.dependsOn?.includes(key));
+  return [...new Set([...(def.calls ?? []), ...routed])];
 }
 
 function dependencyOrder(definitions: Readonly<Record<string, ServiceDefinition>>): string[] {
@@ -201,7 +246,7 @@ export function loadRegistry(
 
   const services: Service[] = dependencyOrder(overridden).map((key) => {
     const def = overridden[key]!;
-    return { ...def, key, stateful: def.database !== '' };
+    return { ...def, key, stateful: def.database !== '', ...(def.edge ? { calls: edgeCalls(overridden, key) } : {}) };
   });
   const byKey = new Map(services.map((s) => [s.key, s]));
   return {

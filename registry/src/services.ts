@@ -1,9 +1,12 @@
+import Type from 'typebox';
 import type { ServiceDefinition } from './types.ts';
 
 /**
  * ─── Service registry — the single source of truth ───────────────────────────
- * Every service, its port, database, routes, dependencies, events, lookup tables, scheduled
- * jobs and reporting publications are declared here once. `npm run generate` derives infra/ from it.
+ * Every service, its port, database, routes (public / WebSocket flags), permissions, dependencies,
+ * configuration (TypeBox `config`, backing services it `uses`), events, lookup tables, scheduled
+ * jobs and reporting publications are declared here once. The platform, the CLI's `npm start`, the
+ * gateway and IAM's seed read it; `npm run generate` derives infra/ and .env.example from it.
  */
 export const serviceDefinitions = {
   // ── Platform layer ──────────────────────────────────────────────────────────
@@ -13,9 +16,33 @@ export const serviceDefinitions = {
     database: 'iam',
     layer: 'platform',
     label: 'Identity and access',
-    routes: ['/api/v1/auth', '/api/v1/users', '/api/v1/roles', '/api/v1/permissions', '/api/v1/policies', '/.well-known/jwks.json'],
+    routes: [
+      { prefix: '/api/v1/auth' },
+      // Signing in and what leads to it: no token yet.
+      { prefix: '/api/v1/auth/login', public: true },
+      { prefix: '/api/v1/auth/refresh', public: true },
+      { prefix: '/api/v1/auth/logout', public: true },
+      { prefix: '/api/v1/auth/password-reset', public: true },
+      { prefix: '/api/v1/users' },
+      { prefix: '/api/v1/roles' },
+      { prefix: '/api/v1/permissions' },
+      { prefix: '/api/v1/policies' },
+      { prefix: '/.well-known/jwks.json', public: true },
+    ],
     // A user's department_code is checked against master data, which itself starts after IAM.
     calls: ['masterdata'],
+    permissions: ['users:read', 'users:write', 'roles:read', 'roles:write', 'policies:read', 'policies:write'],
+    // Password-reset links are mailed.
+    uses: ['mail'],
+    config: Type.Object({
+      JWT_ACCESS_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 600, description: 'lifetime of an access token' }),
+      JWT_PUBLISH_LEAD_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'a rotated key is published this long before it signs' }),
+      IAM_SIGNING_KEY_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'set: private signing keys are stored AES-256-GCM encrypted' })),
+      PASSWORD_RESET_URL: Type.String({
+        default: 'http://127.0.0.1:4110/reset-password?token=',
+        description: "the reset link is this URL with the token appended; npm start: the gateway's port",
+      }),
+    }),
     events: {
       publishes: ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed', 'user.password-reset-requested'],
     },
@@ -32,9 +59,8 @@ export const serviceDefinitions = {
     database: 'notification',
     layer: 'platform',
     label: 'Notifications',
-    routes: ['/api/v1/notifications', '/socket.io'],
+    routes: [{ prefix: '/api/v1/notifications' }, { prefix: '/socket.io', public: true, websocket: true }],
     dependsOn: ['iam'],
-    needsRedis: true,
     events: {
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
@@ -47,14 +73,19 @@ export const serviceDefinitions = {
     layer: 'shared',
     label: 'Master data',
     routes: [
-      '/api/v1/labels',
-      '/api/v1/regions',
-      '/api/v1/districts',
-      '/api/v1/sub-districts',
-      '/api/v1/departments',
-      '/api/v1/classification-codes',
+      { prefix: '/api/v1/labels' },
+      { prefix: '/api/v1/regions' },
+      { prefix: '/api/v1/districts' },
+      { prefix: '/api/v1/sub-districts' },
+      { prefix: '/api/v1/departments' },
+      { prefix: '/api/v1/classification-codes' },
     ],
     dependsOn: ['iam'],
+    permissions: [
+      'labels:read', 'labels:write', 'regions:read', 'regions:write', 'districts:read', 'districts:write',
+      'sub-districts:read', 'sub-districts:write', 'departments:read', 'departments:write',
+      'classification-codes:read', 'classification-codes:write',
+    ],
     events: {
       publishes: [
         'label.created', 'label.updated', 'label.deleted',
@@ -64,6 +95,7 @@ export const serviceDefinitions = {
         'department.created', 'department.updated', 'department.deleted',
         'classification-code.created', 'classification-code.updated', 'classification-code.deleted',
       ],
+      aggregateIds: { label: 'code', region: 'code', district: 'code', 'sub-district': 'code', department: 'code', 'classification-code': 'code' },
     },
     jobs: [
       { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },
@@ -78,8 +110,19 @@ export const serviceDefinitions = {
     database: 'core',
     layer: 'domain',
     label: 'Core records and orders',
-    routes: ['/api/v1/resources', '/api/v1/orders', '/api/v1/engagements', '/api/v1/intakes', '/api/v1/records', '/api/v1/reports'],
+    routes: [
+      { prefix: '/api/v1/resources' },
+      { prefix: '/api/v1/orders' },
+      { prefix: '/api/v1/engagements' },
+      { prefix: '/api/v1/intakes' },
+      { prefix: '/api/v1/records' },
+      { prefix: '/api/v1/reports' },
+    ],
     dependsOn: ['iam', 'masterdata'],
+    permissions: [
+      'resources:read', 'resources:write', 'orders:read', 'orders:write', 'engagements:read', 'engagements:write',
+      'intakes:read', 'intakes:write', 'records:read', 'records:write', 'reports:read',
+    ],
     events: {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
       consumes: [
@@ -112,7 +155,7 @@ export const serviceDefinitions = {
     database: 'reporting',
     layer: 'platform',
     label: 'Reporting',
-    routes: ['/api/v1/reporting'],
+    routes: [{ prefix: '/api/v1/reporting' }],
     dependsOn: ['iam'],
   },
   // ── Shared layer: the stateless edge ────────────────────────────────────────
@@ -123,7 +166,19 @@ export const serviceDefinitions = {
     layer: 'shared',
     label: 'API gateway',
     routes: [],
+    // Routes every service's `routes` (each becomes a peer); starts after these.
+    edge: true,
     dependsOn: ['iam', 'masterdata', 'core', 'notification', 'reporting'],
+    // The rate-limit store shared by gateway instances (in-memory, per instance, without REDIS_URL).
+    uses: ['redis'],
+    config: Type.Object({
+      CORS_ORIGINS: Type.String({ default: '', description: 'origins allowed to call the API from a browser, comma-separated; none by default', examples: ['https://app.example.com'] }),
+      RATE_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 1200, description: 'requests per window from one address' }),
+      RATE_LIMIT_PER_USER: Type.Integer({ minimum: 1, default: 1200, description: 'requests per window from one signed-in user' }),
+      RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'the rate-limit window' }),
+      GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'largest request body, in bytes' }),
+      UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000, description: 'how long an upstream may take to answer' }),
+    }),
   },
 } as const satisfies Record<string, ServiceDefinition>;
 

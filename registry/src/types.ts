@@ -1,3 +1,12 @@
+import type { TObject } from 'typebox';
+
+/**
+ * A backing service a service talks to; each brings its variables (platform's `backingConfigSchemas`)
+ * and, in the compose files, its container: `redis` (REDIS_URL), `rabbitmq` (EVENT_TRANSPORT,
+ * RABBITMQ_URL), `objectStorage` (OBJECT_STORAGE_URL), `mail` (SMTP_URL, MAIL_FROM, MAIL_DIR).
+ */
+export type BackingService = 'redis' | 'rabbitmq' | 'objectStorage' | 'mail';
+
 /** Where a service sits; used for documentation and ordering (seed 001 rule 11). */
 export type Layer = 'platform' | 'shared' | 'domain';
 
@@ -47,6 +56,16 @@ export interface JobDefinition {
   readonly scheduleVariable?: string;
 }
 
+/** A path prefix a service serves through the gateway. */
+export interface RouteDefinition {
+  /** e.g. `/api/v1/labels`, without trailing slash; the gateway forwards it and everything under it. */
+  readonly prefix: string;
+  /** Passed on without a token (signing in, public keys); the service checks what it needs itself. */
+  readonly public?: boolean;
+  /** Connections under it may be upgraded (to WebSocket); on no other route. */
+  readonly websocket?: boolean;
+}
+
 /** One service, declared once; every generated file and every runtime URL derives from it. */
 export interface ServiceDefinition {
   /** Compose service name and hostname on the container network. */
@@ -58,8 +77,21 @@ export interface ServiceDefinition {
   readonly layer: Layer;
   /** Human-readable name. */
   readonly label: string;
-  /** Public route prefixes this service handles, without trailing slash; the gateway routes them. */
-  readonly routes: readonly string[];
+  /**
+   * Route prefixes this service handles; the gateway routes them (a prefix nested in another of the
+   * same service refines it, e.g. a public `/api/v1/auth/login` under `/api/v1/auth`).
+   */
+  readonly routes: readonly RouteDefinition[];
+  /**
+   * Permissions this service's routes check, `resource:read` or `resource:write` (e.g.
+   * `labels:read`); IAM's seed registers every declared permission and grants it to `admin`.
+   */
+  readonly permissions?: readonly string[];
+  /**
+   * The edge (the gateway): it routes every service's `routes`, so every service with routes is one
+   * of its peers (its `<KEY>_URL`), without being listed in its `dependsOn` or `calls`.
+   */
+  readonly edge?: boolean;
   /** Services this one calls and starts after; each gets a `<KEY>_URL` variable. */
   readonly dependsOn?: readonly string[];
   /**
@@ -67,11 +99,24 @@ export interface ServiceDefinition {
    * they may depend on this one); each gets a `<KEY>_URL` variable, and is a 503 while it is down.
    */
   readonly calls?: readonly string[];
-  /** Extra environment variables beyond the derived ones. */
-  readonly extraEnv?: Readonly<Record<string, string>>;
-  readonly needsRedis?: boolean;
+  /**
+   * The variables only this service reads, as a TypeBox object (one property per variable, with a
+   * `description` and a `default` or `examples`). The service reads them with `loadConfig` through
+   * this schema; `npm start`, `.env.example` and the compose files are derived from it. Variables
+   * every service reads (HOST, PORT, …), peer URLs, backing services' and jobs' schedule variables
+   * are added by the platform (`serviceConfigSchemaOf`), never declared here.
+   */
+  readonly config?: TObject;
+  /** Backing services this one uses; each adds its variables, and its container to the compose files. */
+  readonly uses?: readonly BackingService[];
   readonly events?: {
     readonly publishes?: readonly string[];
+    /**
+     * What each published entity's events carry as `aggregate.id`, by entity (`{ label: 'code' }`):
+     * a lookup of that entity must use it as its key (its events are applied by it, its export rows
+     * are matched by it).
+     */
+    readonly aggregateIds?: Readonly<Record<string, string>>;
     readonly consumes?: readonly EventSubscription[];
   };
   readonly lookups?: readonly LookupDefinition[];

@@ -92,7 +92,7 @@ describe('the service registry', () => {
   });
 
   it('requires a subscription mode, and a group subscription for the events behind a lookup', () => {
-    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } } as const;
+    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'], aggregateIds: { thing: 'code' } } } as const;
     const lookup = { table: 'things_lookup', from: 'a', entity: 'thing', key: 'code', columns: ['name'] };
     expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'sometimes' as 'group', types: ['thing.*'] }] } } })).toEqual([
       'b.events.consumes: mode of the subscription to "a" must be "group" or "broadcast", not "sometimes"',
@@ -101,6 +101,22 @@ describe('the service registry', () => {
       'b.lookups: things_lookup copies from "a", so events.consumes needs a "group" subscription to "a"',
     ]);
     expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*'] }, { from: 'a', mode: 'broadcast', types: ['thing.*'] }] }, lookups: [lookup] } })).toEqual([]);
+  });
+
+  it("requires a lookup's key to be the aggregate id its producer's events carry, of an entity it publishes", () => {
+    const consumes = [{ from: 'a', mode: 'group', types: ['thing.*'] }] as const;
+    const b = (lookup: { entity: string; key: string }) => ({ ...base, hostname: 'b', port: 2, database: 'b', events: { consumes }, lookups: [{ table: 'things_lookup', from: 'a', columns: ['name'], ...lookup }] });
+    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'], aggregateIds: { thing: 'id' } } };
+    expect(issuesOf({ a, b: b({ entity: 'thing', key: 'id' }) })).toEqual([]);
+    expect(issuesOf({ a, b: b({ entity: 'thing', key: 'code' }) })).toEqual([
+      'b.lookups: things_lookup is keyed by "code", but "a"\'s thing events carry "id" as their aggregate id',
+    ]);
+    expect(issuesOf({ a: { ...a, events: { publishes: ['thing.created'] } }, b: b({ entity: 'thing', key: 'id' }) })).toEqual([
+      'b.lookups: things_lookup copies "thing", but "a" does not declare its aggregate id (events.aggregateIds)',
+    ]);
+    expect(issuesOf({ a: { ...a, events: { publishes: ['thing.created'], aggregateIds: { thing: 'id', gadget: 'id' } } }, b: b({ entity: 'gadget', key: 'id' }) })).toEqual([
+      'b.lookups: things_lookup copies "gadget", of which "a" publishes no events',
+    ]);
   });
 
   it("checks jobs: a cron schedule, a unique dotted name, a variable name, and a database to keep their state", () => {
@@ -116,6 +132,34 @@ describe('the service registry', () => {
     expect(issuesOf({ a: { ...base, hostname: 'a', port: 1, database: '', jobs: [job] } })).toEqual([
       'a.database: a stateless service cannot keep lookup tables, run jobs or publish tables to reporting',
     ]);
+  });
+
+  it('checks routes: unique prefixes, and no route (a public one least of all) under another service\'s prefix', () => {
+    const a = { ...base, hostname: 'a', port: 1, database: '', routes: [{ prefix: '/api/v1/auth' }, { prefix: '/api/v1/auth/login', public: true }] };
+    expect(issuesOf({ a })).toEqual([]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: '', routes: [{ prefix: '/api/v1/auth/reset', public: true }, { prefix: '/api/v1/auth' }] } })).toEqual([
+      'b.routes: "/api/v1/auth" is declared twice (also by service "a")',
+      'b.routes: public route "/api/v1/auth/reset" lies under "/api/v1/auth", which belongs to service "a"',
+    ]);
+    expect(issuesOf({ a: { ...a, routes: [{ prefix: '/x' }, { prefix: '/x' }] } })).toEqual(['a.routes: "/x" is declared twice']);
+  });
+
+  it('checks permissions: resource:read or resource:write, each declared by one service', () => {
+    const a = { ...base, hostname: 'a', port: 1, database: '', permissions: ['things:read', 'things:write'] };
+    expect(issuesOf({ a })).toEqual([]);
+    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: '', permissions: ['things:read', 'Things:delete'] } })).toEqual([
+      'b.permissions: "things:read" is declared twice (also by service "a")',
+      'b.permissions: "Things:delete" must be "<resource>:read" or "<resource>:write", the resource in kebab-case',
+    ]);
+  });
+
+  it('makes every service with routes a peer of the edge, in its dependsOn or not', () => {
+    const registry = loadRegistry({
+      ...serviceDefinitions,
+      'audit-log': { ...base, hostname: 'audit-log', port: 4190, database: '', routes: [{ prefix: '/api/v1/audit' }] },
+    }, {});
+    expect(registry.service('gateway').calls).toEqual(['audit-log']);
+    expect(loadRegistry(serviceDefinitions, {}).service('gateway').calls).toEqual([]);
   });
 
   it('reports every issue in one error message', () => {

@@ -5,7 +5,7 @@ import { freePort, useTestDatabase } from '@archipelago/platform/testing';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { feedReaders, internalRoutesOf, SERVICE_TOKEN_HEADER, type InternalRoute } from '@archipelago/platform/internal-auth';
 import { asPrincipal, OPERATOR, testCredentials, testPrincipals, testServiceToken } from '@archipelago/platform/testing/credentials';
-import type { HttpServer } from '@archipelago/platform';
+import { peerUrlVariable, type HttpServer } from '@archipelago/platform';
 import { buildApp as buildCore } from '../../services/core/src/app.ts';
 import type { CoreDatabase } from '../../services/core/src/database.ts';
 import { buildApp as buildGateway } from '../../services/gateway/src/app.ts';
@@ -47,7 +47,7 @@ describe('internal routes of every service', async () => {
     reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
     gateway: await buildGateway({
       logger: false, credentials: testCredentials('gateway'),
-      upstreams: gatewayUpstreams(registry, Object.fromEntries(registry.services.map((s) => [`${s.key.toUpperCase()}_URL`, s.key === 'iam' ? iamUrl : nobody]))),
+      upstreams: gatewayUpstreams(registry, Object.fromEntries(registry.services.map((s) => [peerUrlVariable(s.key), s.key === 'iam' ? iamUrl : nobody]))),
     }),
   };
   afterAll(async () => {

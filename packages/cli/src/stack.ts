@@ -1,7 +1,7 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { envPrefix, type Registry, type Service } from '@archipelago/registry';
-import { loadConfig, repositoryRoot, serviceLayout } from '@archipelago/platform';
+import type { Registry, Service } from '@archipelago/registry';
+import { isDerived, loadConfig, peersOf, peerUrlVariable, repositoryRoot, serviceConfigSchemaOf, serviceLayout } from '@archipelago/platform';
 import Type from 'typebox';
 import { openDatabases, type OpenedDatabases } from '@archipelago/platform/databases';
 import type { EmbeddedEvent } from '@archipelago/platform/embedded';
@@ -12,12 +12,14 @@ export interface LocalSettings {
   readonly pgPort: number;
 }
 
-/** The variables the CLI itself reads, validated like a service's. */
-const cliConfigSchema = Type.Object({
-  ARCHIPELAGO_DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
-  ARCHIPELAGO_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 5454 }),
-  DATABASE_CONNECT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
-  ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000 }),
+/** The variables the CLI itself reads, validated like a service's (and listed in .env.example). */
+export const cliConfigSchema = Type.Object({
+  ARCHIPELAGO_DATA_DIR: Type.Optional(Type.String({ minLength: 1, description: 'runtime data: the embedded PostgreSQL, credentials, the mailbox', examples: ['.data'] })),
+  ARCHIPELAGO_PG_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 5454, description: "the embedded PostgreSQL's port" }),
+  DATABASE_CONNECT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 8, description: 'tries to reach a database before giving up' }),
+  ADMIN_EMAIL: Type.String({ default: 'admin@example.com', description: "the first administrator, created by IAM's seed" }),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ description: 'unset: a random one, printed once and kept in .data/iam-admin-password.txt' })),
+  ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000, description: 'a service not answering /health/live this long is killed and restarted (0: never)' }),
 });
 
 export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number; livenessTimeoutMs: number } {
@@ -75,27 +77,20 @@ function describeEmbeddedEvent(event: EmbeddedEvent): string {
 }
 
 /**
- * What a service inherits from the CLI's environment: an allowlist, so secrets meant for other
- * services (their database URLs, passwords, PGPASSWORD, …) never reach it.
+ * What a service inherits from the CLI's environment besides its configuration: the operating
+ * system's and Node's own variables, never configuration (that comes from its schema).
  */
-const INHERITED_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+|LOG_LEVEL|DATABASE_CONNECT_ATTEMPTS|LOOKUP_RECONCILE_AT)$/;
-
-/** Variables only one service reads, passed to it alone (so a secret among them reaches no other). */
-const OWN_VARIABLES: Readonly<Record<string, readonly string[]>> = {
-  iam: ['JWT_ACCESS_TTL_SECONDS', 'JWT_PUBLISH_LEAD_SECONDS', 'IAM_SIGNING_KEY_SECRET', 'PASSWORD_RESET_URL', 'SMTP_URL', 'MAIL_FROM', 'MAIL_DIR'],
-  gateway: ['CORS_ORIGINS', 'REDIS_URL', 'RATE_LIMIT_PER_IP', 'RATE_LIMIT_PER_USER', 'RATE_LIMIT_WINDOW_MS', 'GATEWAY_BODY_LIMIT', 'UPSTREAM_TIMEOUT_MS'],
-};
+const PROCESS_VARIABLE = /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|NODE_[A-Z_]+)$/;
 
 /**
  * Defaults that depend on this checkout: IAM's reset links point at the gateway's port, and its
  * mailbox lives in the data directory (`<data>/mail`, read with `archipelago mail`).
  */
 function derivedDefaults(registry: Registry, service: Service, env: Readonly<Record<string, string | undefined>>): Record<string, string> {
-  if (service.key !== 'iam') return {};
   const gateway = registry.services.find((s) => s.key === 'gateway');
   return {
-    MAIL_DIR: mailDirectory(env),
-    ...(gateway ? { PASSWORD_RESET_URL: `http://127.0.0.1:${gateway.port}/reset-password?token=` } : {}),
+    ...(service.uses?.includes('mail') ? { MAIL_DIR: mailDirectory(env) } : {}),
+    ...(service.key === 'iam' && gateway ? { PASSWORD_RESET_URL: `http://127.0.0.1:${gateway.port}/reset-password?token=` } : {}),
   };
 }
 
@@ -112,15 +107,15 @@ export function serviceEnvironment(
   env: Readonly<Record<string, string | undefined>>,
   credentials: Readonly<Record<string, string>> = {},
 ): Record<string, string | undefined> {
-  const own = OWN_VARIABLES[service.key] ?? [];
-  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => INHERITED_VARIABLE.test(name) || own.includes(name)));
-  const peers = [...(service.dependsOn ?? []), ...(service.calls ?? [])];
-  const urls = Object.fromEntries(peers.map((dep) => [`${envPrefix(dep)}_URL`, `http://127.0.0.1:${registry.service(dep).port}`]));
+  // Exactly the variables its schema reads that the operator sets: a secret meant for another
+  // service (its database URL, its key, PGPASSWORD, …) never reaches it.
+  const operatorSet = new Set(Object.entries(serviceConfigSchemaOf(service).properties).filter(([, schema]) => !isDerived(schema)).map(([name]) => name));
+  const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => PROCESS_VARIABLE.test(name) || operatorSet.has(name)));
+  const urls = Object.fromEntries(peersOf(service).map((peer) => [peerUrlVariable(peer), `http://127.0.0.1:${registry.service(peer).port}`]));
   return {
     ...derivedDefaults(registry, service, env),
     ...inherited,
     ...urls,
-    ...service.extraEnv,
     HOST: '127.0.0.1',
     PORT: String(service.port),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRegistry } from '@archipelago/registry';
+import { envPrefix, loadRegistry } from '@archipelago/registry';
 import { serviceCredentialsFromEnv } from '@archipelago/platform/internal-auth';
 import { cliKeyring, credentialsCommand, operatorCredentials } from '../src/credentials.ts';
 import { serviceEnvironment } from '../src/stack.ts';
@@ -43,7 +43,7 @@ describe('archipelago credentials env', async () => {
 
   it('prints every key as .env lines, which the CLI and services then read from the environment', async () => {
     const all = await print(undefined);
-    expect(Object.keys(all)).toEqual(['SERVICE_PUBLIC_KEYS', ...registry.services.map((s) => `${s.key.toUpperCase()}_SERVICE_PRIVATE_KEY`), 'OPERATOR_PRIVATE_KEY']);
+    expect(Object.keys(all)).toEqual(['SERVICE_PUBLIC_KEYS', ...registry.services.map((s) => `${envPrefix(s.key)}_SERVICE_PRIVATE_KEY`), 'OPERATOR_PRIVATE_KEY']);
     // With the keys in the environment the data directory is not consulted (here: one that does not exist).
     const elsewhere = { ...all, ARCHIPELAGO_DATA_DIR: path.join(dir, 'not-here') };
     expect(await print('core', elsewhere)).toEqual(await print('core'));

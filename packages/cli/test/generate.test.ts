@@ -41,16 +41,17 @@ describe('generated compose files', () => {
       postgres: { condition: 'service_healthy' },
       migrate: { condition: 'service_completed_successfully' },
       masterdata: { condition: 'service_healthy' },
-      rabbitmq: { condition: 'service_healthy' },
     });
     expect(dev.services.gateway?.environment?.DATABASE_URL).toBeUndefined();
-    expect(dev.services.notification?.environment?.REDIS_URL).toBe('redis://redis:6379');
-    expect(Object.keys(dev.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'rabbitmq', 'migrate', 'gateway']));
+    expect(dev.services.gateway?.environment?.REDIS_URL).toBe('redis://redis:6379');
+    expect(Object.keys(dev.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'migrate', 'gateway']));
+    // No service declares `uses: ['rabbitmq']` yet, so no broker container and no variables for it.
+    expect(Object.keys(dev.services)).not.toContain('rabbitmq');
 
     const prod = parse(files.get('infra/docker-compose.production.yml')!) as typeof dev;
     expect(prod.services.core?.environment?.DATABASE_URL).toBe('postgresql://core_app:${CORE_APP_PASSWORD}@postgres-core:5432/core');
     expect(Object.keys(prod.services).filter((s) => s.startsWith('postgres-')).sort()).toEqual(
-      ['postgres-core', 'postgres-iam', 'postgres-masterdata', 'postgres-notification', 'postgres-reporting'],
+      registry.services.filter((s) => s.stateful).map((s) => `postgres-${s.key}`).sort(),
     );
   });
 });

@@ -6,13 +6,14 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistry } from '@archipelago/registry';
+import { envPrefix, loadRegistry } from '@archipelago/registry';
 import { repositoryRoot } from '@archipelago/platform';
 import { freePort } from '@archipelago/platform/testing';
 import { build } from '../build.mjs';
 
 const CLI = path.join(repositoryRoot, 'dist/packages/cli/src/main.mjs');
 const services = loadRegistry(undefined, {}).services;
+const allReady = new RegExp(`All ${services.length} services ready in`);
 
 const launched: StartedCli[] = [];
 
@@ -81,7 +82,7 @@ async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<
 
 async function portsEnv(): Promise<Record<string, string>> {
   const env: Record<string, string> = { ARCHIPELAGO_PG_PORT: String(await freePort()) };
-  for (const service of services) env[`${service.key.toUpperCase()}_PORT`] = String(await freePort());
+  for (const service of services) env[`${envPrefix(service.key)}_PORT`] = String(await freePort());
   return env;
 }
 
@@ -107,10 +108,10 @@ describe('npm start', () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir(), ADMIN_PASSWORD: 'start test admin password' };
     const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
     const cli = new StartedCli(env);
-    await cli.waitFor(/All 6 services ready in/);
+    await cli.waitFor(allReady);
     expect(cli.output).toContain('iam: created the administrator admin@example.com (password from ADMIN_PASSWORD)');
     expect(cli.output).toContain('PostgreSQL created and started');
-    for (const service of services) expect(cli.output).toMatch(new RegExp(`✓ ${service.key} +http://127\\.0\\.0\\.1:${env[`${service.key.toUpperCase()}_PORT`]}`));
+    for (const service of services) expect(cli.output).toMatch(new RegExp(`✓ ${service.key} +http://127\\.0\\.0\\.1:${env[`${envPrefix(service.key)}_PORT`]}`));
 
     const health = await fetch(`${gateway}/health`);
     expect(health.status).toBe(200);
@@ -165,7 +166,7 @@ describe('npm start', () => {
     expect(postgresLog).not.toContain('terminating connection');
 
     const warm = new StartedCli(env);
-    await warm.waitFor(/All 6 services ready in/);
+    await warm.waitFor(allReady);
     expect(warm.output).toContain('PostgreSQL started on');
     expect(warm.output).toContain('core: schema up to date; seeded');
     expect(await warm.stop('SIGTERM')).toBe(0);
@@ -261,7 +262,7 @@ describe('npm start', () => {
   it('takes its services down with it when the supervisor itself is killed', { timeout: 120_000 }, async () => {
     const env: Record<string, string> = { ...(await portsEnv()), ARCHIPELAGO_DATA_DIR: await dataDir() };
     const cli = new StartedCli(env);
-    await cli.waitFor(/All 6 services ready in/);
+    await cli.waitFor(allReady);
     const pids = [...cli.output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(6);
     await cli.stop('SIGKILL');
@@ -270,7 +271,7 @@ describe('npm start', () => {
     const postmaster = Number((await readFile(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
     expect(alive(postmaster)).toBe(true);
     const again = new StartedCli(env);
-    await again.waitFor(/All 6 services ready in/);
+    await again.waitFor(allReady);
     expect(again.output).toContain(`Stopped a PostgreSQL (pid ${postmaster}) left running by an earlier start that was killed.`);
     expect(alive(postmaster)).toBe(false);
     expect(await again.stop('SIGINT')).toBe(0);
@@ -282,7 +283,7 @@ describe('npm start', () => {
     await cli.waitFor(/PostgreSQL created and started/);
     expect(await cli.stop('SIGINT')).toBe(0);
     expect(cli.output).toContain('Stopped.');
-    expect(cli.output).not.toContain('All 6 services ready');
+    expect(cli.output).not.toMatch(allReady);
     expect(existsSync(path.join(env.ARCHIPELAGO_DATA_DIR!, 'postgres/pgdata/postmaster.pid'))).toBe(false);
   });
 

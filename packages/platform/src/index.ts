@@ -1,5 +1,5 @@
 export { AppError, errorStatus, toProblem, type ErrorCode, type FieldProblem, type Problem } from './errors.ts';
-export { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from './config.ts';
+export { backingConfigSchemas, COMPOSE_VALUE, ConfigError, databaseConfigSchema, isDerived, loadConfig, peersOf, peerUrlVariable, platformConfigSchema, serviceConfigSchema, serviceConfigSchemaOf, type ServiceConfig } from './config.ts';
 export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, isConnectionError, redactUrl, waitForDatabase } from './db.ts';
 export { createMigrator, MIGRATION_FILE, MigrationError, type MigrationStatus, type ServiceMigrator } from './migrate.ts';
 export { createHttpServer, RETRY_AFTER_SECONDS, type HttpServer, type HttpServerOptions } from './http.ts';

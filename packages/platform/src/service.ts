@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { ConfigError, loadConfig, serviceConfigSchema, type ServiceConfig } from './config.ts';
+import { ConfigError, loadConfig, peersOf, peerUrlVariable, serviceConfigSchemaOf, type ServiceConfig } from './config.ts';
 import { createDatabase, DatabaseUnreachableError, waitForDatabase } from './db.ts';
 import { StartupError } from './startup.ts';
 import type { HttpServer } from './http.ts';
@@ -7,7 +7,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { MigrationError } from './migrate.ts';
 import type { ServiceCredentials } from './internal-auth/credentials.ts';
 import { serviceCredentialsFromEnv } from './internal-auth/environment.ts';
-import { envPrefix, RegistryError } from '@archipelago/registry';
+import { envPrefix, loadRegistry, RegistryError } from '@archipelago/registry';
 
 /** What a service's app needs; tests pass `logger: false`. */
 export interface AppDeps<DB> {
@@ -27,6 +27,8 @@ export interface ServiceDeps<DB> extends AppDeps<DB> {
   readonly config: ServiceConfig;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly credentials: ServiceCredentials;
+  /** The base URL of a peer this service declares in `dependsOn` or `calls` (from `<KEY>_URL`). */
+  peer(key: string): string;
 }
 
 /** How long a service may take to close (requests in flight, consumers, pools) before it exits anyway. */
@@ -43,7 +45,7 @@ export const EXIT_CONFIG = 78;
  * await runService<CoreDatabase>({ service: 'core', buildApp: (deps) => buildCoreApp(deps) });
  */
 export async function runService<DB>(options: { service: string; buildApp: (deps: ServiceDeps<DB>) => Promise<HttpServer> }): Promise<void> {
-  await serve(options.service, async (config, logger, credentials) => {
+  await serve(options.service, async (config, logger, credentials, peer) => {
     const url = config.DATABASE_URL;
     if (!url) throw new ConfigError([{ variable: 'DATABASE_URL', message: `is required: ${options.service} owns a database` }]);
     await waitForDatabase(url, {
@@ -52,7 +54,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
       onRetry: (attempt, delayMs, error) => logger.warn({ attempt, delayMs, err: error }, 'database not reachable yet; retrying'),
     });
     const db = createDatabase<DB>(url, { applicationName: options.service });
-    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials });
+    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials, peer });
     app.addHook('onClose', async () => db.destroy());
     return app;
   });
@@ -63,14 +65,26 @@ export async function runStatelessService(options: {
   service: string;
   buildApp: (deps: Omit<ServiceDeps<never>, 'db'>) => Promise<HttpServer>;
 }): Promise<void> {
-  await serve(options.service, (config, logger, credentials) => options.buildApp({ logger, config, env: process.env, credentials }));
+  await serve(options.service, (config, logger, credentials, peer) => options.buildApp({ logger, config, env: process.env, credentials, peer }));
 }
 
-async function serve(service: string, build: (config: ServiceConfig, logger: Logger, credentials: ServiceCredentials) => Promise<HttpServer>): Promise<void> {
+type Build = (config: ServiceConfig, logger: Logger, credentials: ServiceCredentials, peer: (key: string) => string) => Promise<HttpServer>;
+
+async function serve(service: string, build: Build): Promise<void> {
   let config: ServiceConfig;
   let credentials: ServiceCredentials;
+  let peer: (key: string) => string;
   try {
-    config = loadConfig(serviceConfigSchema);
+    // Every variable the registry says this service reads, validated at once, each problem named.
+    const declared = loadRegistry().service(service);
+    const all = loadConfig(serviceConfigSchemaOf(declared)) as Record<string, unknown>;
+    config = all as ServiceConfig;
+    const peers = new Map(peersOf(declared).map((key) => [key, String(all[peerUrlVariable(key)]).replace(/\/$/, '')]));
+    peer = (key) => {
+      const url = peers.get(key);
+      if (url === undefined) throw new Error(`${service} does not declare "${key}" in dependsOn or calls (registry/src/services.ts)`);
+      return url;
+    };
     credentials = serviceCredentialsFromEnv(service, process.env);
   } catch (error) {
     return fail(service, error);
@@ -78,7 +92,7 @@ async function serve(service: string, build: (config: ServiceConfig, logger: Log
   const logger = createLogger(service, config.LOG_LEVEL);
   let app: HttpServer;
   try {
-    app = await build(config, logger, credentials);
+    app = await build(config, logger, credentials, peer);
     await app.listen({ host: config.HOST, port: config.PORT });
   } catch (error) {
     return fail(service, error);

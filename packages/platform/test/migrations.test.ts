@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadRegistry } from '@archipelago/registry';
 import { createDatabase } from '../src/db.ts';
 import { serviceLayout } from '../src/layout.ts';
 import { createMigrator, MigrationError } from '../src/migrate.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
-const SERVICES = ['iam', 'masterdata', 'core', 'notification', 'reporting'];
+// Every service with a database, from the registry: a new one is tested without editing this file.
+const SERVICES = loadRegistry(undefined, {}).services.filter((s) => s.stateful).map((s) => s.key);
+const schemaOf = (key: string) => loadRegistry(undefined, {}).service(key).database;
 
 async function tables(db: Kysely<unknown>, schema: string): Promise<string[]> {
   const { rows } = await sql<{ table_name: string }>`
@@ -21,18 +24,18 @@ describe.each(SERVICES)('%s migrations', (service) => {
     const database = await useTestDatabase(service);
     const owner = createDatabase<unknown>(database.ownerUrl, { max: 1 });
     try {
-      const migrator = createMigrator(owner, { service, schema: service, folder: serviceLayout(service).migrations });
-      const applied = await tables(owner, service);
+      const migrator = createMigrator(owner, { service, schema: schemaOf(service), folder: serviceLayout(service).migrations });
+      const applied = await tables(owner, schemaOf(service));
       expect(applied.filter((t) => !t.startsWith('schema_migrations')).length).toBeGreaterThan(0);
       expect((await migrator.status()).every((m) => m.executedAt)).toBe(true);
 
       const undone = await migrator.rollback('all');
       expect(undone.length).toBeGreaterThan(0);
-      expect(await tables(owner, service)).toEqual(['schema_migrations', 'schema_migrations_lock']);
+      expect(await tables(owner, schemaOf(service))).toEqual(['schema_migrations', 'schema_migrations_lock']);
       expect((await migrator.status()).every((m) => !m.executedAt)).toBe(true);
 
       expect(await migrator.migrateToLatest()).toEqual(undone.slice().reverse());
-      expect(await tables(owner, service)).toEqual(applied);
+      expect(await tables(owner, schemaOf(service))).toEqual(applied);
     } finally {
       await owner.destroy();
     }

@@ -2,15 +2,20 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
-import { isPublicPath } from './public-routes.ts';
+import { isUnder } from './paths.ts';
 import type { GatewaySettings } from './settings.ts';
 
 /**
  * The gateway's checks before proxying, as one onRequest hook: a per-address rate limit, the
- * token (on every route but the public ones), then a per-user rate limit. Services check the
+ * token (on every route but the ones the registry declares `public`), then a per-user rate limit. Services check the
  * token and the permissions again: the gateway is not the only line.
  */
-export async function accessGuard(app: HttpServer, auth: Auth, settings: GatewaySettings): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
+export async function accessGuard(
+  app: HttpServer,
+  auth: Auth,
+  settings: GatewaySettings,
+  publicRoutes: readonly string[],
+): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
   let redis: { quit(): Promise<unknown>; disconnect(): void } | undefined;
   if (settings.redisUrl) {
     const { Redis } = await import('ioredis');
@@ -49,7 +54,8 @@ export async function accessGuard(app: HttpServer, auth: Auth, settings: Gateway
 
   return async (request, reply) => {
     await enforce(byAddress, request, reply, 'per address');
-    if (isPublicPath(request.url.split('?')[0]!)) return;
+    const path = request.url.split('?')[0]!;
+    if (publicRoutes.some((prefix) => isUnder(path, prefix))) return;
     await auth.requireUser(request, reply);
     await enforce(byUser, request, reply, 'per user');
   };

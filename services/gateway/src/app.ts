@@ -10,8 +10,8 @@ import { mergedDocs } from './docs.ts';
 import { answerExpectations, endToEndHeaders } from './forwarding.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
-import type { Upstream } from './upstreams.ts';
-import { isCanonicalPath } from './public-routes.ts';
+import { publicPrefixes, type Upstream } from './upstreams.ts';
+import { isCanonicalPath } from './paths.ts';
 import { securityHeaders } from './security-headers.ts';
 import { proxyWebSockets } from './websocket.ts';
 
@@ -51,7 +51,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'], maxAge: 600 });
   }
-  const guard = await accessGuard(app, auth, settings);
+  const guard = await accessGuard(app, auth, settings, publicPrefixes(options.upstreams));
 
   const timeout = settings.upstreamTimeoutMs;
   await app.register(replyFrom, {
@@ -87,7 +87,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
         }),
       });
     };
-    for (const prefix of upstream.routes) {
+    for (const { prefix } of upstream.routes) {
       app.all(prefix, { schema: { hide: true }, onRequest: guard }, forward);
       app.all(`${prefix}/*`, { schema: { hide: true }, onRequest: guard }, forward);
     }

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { problemResponse, type HttpServer } from '@archipelago/platform';
-import { isPublicPath } from './public-routes.ts';
-import type { Upstream } from './upstreams.ts';
+import { isUnder } from './paths.ts';
+import { isPublicPath, type Upstream } from './upstreams.ts';
 
 interface OpenApiDocument {
   paths?: Record<string, Record<string, { security?: unknown; responses?: Record<string, unknown> }>>;
@@ -82,8 +82,8 @@ async function mergedDocument(upstreams: readonly Upstream[]) {
   for (const { upstream, document } of documents) {
     for (const [path, item] of Object.entries(document?.paths ?? {})) {
       // Only what the gateway routes: a service's internal paths are not part of the public API.
-      if (!upstream.routes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) continue;
-      const publicPath = isPublicPath(path);
+      if (!upstream.routes.some((route) => isUnder(path, route.prefix))) continue;
+      const publicPath = isPublicPath(upstreams, path);
       paths[path] = Object.fromEntries(
         Object.entries(item).map(([method, operation]) => [
           method,

@@ -1,5 +1,5 @@
-import Type from 'typebox';
-import { loadConfig } from '@archipelago/platform';
+import { backingConfigSchemas, loadConfig } from '@archipelago/platform';
+import { serviceDefinitions } from '@archipelago/registry';
 
 /** The gateway's knobs (see .env.example); every one has a working default. */
 export interface GatewaySettings {
@@ -12,30 +12,17 @@ export interface GatewaySettings {
   readonly upstreamTimeoutMs: number;
 }
 
-export const defaultGatewaySettings: GatewaySettings = {
-  corsOrigins: [],
-  rateLimit: { perIp: 1200, perUser: 1200, windowMs: 60_000 },
-  bodyLimitBytes: 1024 * 1024,
-  upstreamTimeoutMs: 10_000,
-};
-
-const gatewayConfigSchema = Type.Object({
-  CORS_ORIGINS: Type.String({ default: '' }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  RATE_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: defaultGatewaySettings.rateLimit.perIp }),
-  RATE_LIMIT_PER_USER: Type.Integer({ minimum: 1, default: defaultGatewaySettings.rateLimit.perUser }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: defaultGatewaySettings.rateLimit.windowMs }),
-  GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 1024, default: defaultGatewaySettings.bodyLimitBytes }),
-  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: defaultGatewaySettings.upstreamTimeoutMs }),
-});
-
+/** The gateway's variables, declared once in the registry (`config`, and `uses: ['redis']`). */
 export function gatewaySettingsFromEnv(env: Readonly<Record<string, string | undefined>>): GatewaySettings {
-  const config = loadConfig(gatewayConfigSchema, env);
+  const config = loadConfig(serviceDefinitions.gateway.config, env);
   return {
     corsOrigins: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
-    redisUrl: config.REDIS_URL,
+    redisUrl: loadConfig(backingConfigSchemas.redis, env).REDIS_URL,
     rateLimit: { perIp: config.RATE_LIMIT_PER_IP, perUser: config.RATE_LIMIT_PER_USER, windowMs: config.RATE_LIMIT_WINDOW_MS },
     bodyLimitBytes: config.GATEWAY_BODY_LIMIT,
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   };
 }
+
+/** The settings with nothing set: the declared defaults. */
+export const defaultGatewaySettings: GatewaySettings = gatewaySettingsFromEnv({});

@@ -5,8 +5,8 @@ import type { HttpServer } from '@archipelago/platform';
 import { SERVICE_TOKEN_HEADER, type ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { isEdgeHeader } from './forwarded.ts';
 import { nextTraceparent } from './trace.ts';
-import { isCanonicalPath, WEBSOCKET_ROUTES } from './public-routes.ts';
-import type { Upstream } from './upstreams.ts';
+import { isCanonicalPath, isUnder } from './paths.ts';
+import { websocketPrefixes, type Upstream } from './upstreams.ts';
 
 const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
 
@@ -18,14 +18,14 @@ const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
  */
 export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], credentials: ServiceCredentials): void {
   const open = new Set<Duplex>();
+  const websocketRoutes = websocketPrefixes(upstreams);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Upgraded sockets are not the HTTP server's any more: track them so closing can end them.
     open.add(socket);
     socket.on('close', () => open.delete(socket));
     const path = (request.url ?? '/').split('?')[0]!;
-    const underPrefix = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
-    if (!isCanonicalPath(path) || !WEBSOCKET_ROUTES.some(underPrefix)) return refuse(socket, '404 Not Found');
-    const upstream = upstreams.find((u) => u.routes.some(underPrefix));
+    if (!isCanonicalPath(path) || !websocketRoutes.some((prefix) => isUnder(path, prefix))) return refuse(socket, '404 Not Found');
+    const upstream = upstreams.find((u) => u.routes.some((route) => route.websocket && isUnder(path, route.prefix)));
     if (!upstream) return refuse(socket, '404 Not Found');
     credentials.token(upstream.service).then(
       (token) => relay(request, socket, head, upstream, token),

@@ -8,7 +8,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { sql, type Kysely } from 'kysely';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRegistry } from '@archipelago/registry';
+import { loadRegistry, serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
 import { createHttpServer, createLogger } from '@archipelago/platform';
 import { remoteAuthSources } from '@archipelago/platform/auth';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
@@ -464,6 +464,33 @@ describe('the gateway', async () => {
     } finally {
       await Promise.all([complete.close(), keyless.close(), missingOne.close()]);
     }
+  });
+
+  it('follows the registry alone: a new public route, and a service that is not in its dependsOn', async () => {
+    const definitions: Record<string, ServiceDefinition> = {
+      ...serviceDefinitions,
+      masterdata: { ...serviceDefinitions.masterdata, routes: serviceDefinitions.masterdata.routes.filter((r) => r.prefix !== '/api/v1/labels') },
+      'audit-log': {
+        hostname: 'audit-log', port: 4190, database: '', layer: 'domain', label: 'Audit log',
+        routes: [{ prefix: '/api/v1/labels' }, { prefix: '/api/v1/labels/open', public: true }],
+      },
+    };
+    const changed = loadRegistry(definitions, {});
+    expect(changed.service('gateway').calls).toContain('audit-log');
+    const routed = await buildApp({
+      logger: false, upstreams: gatewayUpstreams(changed, { ...env, AUDIT_LOG_URL: upstreamUrl }), credentials: testCredentials('gateway'),
+      authSources: remoteAuthSources(iamUrl, { credentials: testCredentials('gateway') }),
+    });
+    try {
+      expect((await routed.inject({ url: '/api/v1/labels/open/today' })).statusCode).toBe(200);
+      expect((await routed.inject({ url: '/api/v1/labels/opened' })).statusCode).toBe(401);
+      expect((await routed.inject({ url: '/api/v1/labels', headers: auth })).json()).toMatchObject({ url: '/api/v1/labels' });
+      // The unchanged registry declares no such public route.
+      expect((await gateway.inject({ url: '/api/v1/labels/open/today' })).statusCode).toBe(401);
+    } finally {
+      await routed.close();
+    }
+    expect(() => gatewayUpstreams(changed, env)).toThrow(/AUDIT_LOG_URL: is required/);
   });
 
   it('refuses to start without an upstream URL, naming the variable', () => {

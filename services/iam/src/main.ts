@@ -3,4 +3,4 @@ import { buildApp } from './app.ts';
 import type { IamDatabase } from './database.ts';
 import { iamSettingsFromEnv } from './settings.ts';
 
-await runService<IamDatabase>({ service: 'iam', buildApp: (deps) => buildApp({ ...deps, settings: iamSettingsFromEnv(deps.env) }) });
+await runService<IamDatabase>({ service: 'iam', buildApp: (deps) => buildApp({ ...deps, settings: iamSettingsFromEnv(deps.env, deps.peer('masterdata')) }) });

@@ -7,16 +7,19 @@ import { hashPassword } from './crypto/passwords.ts';
 import { randomSecret } from './crypto/secrets.ts';
 import type { IamDatabase } from './database.ts';
 import { userDto } from './users/user.service.ts';
+import { loadRegistry } from '@archipelago/registry';
 
-const MASTERDATA = ['labels', 'regions', 'districts', 'sub-districts', 'departments', 'classification-codes'];
 const DOMAIN = ['resources', 'orders', 'engagements', 'intakes', 'records'];
 const ADMINISTRATION = ['users', 'roles', 'policies'];
 
-/** Every permission the system knows at first start: `resource:read` and `resource:write`. */
-export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read'].sort();
+/** Every permission the services declare (registry `permissions`): registered by every seed run. */
+export const SEEDED_PERMISSIONS = [...new Set(loadRegistry(undefined, {}).services.flatMap((s) => s.permissions ?? []))].sort();
 
 const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read'));
-/** Default grants; a role keeps whatever an administrator has since made of it. */
+/**
+ * Default grants; a role keeps whatever an administrator has since made of it, except `admin`,
+ * which gets every declared permission on every run (a new service's included).
+ */
 const DEFAULT_GRANTS: Record<string, { description: string; permissions: readonly string[] }> = {
   admin: { description: 'Full access to every service', permissions: SEEDED_PERMISSIONS },
   staff: {
@@ -48,6 +51,8 @@ export interface SeedOptions {
   readonly adminPassword?: string;
   readonly passwordFile: string;
   readonly say: (line: string) => void;
+  /** Every permission to register and grant to `admin`; by default the ones the registry declares. */
+  readonly permissions?: readonly string[];
 }
 
 // Roles, permissions and the first administrator; safe to run on every start.
@@ -63,9 +68,11 @@ export async function seed(db: Kysely<unknown>): Promise<void> {
 
 /** The seed with its inputs explicit (tests pass their own). */
 export async function seedIam(db: Kysely<IamDatabase>, options: SeedOptions): Promise<void> {
+  const permissions = options.permissions ?? SEEDED_PERMISSIONS;
+  const grants = { ...DEFAULT_GRANTS, admin: { ...DEFAULT_GRANTS.admin!, permissions } };
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('permissions').values(SEEDED_PERMISSIONS.map((name) => ({ name }))).onConflict((oc) => oc.column('name').doNothing()).execute();
-    for (const [name, grant] of Object.entries(DEFAULT_GRANTS)) {
+    if (permissions.length > 0) await trx.insertInto('permissions').values(permissions.map((name) => ({ name }))).onConflict((oc) => oc.column('name').doNothing()).execute();
+    for (const [name, grant] of Object.entries(grants)) {
       await trx.insertInto('roles').values({ name, description: grant.description }).onConflict((oc) => oc.column('name').doNothing()).execute();
       const role = await trx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirstOrThrow();
       const held = await trx.selectFrom('role_permissions').select('permission_id').where('role_id', '=', role.id).executeTakeFirst();

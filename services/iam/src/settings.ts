@@ -1,5 +1,5 @@
-import Type from 'typebox';
 import { loadConfig } from '@archipelago/platform';
+import { serviceDefinitions } from '@archipelago/registry';
 import { mailboxMailer, mailerFromEnv, DEFAULT_MAIL_DIR, type Mailer } from '@archipelago/platform/mail';
 import type { ThrottleRule } from './sessions/session.repository.ts';
 
@@ -29,11 +29,13 @@ export interface IamSettings {
   readonly now: () => number;
 }
 
+const declared = loadConfig(serviceDefinitions.iam.config, {});
+
 export const defaultIamSettings: IamSettings = {
-  accessTtlSeconds: 600,
+  accessTtlSeconds: declared.JWT_ACCESS_TTL_SECONDS,
   sessionTtlDays: 30,
-  publishLeadSeconds: 60,
-  passwordResetUrl: 'http://127.0.0.1:4110/reset-password?token=',
+  publishLeadSeconds: declared.JWT_PUBLISH_LEAD_SECONDS,
+  passwordResetUrl: declared.PASSWORD_RESET_URL,
   passwordResetTtlMinutes: 30,
   mailer: mailboxMailer({ dir: DEFAULT_MAIL_DIR, from: 'Archipelago <no-reply@localhost>' }),
   pairThrottle: { maxFailures: 5, windowSeconds: 900, lockSeconds: 30, maxLockSeconds: 900 },
@@ -46,24 +48,16 @@ export const defaultIamSettings: IamSettings = {
   now: Date.now,
 };
 
-const iamConfigSchema = Type.Object({
-  JWT_ACCESS_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: defaultIamSettings.accessTtlSeconds }),
-  JWT_PUBLISH_LEAD_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: defaultIamSettings.publishLeadSeconds }),
-  IAM_SIGNING_KEY_SECRET: Type.Optional(Type.String({ minLength: 16 })),
-  PASSWORD_RESET_URL: Type.String({ default: defaultIamSettings.passwordResetUrl }),
-  MASTERDATA_URL: Type.String({ pattern: '^https?://' }),
-});
-
-/** IAM's settings from its environment (see .env.example). */
-export function iamSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): IamSettings {
-  const config = loadConfig(iamConfigSchema, env);
+/** IAM's settings from its environment, through the variables its registry entry declares. */
+export function iamSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, masterdataUrl: string): IamSettings {
+  const config = loadConfig(serviceDefinitions.iam.config, env);
   return {
     ...defaultIamSettings,
     accessTtlSeconds: config.JWT_ACCESS_TTL_SECONDS,
     publishLeadSeconds: config.JWT_PUBLISH_LEAD_SECONDS,
     signingKeySecret: config.IAM_SIGNING_KEY_SECRET,
     passwordResetUrl: config.PASSWORD_RESET_URL,
-    masterdataUrl: config.MASTERDATA_URL,
+    masterdataUrl,
     mailer: mailerFromEnv(env),
   };
 }

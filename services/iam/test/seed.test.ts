@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@archipelago/platform/testing';
 import { verifyPassword } from '../src/crypto/passwords.ts';
 import type { IamDatabase } from '../src/database.ts';
-import { seedIam } from '../src/seed.ts';
+import { loadRegistry, serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
+import { SEEDED_PERMISSIONS, seedIam } from '../src/seed.ts';
 
 describe('the iam seed', async () => {
   const database = await useTestDatabase('iam');
@@ -45,5 +46,34 @@ describe("the iam seed's policies", async () => {
     await db.deleteFrom('policies').execute();
     await seedOnce();
     expect(await policies()).toEqual([]);
+  });
+});
+
+describe("the iam seed's permissions", async () => {
+  const database = await useTestDatabase('iam');
+  const db = database.db as Kysely<IamDatabase>;
+  const adminHas = () => db.selectFrom('role_permissions').innerJoin('roles', 'roles.id', 'role_permissions.role_id').innerJoin('permissions', 'permissions.id', 'role_permissions.permission_id')
+    .select('permissions.name').where('roles.name', '=', 'admin').orderBy('permissions.name').execute().then((rows) => rows.map((r) => r.name));
+
+  it('registers every permission the registry declares and grants it to admin', async () => {
+    expect(SEEDED_PERMISSIONS).toEqual(expect.arrayContaining(['labels:read', 'orders:write', 'reports:read', 'users:write']));
+    for (const service of loadRegistry(undefined, {}).services) {
+      for (const permission of service.permissions ?? []) expect(SEEDED_PERMISSIONS, service.key).toContain(permission);
+    }
+    await seedIam(db, { adminEmail: 'root@example.com', adminPassword: 'a long enough password', passwordFile: '/nonexistent', say: () => undefined });
+    expect(await adminHas()).toEqual(SEEDED_PERMISSIONS);
+  });
+
+  it("follows a new service's declaration on the next run, without touching the seed", async () => {
+    const definitions: Record<string, ServiceDefinition> = {
+      ...serviceDefinitions,
+      'audit-log': { hostname: 'audit-log', port: 4190, database: '', layer: 'domain', label: 'Audit log', routes: [], permissions: ['audit-entries:read'] },
+    };
+    const permissions = [...new Set(loadRegistry(definitions, {}).services.flatMap((s) => s.permissions ?? []))].sort();
+    await seedIam(db, { adminEmail: 'root@example.com', adminPassword: 'a long enough password', passwordFile: '/nonexistent', say: () => undefined, permissions });
+    expect(await adminHas()).toContain('audit-entries:read');
+    const staff = await db.selectFrom('role_permissions').innerJoin('roles', 'roles.id', 'role_permissions.role_id').innerJoin('permissions', 'permissions.id', 'role_permissions.permission_id')
+      .select('permissions.name').where('roles.name', '=', 'staff').where('permissions.name', '=', 'audit-entries:read').execute();
+    expect(staff).toEqual([]);
   });
 });

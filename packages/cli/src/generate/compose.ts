@@ -1,4 +1,5 @@
-import { envPrefix, type Registry, type Service } from '@archipelago/registry';
+import { envPrefix, type BackingService, type Registry, type Service } from '@archipelago/registry';
+import { COMPOSE_VALUE, isDerived, peerUrlVariable, serviceConfigSchemaOf } from '@archipelago/platform';
 import { serviceRoles } from '@archipelago/platform/provision';
 import { PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, privateKeyVariableOf } from '@archipelago/platform/internal-auth';
 import { stringify } from 'yaml';
@@ -21,7 +22,46 @@ function databaseUrl(service: Service, layout: Layout, role: 'owner' | 'app'): s
   return `postgresql://${user}:\${${password}}@${databaseHost(service, layout)}:5432/${service.database}`;
 }
 
-const usesEvents = (s: Service) => (s.events?.publishes?.length ?? 0) > 0 || (s.events?.consumes?.length ?? 0) > 0;
+const uses = (s: Service, backing: BackingService) => s.uses?.includes(backing) ?? false;
+
+const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+
+// An operator's variable goes through from .env, with the schema's default when unset.
+function passThrough(variable: string, schema: Record<string, unknown>, required_: boolean): string {
+  if (schema.default !== undefined) return `\${${variable}:-${text(schema.default).replace(/\$/g, '$$$$')}}`;
+  return required_ ? required(variable) : `\${${variable}:-}`;
+}
+
+/** A service's environment in a compose file: one entry per variable its schema reads. */
+function serviceVariables(registry: Registry, service: Service, layout: Layout): Record<string, string> {
+  const derived: Record<string, string> = {
+    HOST: '0.0.0.0',
+    PORT: String(service.port),
+    // Its own private key only, and every principal's public key (`npm run cli -- credentials env >> .env`).
+    [PRIVATE_KEY_VARIABLE]: required(privateKeyVariableOf(service.key)),
+    [PUBLIC_KEYS_VARIABLE]: required(PUBLIC_KEYS_VARIABLE),
+    ...(service.stateful ? { DATABASE_URL: databaseUrl(service, layout, 'app') } : {}),
+  };
+  for (const peer of [...(service.dependsOn ?? []), ...(service.calls ?? [])]) {
+    const target = registry.service(peer);
+    derived[peerUrlVariable(peer)] = `http://${target.hostname}:${target.port}`;
+  }
+  const schema = serviceConfigSchemaOf(service);
+  const environment: Record<string, string> = { NODE_ENV: 'production' };
+  for (const [variable, property] of Object.entries(schema.properties)) {
+    const options = property as Record<string, unknown>;
+    if (isDerived(property)) {
+      const value = derived[variable];
+      if (value === undefined) throw new Error(`compose: no value for ${service.key}'s derived variable ${variable}`);
+      environment[variable] = value;
+    } else if (typeof options[COMPOSE_VALUE] === 'string') {
+      environment[variable] = options[COMPOSE_VALUE];
+    } else {
+      environment[variable] = passThrough(variable, options, schema.required?.includes(variable) ?? false);
+    }
+  }
+  return environment;
+}
 
 function postgresService(services: readonly Service[], initScript: string, volume: string): ComposeService {
   const passwords = Object.fromEntries(
@@ -41,37 +81,16 @@ function postgresService(services: readonly Service[], initScript: string, volum
 }
 
 function appService(registry: Registry, service: Service, layout: Layout): ComposeService {
-  const environment: Record<string, string> = {
-    NODE_ENV: 'production', HOST: '0.0.0.0', PORT: String(service.port), LOG_LEVEL: 'info',
-    // Its own private key only, and every principal's public key (`npm run cli -- credentials env >> .env`).
-    [PRIVATE_KEY_VARIABLE]: required(privateKeyVariableOf(service.key)),
-    [PUBLIC_KEYS_VARIABLE]: required(PUBLIC_KEYS_VARIABLE),
-  };
+  const environment = serviceVariables(registry, service, layout);
   const dependsOn: Record<string, { condition: string }> = {};
   if (service.stateful) {
-    environment.DATABASE_URL = databaseUrl(service, layout, 'app');
     dependsOn[databaseHost(service, layout)] = { condition: 'service_healthy' };
     dependsOn.migrate = { condition: 'service_completed_successfully' };
   }
-  for (const dep of service.dependsOn ?? []) {
-    const target = registry.service(dep);
-    environment[`${envPrefix(dep)}_URL`] = `http://${target.hostname}:${target.port}`;
-    dependsOn[target.hostname] = { condition: 'service_healthy' };
+  for (const dep of service.dependsOn ?? []) dependsOn[registry.service(dep).hostname] = { condition: 'service_healthy' };
+  for (const backing of ['redis', 'rabbitmq'] as const) {
+    if (uses(service, backing)) dependsOn[backing] = { condition: 'service_healthy' };
   }
-  for (const peer of service.calls ?? []) {
-    const target = registry.service(peer);
-    environment[`${envPrefix(peer)}_URL`] = `http://${target.hostname}:${target.port}`;
-  }
-  if (service.needsRedis) {
-    environment.REDIS_URL = 'redis://redis:6379';
-    dependsOn.redis = { condition: 'service_healthy' };
-  }
-  if (usesEvents(service)) {
-    environment.EVENT_TRANSPORT = 'rabbitmq';
-    environment.RABBITMQ_URL = `amqp://archipelago:\${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in .env}@rabbitmq:5672`;
-    dependsOn.rabbitmq = { condition: 'service_healthy' };
-  }
-  Object.assign(environment, service.extraEnv ?? {});
   return {
     build: { context: '..', dockerfile: 'infra/Dockerfile' },
     image: `archipelago/app:latest`,
@@ -123,14 +142,14 @@ export function composeFile(registry: Registry, layout: Layout): string {
       volumes[`postgres_${service.database}`] = {};
     }
   }
-  if (registry.services.some((s) => s.needsRedis)) {
+  if (registry.services.some((s) => uses(s, 'redis'))) {
     services.redis = {
       image: 'redis:7-alpine',
       restart: 'unless-stopped',
       healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '5s', timeout: '3s', retries: 10 },
     };
   }
-  if (registry.services.some(usesEvents)) {
+  if (registry.services.some((s) => uses(s, 'rabbitmq'))) {
     services.rabbitmq = {
       image: 'rabbitmq:4-management-alpine',
       restart: 'unless-stopped',

@@ -1,4 +1,7 @@
-import { envPrefix, type Registry } from '@archipelago/registry';
+import { envPrefix, type BackingService, type Registry } from '@archipelago/registry';
+import { backingConfigSchemas, databaseConfigSchema, isDerived, platformConfigSchema, serviceConfigSchemaOf } from '@archipelago/platform';
+import type { TObject } from 'typebox';
+import { cliConfigSchema } from '../stack.ts';
 import { passwordVariables } from '@archipelago/platform/provision';
 import { principalsOf, privateKeyVariableOf } from '@archipelago/platform/internal-auth';
 import { generatedHeader } from './header.ts';
@@ -21,18 +24,45 @@ export function startDevScript(registry: Registry): string {
   ].join('\n');
 }
 
-/** `.env.example`: every variable the system reads, with safe development values. */
+const BACKING_TITLES: Readonly<Record<BackingService, string>> = {
+  redis: 'Redis',
+  rabbitmq: 'RabbitMQ',
+  objectStorage: 'Object storage',
+  mail: 'Mail',
+};
+
+const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+
+// One commented line per variable the operator may set: its default (or an example) and what it does.
+function variableLines(schema: TObject, listed: Set<string>): string[] {
+  const lines: string[] = [];
+  for (const [variable, property] of Object.entries(schema.properties)) {
+    if (isDerived(property) || listed.has(variable)) continue;
+    listed.add(variable);
+    const options = property as { default?: unknown; examples?: unknown[]; description?: string };
+    const value = options.default !== undefined && options.default !== '' ? text(options.default) : text(options.examples?.[0] ?? '');
+    const assignment = `# ${variable}=${value}`;
+    lines.push(options.description ? `${assignment.padEnd(40)} ${options.description}` : assignment);
+  }
+  return lines;
+}
+
+/** `.env.example`: every variable the system reads, derived from the services' config schemas. */
 export function envExample(registry: Registry): string {
+  const listed = new Set<string>();
+  const section = (title: string, schema: TObject) => {
+    const lines = variableLines(schema, listed);
+    return lines.length > 0 ? [`# ${title}`, ...lines, ''] : [];
+  };
+  const backings = (Object.keys(BACKING_TITLES) as BackingService[]).filter((b) => registry.services.some((s) => s.uses?.includes(b)));
   const lines = [
     generatedHeader('#', 'environment').trimEnd(),
     '# Copy to .env. Nothing here is needed for `npm start` with the embedded PostgreSQL.',
+    '# Each service reads the variables of its schema (registry/src/services.ts `config`, `uses`, `jobs`).',
     '',
-    '# Embedded PostgreSQL (used by every service without a <KEY>_DATABASE_URL)',
-    '# ARCHIPELAGO_DATA_DIR=.data',
-    '# ARCHIPELAGO_PG_PORT=5454',
-    '# ARCHIPELAGO_LIVENESS_TIMEOUT_MS=10000   a service not answering /health/live this long is killed and restarted (0: never)',
-    'LOG_LEVEL=info',
-    '',
+    ...section('The CLI (npm start, db migrate --seed)', cliConfigSchema),
+    ...section('Every service', platformConfigSchema),
+    ...section('Every service with a database', databaseConfigSchema),
     '# Ports (defaults from the registry)',
     ...registry.services.map((s) => `# ${envPrefix(s.key)}_PORT=${s.port}`),
     '',
@@ -42,26 +72,8 @@ export function envExample(registry: Registry): string {
       .filter((s) => s.stateful)
       .map((s) => `# ${envPrefix(s.key)}_DATABASE_URL=postgresql://${s.database}_app:change-me@localhost:5433/${s.database}`),
     '',
-    '# Identity (iam)',
-    '# ADMIN_EMAIL=admin@example.com          first administrator, created by the seed',
-    '# ADMIN_PASSWORD=                        unset: a random one, printed once and kept in .data/iam-admin-password.txt',
-    '# JWT_ACCESS_TTL_SECONDS=600',
-    '# JWT_PUBLISH_LEAD_SECONDS=60            a rotated key is published this long before it signs',
-    '# IAM_SIGNING_KEY_SECRET=                set: private signing keys are stored AES-256-GCM encrypted',
-    '# PASSWORD_RESET_URL=http://127.0.0.1:4110/reset-password?token=   npm start: the gateway\'s port',
-    '# SMTP_URL=smtp://user:pass@mail.example.com:587   reset mail through SMTP (smtps:// for TLS); unset: local mailbox',
-    '# MAIL_FROM=Archipelago <no-reply@localhost>',
-    '# MAIL_DIR=.data/mail                    the local mailbox (0700, one 0600 file per message): npm run cli -- mail list',
-    '',
-    '# Gateway',
-    '# CORS_ORIGINS=https://app.example.com   comma-separated; none by default',
-    '# REDIS_URL=redis://localhost:6379       shared rate-limit store; in-memory when unset',
-    '# RATE_LIMIT_PER_IP=1200',
-    '# RATE_LIMIT_PER_USER=1200',
-    '# RATE_LIMIT_WINDOW_MS=60000',
-    '# GATEWAY_BODY_LIMIT=1048576',
-    '# UPSTREAM_TIMEOUT_MS=10000',
-    '',
+    ...backings.flatMap((b) => section(`${BACKING_TITLES[b]} (${registry.services.filter((s) => s.uses?.includes(b)).map((s) => s.key).join(', ')})`, backingConfigSchemas[b])),
+    ...registry.services.flatMap((s) => section(`${s.label} (${s.key})`, serviceConfigSchemaOf(s))),
     '# Service credentials (Ed25519 keys; see the README, "Service credentials"). `npm start` generates and keeps',
     '# them in .data/credentials.json. For docker compose or several machines, `npm run cli -- credentials env >> .env`',
     '# writes a set here; each service process then gets SERVICE_PRIVATE_KEY (its own key only) and SERVICE_PUBLIC_KEYS.',
@@ -73,7 +85,7 @@ export function envExample(registry: Registry): string {
     '# Superuser and role passwords, read by infra/init-databases.sql',
     'POSTGRES_PASSWORD=change-me-postgres',
     ...passwordVariables(registry).map((v) => `${v}=change-me-${v.toLowerCase().replace(/_password$/, '').replace(/_/g, '-')}`),
-    'RABBITMQ_PASSWORD=change-me-rabbitmq',
+    ...(backings.includes('rabbitmq') ? ['RABBITMQ_PASSWORD=change-me-rabbitmq'] : []),
     '',
   ];
   return lines.join('\n');

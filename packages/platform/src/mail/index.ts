@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import Type from 'typebox';
-import { loadConfig } from '../config.ts';
+import { backingConfigSchemas, loadConfig } from '../config.ts';
 import { repositoryRoot } from '../layout.ts';
 
 /** One plain-text message to one recipient. */
@@ -101,15 +100,9 @@ export async function readMailbox(dir: string): Promise<StoredMail[]> {
 /** Where the mailbox is when `MAIL_DIR` is unset: `.data/mail` of the checkout. */
 export const DEFAULT_MAIL_DIR = path.join(repositoryRoot, '.data', 'mail');
 
-const mailConfigSchema = Type.Object({
-  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
-  MAIL_FROM: Type.String({ minLength: 3, default: 'Archipelago <no-reply@localhost>' }),
-  MAIL_DIR: Type.Optional(Type.String({ minLength: 1 })),
-});
-
 /** The mailer the environment asks for: SMTP with `SMTP_URL`, else the mailbox in `MAIL_DIR`. */
 export function mailerFromEnv(env: Readonly<Record<string, string | undefined>>): Mailer {
-  const config = loadConfig(mailConfigSchema, env);
+  const config = loadConfig(backingConfigSchemas.mail, env);
   if (config.SMTP_URL) return smtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM });
   return mailboxMailer({ dir: config.MAIL_DIR ?? DEFAULT_MAIL_DIR, from: config.MAIL_FROM });
 }
