@@ -34,10 +34,25 @@ export const serviceDefinitions = {
     label: 'Notifications',
     routes: ['/api/v1/notifications', '/socket.io'],
     dependsOn: ['iam'],
+    // Core's order events (and the orders_lookup's export); masterdata checks a notification's department.
+    calls: ['core', 'masterdata'],
     needsRedis: true,
     events: {
+      // The rules' notifications and the orders_lookup: written once per event across the instances.
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
+    lookups: [
+      { table: 'orders_lookup', from: 'core', entity: 'order', key: 'id', columns: ['order_code', 'status', 'department_code'] },
+    ],
+    jobs: [
+      { name: 'partitions.create-ahead', schedule: '0 1 * * *', description: "create notifications' monthly partitions for this month and the next three" },
+      { name: 'partitions.drain-default', schedule: '*/10 * * * *', description: 'move rows out of the default partition into their month, creating it' },
+      { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      {
+        name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT',
+        description: "repair orders_lookup from core's export",
+      },
+    ],
     reporting: { publishes: ['notifications'] },
   },
   masterdata: {
