@@ -122,12 +122,12 @@ export function notificationRoutes(app: HttpServer, auth: Auth, service: Notific
       config: READ,
       schema: {
         tags,
-        description: "Marks every unread notification of the caller read (of one type, when `type` is given)",
-        body: Type.Optional(Type.Object({ type: Type.Optional(NotificationType) }, { additionalProperties: false })),
+        description: "Marks every unread notification of the caller read (of one type, with `?type=`)",
+        querystring: Type.Object({ type: Type.Optional(NotificationType) }),
         response: { 200: Type.Object({ updated: Type.Integer() }) },
       },
     },
-    async (request) => service.readAll(viewerOf(request), request.body?.type),
+    async (request) => service.readAll(viewerOf(request), request.query.type),
   );
   for (const action of ['read', 'seen', 'archive', 'action'] as const satisfies readonly Action[]) {
     app.post(
