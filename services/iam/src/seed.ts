@@ -11,9 +11,11 @@ import { userDto } from './users/user.service.ts';
 const MASTERDATA = ['labels', 'regions', 'districts', 'sub-districts', 'departments', 'classification-codes'];
 const DOMAIN = ['resources', 'orders', 'engagements', 'intakes', 'records'];
 const ADMINISTRATION = ['users', 'roles', 'policies'];
+// Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
+const NOTIFICATIONS = ['notifications'];
 
 /** Every permission the system knows at first start: `resource:read` and `resource:write`. */
-export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read'].sort();
+export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION, ...NOTIFICATIONS].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read'].sort();
 
 const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read'));
 /** Default grants; a role keeps whatever an administrator has since made of it. */
