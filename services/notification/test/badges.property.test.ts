@@ -34,7 +34,7 @@ describe('unread badges', async () => {
     users.map(async (u, i) => {
       const socket = connect(url, { path: '/socket.io', transports: ['websocket'], auth: { token: await identity.token(u) }, reconnection: false, forceNew: true });
       socket.on('badge:update', (counts: Counts) => pushed[i]!.push(counts));
-      await new Promise((resolve) => socket.once('connect', resolve));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       return socket;
     }),
   );

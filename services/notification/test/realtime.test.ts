@@ -69,7 +69,7 @@ describe('real time over Socket.IO', async () => {
   const lab = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
   const radio = identity.user({ roles: ['staff'], departmentCode: 'RADIO' });
 
-  it('refuses a missing, bad or forged token, a signed-out session's token, and a user without the read permission', async () => {
+  it("refuses a missing, bad or forged token, a signed-out session's token, and a user without the read permission", async () => {
     expect((await open('')).outcome).toMatchObject({ ok: false, data: { status: 401 } });
     expect((await open('not-a-token')).outcome).toMatchObject({ ok: false, data: { status: 401 } });
     const forged = 'eyJhbGciOiJFZERTQSIsImtpZCI6IngifQ.eyJzdWIiOiJ4IiwiZXhwIjoxfQ.c2ln'; // unknown key, expired in 1970
