@@ -49,6 +49,10 @@ export const serviceDefinitions = {
       { name: 'partitions.drain-default', schedule: '*/10 * * * *', description: 'move rows out of the default partition into their month, creating it' },
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
       {
+        name: 'archive.run', schedule: '0 2 * * *', scheduleVariable: 'NOTIFICATION_ARCHIVE_AT',
+        description: 'move notifications older than 30 days to gzip JSONL archives per department and day, verified before delete; delete archives older than a year',
+      },
+      {
         name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT',
         description: "repair orders_lookup from core's export",
       },

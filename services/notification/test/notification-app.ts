@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import Type from 'typebox';
 import { afterAll } from 'vitest';
@@ -8,6 +11,7 @@ import { useTestDatabase } from '@archipelago/platform/testing';
 import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity, type TestUser } from '@archipelago/platform/testing/identity';
 import { buildApp, type NotificationApp } from '../src/app.ts';
+import { fileObjectStore } from '../src/archive/object-store.ts';
 import type { NotificationDatabase } from '../src/database.ts';
 
 export const DEPARTMENTS = ['LAB', 'RADIO', 'PHARM'];
@@ -73,11 +77,13 @@ export async function notificationTestApp(options: { instances?: number } = {}) 
   const identity = await startTestIdentity({ roles: ROLES });
   const peers = await startPeers();
   const db = database.db as Kysely<NotificationDatabase>;
+  const archiveDir = await mkdtemp(path.join(tmpdir(), 'notification-archives-'));
   const build = () =>
     buildApp({
       db, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' }, credentials: testCredentials('notification'),
       peers: { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl },
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
+      archives: fileObjectStore(archiveDir),
     });
   const apps: NotificationApp[] = [];
   for (let i = 0; i < (options.instances ?? 1); i++) apps.push(await build());
@@ -85,9 +91,10 @@ export async function notificationTestApp(options: { instances?: number } = {}) 
     for (const app of apps) await app.close();
     await peers.close();
     await identity.close();
+    await rm(archiveDir, { recursive: true, force: true });
   });
   const server = apps[0]!;
   const as = async (user: TestUser) => asUser(server, await identity.token(user));
   const count = async (where = sql`true`) => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM notifications WHERE ${where}`.execute(db)).rows[0]!.n);
-  return { server, apps, identity, peers, database, db, as, count };
+  return { server, apps, identity, peers, database, db, as, count, archiveDir };
 }
