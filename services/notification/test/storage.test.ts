@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { notificationRepository } from '../src/notifications/notification.repository.ts';
+import { seed } from '../src/seed.ts';
 import { monthStart, partitionJobs } from '../src/notifications/partitions.ts';
 import { notificationTestApp } from './notification-app.ts';
 
@@ -30,6 +32,12 @@ describe('notification storage', async () => {
     expect((await sql`SELECT id FROM notifications WHERE id = ${old!.id}`.execute(db)).rows).toHaveLength(1);
     const indexes = await sql<{ indexname: string }>`SELECT indexname FROM pg_indexes WHERE tablename = 'notifications_y2020m02'`.execute(db);
     expect(indexes.rows.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('seeds the welcome broadcast once, however often the seed runs', async () => {
+    await withOwnerDatabase(database, seed);
+    await withOwnerDatabase(database, seed);
+    expect((await sql`SELECT 1 FROM notifications WHERE notification_type = 'system.welcome'`.execute(db)).rows).toHaveLength(1);
   });
 
   it('creates the months ahead, once, under the app role (no DDL rights of its own)', async () => {
