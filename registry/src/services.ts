@@ -61,9 +61,30 @@ export const serviceDefinitions = {
     label: 'Notifications',
     routes: [{ prefix: '/api/v1/notifications' }, { prefix: '/socket.io', public: true, websocket: true }],
     dependsOn: ['iam'],
+    // Core's order events (and the orders_lookup's export); masterdata checks a notification's department.
+    calls: ['core', 'masterdata'],
+    // Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
+    permissions: ['notifications:read', 'notifications:write'],
     events: {
+      // The rules' notifications and the orders_lookup: written once per event across the instances.
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
+    lookups: [
+      { table: 'orders_lookup', from: 'core', entity: 'order', key: 'id', columns: ['order_code', 'status', 'department_code'] },
+    ],
+    jobs: [
+      { name: 'partitions.create-ahead', schedule: '0 1 * * *', description: "create notifications' monthly partitions for this month and the next three" },
+      { name: 'partitions.drain-default', schedule: '*/10 * * * *', description: 'move rows out of the default partition into their month, creating it' },
+      { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      {
+        name: 'archive.run', schedule: '0 2 * * *', scheduleVariable: 'NOTIFICATION_ARCHIVE_AT',
+        description: 'move notifications older than 30 days to gzip JSONL archives per department and day, verified before delete; delete archives older than a year',
+      },
+      {
+        name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT',
+        description: "repair orders_lookup from core's export",
+      },
+    ],
     reporting: { publishes: ['notifications'] },
   },
   masterdata: {
@@ -125,6 +146,7 @@ export const serviceDefinitions = {
     ],
     events: {
       publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
+      aggregateIds: { order: 'id', resource: 'id' },
       consumes: [
         // The lookup tables: written in core's database, once per event across core's instances.
         { from: 'masterdata', mode: 'group', types: ['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*'] },

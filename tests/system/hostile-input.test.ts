@@ -180,7 +180,10 @@ describe('hostile input to every route of every service', async () => {
   const core = await buildCore({ db: coreDatabase.db as Kysely<CoreDatabase>, logger: false, databaseUrl: coreDatabase.appUrl, peers: { masterdata: masterdataUrl, iam: iamUrl }, auth: auth('core'), credentials: testCredentials('core'), env: { LOOKUP_RECONCILE_AT: 'off' } });
   const coreUrl = await core.listen({ host: '127.0.0.1', port: 0 });
   const notificationDatabase = await useTestDatabase('notification');
-  const notification = await buildNotification({ db: notificationDatabase.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification') });
+  const notification = await buildNotification({
+    db: notificationDatabase.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: auth('notification'),
+    peers: { iam: iamUrl, core: coreUrl, masterdata: masterdataUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
+  });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
   const reportingDatabase = await useTestDatabase('reporting');
   const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') });

@@ -43,7 +43,10 @@ describe('internal routes of every service', async () => {
       db: core.db as Kysely<CoreDatabase>, logger: false, credentials: testCredentials('core'), auth: authFor('core'),
       peers: { masterdata: nobody, iam: iamUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
-    notification: await buildNotification({ db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification') }),
+    notification: await buildNotification({
+      db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: authFor('notification'),
+      peers: { iam: iamUrl, core: nobody, masterdata: nobody }, env: { LOOKUP_RECONCILE_AT: 'off' },
+    }),
     reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
     gateway: await buildGateway({
       logger: false, credentials: testCredentials('gateway'),

@@ -205,7 +205,7 @@ describe('masterdata to core', async () => {
   it('reports a row changed by hand as drift and repairs it, from the CLI', async () => {
     await sql`UPDATE labels_lookup SET label = 'edited by hand' WHERE code = 'MR'`.execute(coreDb.db);
     await sql`DELETE FROM regions_lookup WHERE code = 'US-CA'`.execute(coreDb.db);
-    const drift = await cli('sync', 'drift');
+    const drift = await cli('sync', 'drift', '--service', 'core'); // notification, which keeps orders_lookup, is not running here
     expect(drift.code, drift.output).toBe(1);
     expect(drift.output).toMatch(/core\.labels_lookup: \d+ master rows; missing 0, stale 1 \(MR\), extra 0 — DRIFT/);
     expect(drift.output).toMatch(/core\.regions_lookup: \d+ master rows; missing 1 \(US-CA\), stale 0, extra 0 — DRIFT/);
@@ -217,8 +217,8 @@ describe('masterdata to core', async () => {
     expect(reconcile.output).toMatch(/core\.labels_lookup: .*stale 1 \(MR\).* — repaired/);
     expect(reconcile.output).not.toContain('regions_lookup');
     expect(await lookupRow('labels_lookup', 'MR', () => true)).toMatchObject({ label: 'Mr.' });
-    expect((await cli('sync', 'reconcile')).code).toBe(0);
-    const after = await cli('sync', 'drift');
+    expect((await cli('sync', 'reconcile', '--service', 'core')).code).toBe(0);
+    const after = await cli('sync', 'drift', '--service', 'core');
     expect(after.code, after.output).toBe(0);
     expect(after.output).not.toContain('DRIFT');
   }, 60_000);

@@ -20,8 +20,8 @@ const USAGE = `Usage: archipelago <command>
   db rollback [--all] [--service <key>]…
   db status [--service <key>]…
   db seed [--service <key>]…
-  sync drift [<lookup>]            compare lookup tables with their masters (exit 1 on drift)
-  sync reconcile [<lookup>]        repair lookup tables from their masters' exports
+  sync drift [<lookup>] [-s <svc>] compare lookup tables with their masters (exit 1 on drift)
+  sync reconcile [<lookup>] [-s <svc>] repair lookup tables from their masters' exports
   dlq list [--service <key>]…      dead letters of every consumer
   dlq replay <id>                  apply a dead letter again (after fixing its cause)
   dlq discard <id>                 drop a dead letter
@@ -67,7 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'sync':
       if (sub !== 'drift' && sub !== 'reconcile') break;
-      return sync(registry, sub, argument, process.env, say);
+      return sync(registry, sub, argument, process.env, say, keys);
     case 'dlq':
       if (sub !== 'list' && sub !== 'replay' && sub !== 'discard') break;
       return dlq(registry, sub, argument, { keys }, process.env, say);

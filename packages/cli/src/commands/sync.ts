@@ -9,8 +9,12 @@ export async function sync(
   lookup: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   say: (line: string) => void,
+  /** Only these services' lookups (`--service`); every keeper when empty. */
+  only: readonly string[] = [],
 ): Promise<number> {
-  const keepers = registry.services.filter((service) => (service.lookups ?? []).some((l) => lookup === undefined || l.table === lookup));
+  const keepers = registry.services
+    .filter((service) => only.length === 0 || only.includes(service.key))
+    .filter((service) => (service.lookups ?? []).some((l) => lookup === undefined || l.table === lookup));
   if (keepers.length === 0) {
     say(`No service keeps a lookup${lookup ? ` named ${lookup}` : ''}.`);
     return 2;

@@ -53,6 +53,11 @@ type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void
 export interface Auth {
   /** The request's user, or undefined without an Authorization header; a bad token is a 401. */
   authenticate(request: FastifyRequest): Promise<AuthUser | undefined>;
+  /**
+   * Verifies a bearer token outside an HTTP route (a WebSocket handshake): the same checks as a
+   * request's (signature, expiry, session still on, or the API token known to IAM); 401 AppError otherwise.
+   */
+  verifyToken(token: string): Promise<AuthUser>;
   /** preHandler: a valid token is required (401 otherwise). */
   readonly requireUser: PreHandler;
   /** preHandler: a valid token (401) carrying `permission` with no policy denying it (403). */
@@ -189,7 +194,10 @@ export function createAuth(options: AuthOptions): Auth {
     if (header === undefined) return undefined;
     const match = /^Bearer +(\S+)$/i.exec(header);
     if (!match) throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>"');
-    const token = match[1]!;
+    return verifyToken(match[1]!);
+  };
+
+  const verifyToken = async (token: string): Promise<AuthUser> => {
     if (API_TOKEN_PATTERN.test(token)) {
       const identity = await apiTokenIdentity(token);
       if (!identity) throw new AppError('UNAUTHENTICATED', 'The API token is unknown, expired or revoked');
@@ -231,6 +239,7 @@ export function createAuth(options: AuthOptions): Auth {
 
   return {
     authenticate,
+    verifyToken,
     requireUser,
     requirePermission: (permission) => async (request, reply) => {
       await requireUser(request, reply);

@@ -50,6 +50,12 @@ export function orderRepository(db: Kysely<CoreDatabase>) {
         .executeTakeFirstOrThrow();
       return Number(row.last_value);
     },
+    /** Orders by id after `after`, for the export lookup copies are reconciled from. */
+    async exportAfter(after: string | undefined, limit: number): Promise<Order[]> {
+      let query = db.selectFrom('orders').selectAll().orderBy('id').limit(limit);
+      if (after !== undefined) query = query.where('id', '>', after);
+      return query.execute();
+    },
     async insert(trx: Transaction<CoreDatabase>, order: NewOrder): Promise<Order> {
       return trx.insertInto('orders').values({ ...order, updated_by: order.created_by }).returningAll().executeTakeFirstOrThrow();
     },

@@ -58,6 +58,22 @@ export function orderRoutes(app: HttpServer, auth: Auth, orders: OrderRepository
       return { items: page.items.map(orderDto), total: page.total, limit, offset };
     },
   );
+  // Lookup copies of orders (notification's orders_lookup) are snapshotted and reconciled from here.
+  app.get(
+    '/internal/v1/export/order',
+    {
+      schema: {
+        hide: true,
+        querystring: Type.Object({ after: Type.Optional(Id), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }) }),
+        response: { 200: Type.Object({ items: Type.Array(OrderSchema), next: Nullable(Type.String()) }) },
+      },
+    },
+    async (request) => {
+      const found = await orders.exportAfter(request.query.after, request.query.limit + 1);
+      const items = found.slice(0, request.query.limit).map(orderDto);
+      return { items, next: found.length > request.query.limit ? items[items.length - 1]!.id : null };
+    },
+  );
   app.get(
     '/api/v1/orders/:id',
     { schema: { tags, description: 'One order, by id or by order code', params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 40, description: 'uuid or ORD-YYYY-NNNNNN' }) }), response: { 200: OrderSchema } } },

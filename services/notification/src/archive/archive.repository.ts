@@ -1,0 +1,65 @@
+import { sql, type Kysely } from 'kysely';
+import type { NotificationDatabase } from '../database.ts';
+
+/** One archived notification: its row as stored, and every user's receipt of it. */
+export interface ArchivedNotification {
+  readonly id: string;
+  readonly created_at: string;
+  readonly [column: string]: unknown;
+  readonly receipts: readonly Record<string, unknown>[];
+}
+
+/** Rows and receipts leave and come back here, in short transactions (a long one stalls every feed on the cluster). */
+export function archiveRepository(db: Kysely<NotificationDatabase>) {
+  const groupOf = (department: string) => (department === '_none' ? sql`n.department_code IS NULL` : sql`n.department_code = ${department}`);
+  return {
+    /** The oldest (department, UTC day) with rows created before `cutoff`; `_none` for rows without a department. */
+    async oldestGroup(cutoff: Date): Promise<{ department: string; day: string } | undefined> {
+      const result = await sql<{ department: string; day: string }>`
+        SELECT COALESCE(n.department_code, '_none') AS department, to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day
+        FROM notifications n WHERE n.created_at < ${cutoff}
+        GROUP BY 1, 2 ORDER BY 2, 1 LIMIT 1`.execute(db);
+      return result.rows[0];
+    },
+    /** A group's rows (created before `cutoff`), each with its receipts, oldest first. */
+    async rowsOf(department: string, day: string, cutoff: Date): Promise<ArchivedNotification[]> {
+      const result = await sql<{ line: ArchivedNotification }>`
+        SELECT to_jsonb(n) || jsonb_build_object(
+                 'created_at', to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                 'receipts', COALESCE((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.user_id) FROM notification_receipts r WHERE r.notification_id = n.id), '[]'::jsonb)) AS line
+        FROM notifications n
+        WHERE ${groupOf(department)} AND n.created_at >= ${day}::date AT TIME ZONE 'UTC' AND n.created_at < (${day}::date + 1) AT TIME ZONE 'UTC' AND n.created_at < ${cutoff}
+        ORDER BY n.created_at, n.id`.execute(db);
+      return result.rows.map((row) => row.line);
+    },
+    /** Deletes these notifications of one day and their receipts; returns how many rows went. */
+    async remove(day: string, ids: readonly string[]): Promise<number> {
+      return db.transaction().execute(async (trx) => {
+        await sql`DELETE FROM notification_receipts WHERE notification_id = ANY(${ids}::uuid[])`.execute(trx);
+        const result = await sql`
+          DELETE FROM notifications WHERE id = ANY(${ids}::uuid[])
+            AND created_at >= ${day}::date AT TIME ZONE 'UTC' AND created_at < (${day}::date + 1) AT TIME ZONE 'UTC'`.execute(trx);
+        return Number(result.numAffectedRows ?? 0);
+      });
+    },
+    /** Puts archived notifications back (those already there are left alone); returns how many came back. */
+    async restore(lines: readonly ArchivedNotification[]): Promise<number> {
+      if (lines.length === 0) return 0;
+      return db.transaction().execute(async (trx) => {
+        const rows = lines.map(({ receipts: _receipts, ...row }) => row);
+        const result = await sql`
+          INSERT INTO notifications SELECT * FROM jsonb_populate_recordset(NULL::notifications, ${JSON.stringify(rows)}::jsonb)
+          ON CONFLICT DO NOTHING`.execute(trx);
+        const receipts = lines.flatMap((line) => line.receipts);
+        if (receipts.length > 0) {
+          await sql`
+            INSERT INTO notification_receipts SELECT * FROM jsonb_populate_recordset(NULL::notification_receipts, ${JSON.stringify(receipts)}::jsonb)
+            ON CONFLICT DO NOTHING`.execute(trx);
+        }
+        return Number(result.numAffectedRows ?? 0);
+      });
+    },
+  };
+}
+
+export type ArchiveRepository = ReturnType<typeof archiveRepository>;

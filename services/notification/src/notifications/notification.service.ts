@@ -1,0 +1,144 @@
+import type { Kysely, Transaction } from 'kysely';
+import { AppError } from '@archipelago/platform';
+import type { EventEnvelope } from '@archipelago/platform/events';
+import { markIdempotentWrite } from '@archipelago/platform/idempotency';
+import type { ReferenceValidator } from '@archipelago/platform/references';
+import type { NotificationDatabase, Priority } from '../database.ts';
+import type { Change, Realtime } from '../realtime/realtime.ts';
+import type { BadgeCounter } from './badges.ts';
+import type { FeedFilters, NewNotification, NotificationRepository, NotificationView, Position, ReceiptField, UnreadCounts, Viewer } from './notification.repository.ts';
+import { notificationsOf } from './notification.rules.ts';
+
+export interface NotificationInput {
+  readonly department_code?: string;
+  readonly user_id?: string;
+  readonly notification_type: string;
+  readonly title: string;
+  readonly message: string;
+  readonly priority?: Priority;
+  readonly reference_id?: string;
+  readonly reference_type?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
+export type Action = 'read' | 'seen' | 'archive' | 'action';
+// Acting on a notification reads it; archiving one takes it out of the unread count too.
+const FIELDS: Record<Action, readonly ReceiptField[]> = {
+  read: ['read_at'],
+  seen: ['seen_at'],
+  archive: ['archived_at'],
+  action: ['actioned_at', 'read_at'],
+};
+
+export interface FeedPage {
+  readonly items: NotificationView[];
+  readonly total: number;
+  readonly limit: number;
+  readonly page: number | null;
+  readonly next_cursor: string | null;
+}
+
+const changeOfRows = (rows: readonly NotificationView[]): Change => ({
+  users: [...new Set(rows.flatMap((row) => (row.user_id ? [row.user_id] : [])))],
+  departments: [...new Set(rows.flatMap((row) => (!row.user_id && row.department_code ? [row.department_code] : [])))],
+  created: rows.length > 0,
+});
+
+// Inserts, and announces at commit that there is something to deliver (the consumer commits on its own).
+const inserter = (repository: NotificationRepository, realtime: Realtime) => async (trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]) => {
+  const created = await repository.insert(trx, rows);
+  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created)));
+  return created;
+};
+
+/** The group consumer's handler of core's order events: the rules' notifications, in the consumer's transaction (one effect per event). */
+export function orderEventHandler(repository: NotificationRepository, realtime: Realtime) {
+  const insert = inserter(repository, realtime);
+  return async (trx: Transaction<NotificationDatabase>, events: readonly EventEnvelope[]): Promise<void> => {
+    await insert(trx, events.flatMap(notificationsOf));
+  };
+}
+
+/** The rules of notifications: who sees what, per-user state, and every change told to the sockets after it commits. */
+export function notificationService(db: Kysely<NotificationDatabase>, repository: NotificationRepository, references: ReferenceValidator, badges: BadgeCounter, realtime: Realtime) {
+  const insert = inserter(repository, realtime);
+
+  return {
+
+    async create(input: NotificationInput, createdBy: string): Promise<NotificationView> {
+      if (!input.department_code && !input.user_id) {
+        throw new AppError('BAD_REQUEST', 'A notification goes to a department (department_code), a user (user_id) or a user of a department (both)', {
+          fields: [{ field: 'body.department_code', message: 'or body.user_id is required' }],
+        });
+      }
+      await references.check([
+        { field: 'body.department_code', value: input.department_code, ref: 'department' },
+        { field: 'body.user_id', value: input.user_id, ref: 'user' },
+      ]);
+      const [created] = await db.transaction().execute(async (trx) => {
+        const rows = await insert(trx, [{
+          department_code: input.department_code ?? null,
+          user_id: input.user_id ?? null,
+          notification_type: input.notification_type,
+          title: input.title,
+          message: input.message,
+          priority: input.priority,
+          reference_id: input.reference_id ?? null,
+          reference_type: input.reference_type ?? null,
+          metadata: input.metadata,
+          created_by: createdBy,
+        }]);
+        await markIdempotentWrite(trx);
+        return rows;
+      });
+      realtime.changed(changeOfRows([created!]));
+      return created!;
+    },
+
+    async feed(viewer: Viewer, filters: FeedFilters, page: { limit: number; page?: number; before?: Position }): Promise<FeedPage> {
+      const offset = page.before ? 0 : ((page.page ?? 1) - 1) * page.limit;
+      const [items, total] = await Promise.all([
+        repository.feed(viewer, filters, { limit: page.limit + 1, before: page.before, offset }),
+        repository.count(viewer, filters),
+      ]);
+      const more = items.length > page.limit;
+      const shown = items.slice(0, page.limit);
+      return { items: shown, total, limit: page.limit, page: page.before ? null : (page.page ?? 1), next_cursor: more ? shown[shown.length - 1]!.cursor : null };
+    },
+
+    async find(viewer: Viewer, id: string): Promise<NotificationView> {
+      const found = await repository.findVisible(viewer, id);
+      if (!found) throw new AppError('NOT_FOUND', `Notification ${id} does not exist`);
+      return found;
+    },
+
+    /** Sets the viewer's state of one of their notifications (another's does not exist for them). */
+    async act(viewer: Viewer, id: string, action: Action): Promise<NotificationView> {
+      await this.find(viewer, id);
+      const change: Change = { users: [viewer.userId], departments: [], created: false };
+      await db.transaction().execute(async (trx) => {
+        await repository.mark(trx, viewer, id, FIELDS[action]);
+        await repository.announce(trx, realtime.announcement(change));
+        await markIdempotentWrite(trx);
+      });
+      realtime.changed(change);
+      return this.find(viewer, id);
+    },
+
+    async readAll(viewer: Viewer, type?: string): Promise<{ updated: number }> {
+      const change: Change = { users: [viewer.userId], departments: [], created: false };
+      const updated = await db.transaction().execute(async (trx) => {
+        const count = await repository.readAll(trx, viewer, type);
+        await repository.announce(trx, realtime.announcement(change));
+        await markIdempotentWrite(trx);
+        return count;
+      });
+      realtime.changed(change);
+      return { updated };
+    },
+
+    unreadCount: (viewer: Viewer): Promise<UnreadCounts> => badges.countOf(viewer),
+  };
+}
+
+export type NotificationService = ReturnType<typeof notificationService>;

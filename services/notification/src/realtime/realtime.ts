@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { Server, type Socket } from 'socket.io';
+import { AppError, type HttpServer, type Logger } from '@archipelago/platform';
+import { permissionCovers, type Auth } from '@archipelago/platform/auth';
+import type { BadgeCounter } from '../notifications/badges.ts';
+import { decodeCursor, type NotificationRepository, type Position, type Viewer } from '../notifications/notification.repository.ts';
+
+/** Who a change concerns: users whose own notifications or receipts changed, departments that got a broadcast. */
+export interface Change {
+  readonly users: readonly string[];
+  readonly departments: readonly string[];
+  /** New notifications were committed (live delivery reads them from the table). */
+  readonly created: boolean;
+}
+
+export interface RealtimeOptions {
+  readonly auth: Auth;
+  readonly repository: NotificationRepository;
+  readonly badges: BadgeCounter;
+  readonly logger?: Logger;
+  /** For LISTEN notification_changes: what other instances (and the event consumer) committed. */
+  readonly listenUrl?: string;
+  /** Fallback poll of the table when no wake-up came (default 1 s). */
+  readonly pollMs?: number;
+}
+
+/** The real-time side, as the service uses it. */
+export interface Realtime {
+  /** Called after a commit of this instance: drops cached counts, delivers, pushes badges. */
+  changed(change: Change): void;
+  /** What to announce in the committing transaction so other instances follow (see `announce`). */
+  announcement(change: Change): string;
+  /** Resolves once everything committed so far has been delivered (tests, shutdown). */
+  settled(): Promise<void>;
+}
+
+const PAGE = 500;
+const READ_PERMISSION = 'notifications:read';
+
+/**
+ * Socket.IO at /socket.io, WebSocket only (the gateway proxies upgrades; long-polling would need
+ * sticky sessions across instances). A socket authenticates with `auth: { token }` like a request,
+ * joins `user:<id>` and `dept:<code>`, and may send `cursor` (the last notification it saw): it
+ * then gets exactly what it missed, from the table. Live delivery reads the table too, in commit
+ * order (inserts take created_at under one lock), woken by this instance's commits, by
+ * LISTEN notification_changes (other instances, the event consumer) and by a slow poll; one queue
+ * serialises deliveries and catch-ups, so nothing is sent twice or skipped.
+ */
+export async function startRealtime(app: HttpServer, options: RealtimeOptions): Promise<Realtime> {
+  const { repository, badges } = options;
+  const instance = randomUUID();
+  const io = new Server(app.server, { path: '/socket.io', transports: ['websocket'], serveClient: false });
+
+  let position: Position = await repository.newest();
+  let queue: Promise<void> = Promise.resolve();
+  const enqueue = (work: () => Promise<void>): Promise<void> => {
+    queue = queue.then(work).catch((error: unknown) => options.logger?.warn({ err: error }, 'notification delivery failed; retried on the next wake-up'));
+    return queue;
+  };
+
+  const viewersIn = async (rooms: readonly string[]): Promise<Viewer[]> => {
+    if (rooms.length === 0) return [];
+    const sockets = await io.in([...rooms]).fetchSockets();
+    const viewers = new Map<string, Viewer>();
+    for (const socket of sockets) {
+      const viewer = socket.data as Viewer;
+      viewers.set(viewer.userId, viewer);
+    }
+    return [...viewers.values()];
+  };
+  const pushBadges = async (users: readonly string[], departments: readonly string[]) => {
+    const viewers = await viewersIn([...users.map((id) => `user:${id}`), ...departments.map((code) => `dept:${code}`)]);
+    const counts = await badges.countsOf(viewers);
+    for (const [userId, count] of counts) io.to(`user:${userId}`).emit('badge:update', count);
+  };
+  const forget = (change: Pick<Change, 'users' | 'departments'>) => {
+    for (const id of change.users) badges.userChanged(id);
+    for (const code of change.departments) badges.departmentChanged(code);
+  };
+
+  let deliveryQueued = false;
+  const deliver = () => {
+    if (deliveryQueued) return queue;
+    deliveryQueued = true;
+    return enqueue(async () => {
+      deliveryQueued = false;
+      for (;;) {
+        const fresh = await repository.allSince(position, PAGE);
+        if (fresh.length === 0) return;
+        const users = new Set<string>();
+        const departments = new Set<string>();
+        for (const notification of fresh) {
+          if (notification.user_id) users.add(notification.user_id);
+          else if (notification.department_code) departments.add(notification.department_code);
+          io.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
+        }
+        const last = fresh[fresh.length - 1]!;
+        position = { at: last.created_at, id: last.id };
+        forget({ users: [...users], departments: [...departments] });
+        await pushBadges([...users], [...departments]);
+        if (fresh.length < PAGE) return;
+      }
+    });
+  };
+
+  const received = (payload: string) => {
+    try {
+      const change = JSON.parse(payload) as Change & { instance: string };
+      if (change.instance === instance) return;
+      forget(change);
+      if (change.created) void deliver();
+      else void enqueue(() => pushBadges(change.users, change.departments));
+    } catch {
+      void deliver();
+    }
+  };
+  const listener = options.listenUrl ? await listen(options.listenUrl, received) : undefined;
+  const poll = setInterval(() => void deliver(), options.pollMs ?? 1_000);
+  poll.unref();
+
+  io.use((socket, next) => {
+    authenticate(socket, options.auth).then(
+      (viewer) => {
+        socket.data = viewer;
+        next();
+      },
+      (error: unknown) => {
+        const refused = new Error(error instanceof AppError ? error.message : 'The token cannot be checked now') as Error & { data: unknown };
+        refused.data = { status: error instanceof AppError ? error.status : 503, code: error instanceof AppError ? error.code : 'UNAVAILABLE' };
+        next(refused);
+      },
+    );
+  });
+  io.on('connection', (socket) => {
+    const viewer = socket.data as Viewer;
+    const raw: unknown = (socket.handshake.auth as { cursor?: unknown }).cursor;
+    const cursor = typeof raw === 'string' ? decodeCursor(raw) : undefined;
+    if (raw !== undefined && !cursor) {
+      socket.emit('error:cursor', { detail: 'cursor is not a cursor this service gave out; no catch-up was sent' });
+    }
+    void enqueue(async () => {
+      if (cursor) {
+        let after = cursor;
+        for (;;) {
+          const missed = await repository.since(viewer, after, position, PAGE);
+          for (const notification of missed) socket.emit('notification:new', notification);
+          if (missed.length < PAGE) break;
+          const last = missed[missed.length - 1]!;
+          after = { at: last.created_at, id: last.id };
+        }
+      }
+      if (!socket.connected) return;
+      await socket.join([`user:${viewer.userId}`, ...(viewer.departmentCode ? [`dept:${viewer.departmentCode}`] : [])]);
+      socket.emit('badge:update', await badges.countOf(viewer));
+    });
+  });
+
+  app.addHook('preClose', async () => {
+    clearInterval(poll);
+    io.disconnectSockets(true);
+    await listener?.end();
+    await queue;
+    io.engine.close();
+  });
+
+  return {
+    changed(change) {
+      forget(change);
+      if (change.created) void deliver();
+      else void enqueue(() => pushBadges(change.users, change.departments));
+    },
+    announcement: (change) => JSON.stringify({ ...change, instance }),
+    async settled() {
+      await queue;
+    },
+  };
+}
+
+async function authenticate(socket: Socket, auth: Auth): Promise<Viewer> {
+  const token: unknown = (socket.handshake.auth as { token?: unknown }).token;
+  if (typeof token !== 'string' || token.length === 0 || token.length > 4096) throw new AppError('UNAUTHENTICATED', 'The handshake needs auth: { token: <access token> }');
+  const user = await auth.verifyToken(token);
+  if (!user.permissions.some((granted) => permissionCovers(granted, READ_PERMISSION))) throw new AppError('FORBIDDEN', `Not allowed: ${READ_PERMISSION} is needed`);
+  return { userId: user.id, departmentCode: user.departmentCode };
+}
+
+// A dedicated LISTEN connection; while it is down, the poll delivers.
+async function listen(url: string, onChange: (payload: string) => void): Promise<{ end(): Promise<void> }> {
+  let client: pg.Client | undefined;
+  let closed = false;
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: url, application_name: 'notification-changes-listener' });
+    next.on('notification', (message) => onChange(message.payload ?? ''));
+    next.on('error', () => {
+      if (!closed) setTimeout(() => void connect().catch(() => undefined), 1_000);
+    });
+    await next.connect();
+    await next.query('LISTEN notification_changes');
+    client = next;
+  };
+  await connect();
+  return {
+    async end() {
+      closed = true;
+      await client?.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { io as connect, type Socket } from 'socket.io-client';
+import type { TestUser } from '@archipelago/platform/testing/identity';
+import { notificationTestApp } from './notification-app.ts';
+
+interface Pushed {
+  id: string;
+  title: string;
+  cursor: string;
+}
+interface Badge {
+  total: number;
+  HIGH: number;
+}
+
+/** A connected client that records what it is sent. */
+function recorder(socket: Socket) {
+  const notifications: Pushed[] = [];
+  const badges: Badge[] = [];
+  const waiters: (() => void)[] = [];
+  const poke = () => waiters.splice(0).forEach((wake) => wake());
+  socket.on('notification:new', (n: Pushed) => {
+    notifications.push(n);
+    poke();
+  });
+  socket.on('badge:update', (b: Badge) => {
+    badges.push(b);
+    poke();
+  });
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  };
+  return { socket, notifications, badges, until };
+}
+
+describe('real time over Socket.IO', async () => {
+  const { server, identity, as } = await notificationTestApp();
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  const admin = await as(identity.user({ roles: ['admin'], departmentCode: 'LAB' }));
+  const opened: Socket[] = [];
+  const open = async (token: string, auth: Record<string, unknown> = {}) => {
+    const socket = connect(url, { path: '/socket.io', transports: ['websocket'], auth: { token, ...auth }, reconnection: false, forceNew: true });
+    opened.push(socket);
+    const client = recorder(socket);
+    const outcome = await new Promise<{ ok: true } | { ok: false; message: string; data: unknown }>((resolve) => {
+      socket.once('connect', () => resolve({ ok: true }));
+      socket.once('connect_error', (error: Error & { data?: unknown }) => resolve({ ok: false, message: error.message, data: error.data }));
+    });
+    return { ...client, outcome };
+  };
+  const openAs = async (user: TestUser, auth: Record<string, unknown> = {}) => {
+    const client = await open(await identity.token(user), auth);
+    expect(client.outcome).toEqual({ ok: true });
+    await client.until(() => client.badges.length > 0, 'the first badge');
+    return client;
+  };
+  const create = async (payload: object) => {
+    const response = await admin.inject({ method: 'POST', url: '/api/v1/notifications', payload: { notification_type: 'NOTE', title: 'Hi', message: 'm', ...payload } });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json<Pushed>();
+  };
+  const lab = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
+  const radio = identity.user({ roles: ['staff'], departmentCode: 'RADIO' });
+
+  it("refuses a missing, bad or forged token, a signed-out session's token, and a user without the read permission", async () => {
+    expect((await open('')).outcome).toMatchObject({ ok: false, data: { status: 401 } });
+    expect((await open('not-a-token')).outcome).toMatchObject({ ok: false, data: { status: 401 } });
+    const forged = 'eyJhbGciOiJFZERTQSIsImtpZCI6IngifQ.eyJzdWIiOiJ4IiwiZXhwIjoxfQ.c2ln'; // unknown key, expired in 1970
+    expect((await open(forged)).outcome).toMatchObject({ ok: false, data: { status: 401 } });
+    const leaving = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
+    const token = await identity.token(leaving);
+    identity.signOut(leaving);
+    expect((await open(token)).outcome).toMatchObject({ ok: false, data: { status: 401 } });
+    const outsider = identity.user({ roles: ['outsider'], departmentCode: 'LAB' });
+    expect((await open(await identity.token(outsider))).outcome).toMatchObject({ ok: false, data: { status: 403 } });
+  });
+
+  it("pushes a department's broadcast to its members only, with the badge, to every tab of a user", async () => {
+    const [tab1, tab2, other] = [await openAs(lab), await openAs(lab), await openAs(radio)];
+    const before = tab1.badges.at(-1)!.total;
+    const sent = await create({ department_code: 'LAB', title: 'For the lab', priority: 'HIGH' });
+    for (const tab of [tab1, tab2]) {
+      await tab.until(() => tab.notifications.some((n) => n.id === sent.id), 'the broadcast');
+      await tab.until(() => tab.badges.at(-1)!.total === before + 1, 'the badge');
+    }
+    const user = await create({ user_id: radio.id, title: 'For radio' });
+    await other.until(() => other.notifications.some((n) => n.id === user.id), "the radiologist's own");
+    expect(other.notifications.map((n) => n.id)).not.toContain(sent.id);
+    expect(tab1.notifications.map((n) => n.id)).not.toContain(user.id);
+
+    // Reading in one tab updates the other's badge.
+    const client = await as(lab);
+    const count = tab2.badges.length;
+    await client.inject({ method: 'POST', url: `/api/v1/notifications/${sent.id}/read` });
+    await tab2.until(() => tab2.badges.length > count, 'the badge after a read');
+    expect(tab2.badges.at(-1)!.total).toBe(before);
+  });
+
+  it('catches a reconnecting client up from its last cursor: exactly what it missed, in order', async () => {
+    const first = await openAs(lab);
+    const seen = await create({ department_code: 'LAB', title: 'seen' });
+    await first.until(() => first.notifications.some((n) => n.id === seen.id), 'the first');
+    const cursor = first.notifications.find((n) => n.id === seen.id)!.cursor;
+    first.socket.disconnect();
+    const missed = [];
+    for (let i = 0; i < 5; i++) missed.push(await create({ department_code: i % 2 ? 'LAB' : undefined, user_id: i % 2 ? undefined : lab.id, title: `missed ${i}` }));
+    await create({ department_code: 'RADIO', title: 'not for the lab' });
+    const back = await openAs(lab, { cursor });
+    expect(back.notifications.map((n) => n.title)).toEqual(missed.map((n) => n.title));
+    // And it is live again afterwards, without repeats.
+    const live = await create({ department_code: 'LAB', title: 'live' });
+    await back.until(() => back.notifications.some((n) => n.id === live.id), 'the live one');
+    expect(back.notifications.map((n) => n.title)).toEqual([...missed.map((n) => n.title), 'live']);
+  });
+
+  it('closes', () => {
+    for (const socket of opened) socket.disconnect();
+  });
+});

@@ -1,0 +1,83 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { io as connect, type Socket } from 'socket.io-client';
+import { loadRegistry } from '@archipelago/registry';
+import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
+import { useTestDatabase } from '@archipelago/platform/testing';
+import { testCredentials } from '@archipelago/platform/testing/credentials';
+import type { Kysely } from 'kysely';
+import { buildApp as buildGateway } from '../../services/gateway/src/app.ts';
+import { gatewayUpstreams } from '../../services/gateway/src/upstreams.ts';
+import { coreTestApp } from '../../services/core/test/core-app.ts';
+import { buildApp as buildNotification } from '../../services/notification/src/app.ts';
+import type { NotificationDatabase } from '../../services/notification/src/database.ts';
+
+const ORDERS = ['orders:read', 'orders:write'];
+
+// The issue's case over real sockets through the gateway: an order created in core reaches the
+// sockets of its department's members (and no one else's) as notification:new.
+describe('notifications through the gateway', async () => {
+  const { server: core, identity } = await coreTestApp({
+    roles: { admin: [...ORDERS, 'notifications:read', 'notifications:write'], staff: [...ORDERS, 'notifications:read'] },
+  });
+  const coreUrl = await core.listen({ host: '127.0.0.1', port: 0 });
+  const database = await useTestDatabase('notification');
+  const notification = await buildNotification({
+    db: database.db as Kysely<NotificationDatabase>, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' },
+    credentials: testCredentials('notification'), peers: { iam: identity.url, core: coreUrl, masterdata: coreUrl },
+    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }) }),
+  });
+  const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
+  const env = { IAM_URL: identity.url, CORE_URL: coreUrl, MASTERDATA_URL: coreUrl, NOTIFICATION_URL: notificationUrl, REPORTING_URL: coreUrl };
+  const gateway = await buildGateway({
+    logger: false,
+    upstreams: gatewayUpstreams(loadRegistry(undefined, {}), env),
+    authSources: remoteAuthSources(identity.url, { credentials: testCredentials('gateway') }),
+    credentials: testCredentials('gateway'),
+  });
+  const gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: 0 });
+  const sockets: Socket[] = [];
+  afterAll(async () => {
+    for (const socket of sockets) socket.disconnect();
+    await gateway.close();
+    await notification.close();
+  });
+
+  const member = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
+  const outsider = identity.user({ roles: ['staff'], departmentCode: 'RADIO' });
+  const listen = async (token: string) => {
+    const socket = connect(gatewayUrl, { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    sockets.push(socket);
+    const received: { title: string; reference_id: string }[] = [];
+    socket.on('notification:new', (n: { title: string; reference_id: string }) => received.push(n));
+    const badge = new Promise((resolve) => socket.once('badge:update', resolve));
+    const outcome = await new Promise<string>((resolve) => {
+      socket.once('connect', () => resolve('connected'));
+      socket.once('connect_error', (error) => resolve(`refused: ${error.message}`));
+    });
+    if (outcome === 'connected') await badge;
+    return { outcome, received };
+  };
+
+  it('delivers notification:new after POST /api/v1/orders to a member of its department, not to another department', async () => {
+    const [mine, theirs] = [await listen(await identity.token(member)), await listen(await identity.token(outsider))];
+    expect([mine.outcome, theirs.outcome]).toEqual(['connected', 'connected']);
+    const response = await fetch(`${gatewayUrl}/api/v1/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await identity.token(identity.user({ roles: ['admin'], departmentCode: 'LAB' }))}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ item_name: 'Troponin', department_code: 'LAB' }),
+    });
+    expect(response.status).toBe(201);
+    const order = (await response.json()) as { id: string; order_code: string };
+    for (let i = 0; i < 400 && !mine.received.some((n) => n.reference_id === order.id); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(mine.received.filter((n) => n.reference_id === order.id).map((n) => n.title)).toEqual([`New order ${order.order_code}`]);
+
+    // The feed through the gateway has it too; the other department's socket got nothing of it.
+    const feed = await fetch(`${gatewayUrl}/api/v1/notifications`, { headers: { authorization: `Bearer ${await identity.token(member)}` } });
+    expect(((await feed.json()) as { items: { reference_id: string }[] }).items.map((n) => n.reference_id)).toContain(order.id);
+    expect(theirs.received.map((n) => n.reference_id)).not.toContain(order.id);
+  });
+
+  it('refuses a bad token at the handshake through the gateway', async () => {
+    expect((await listen('nope')).outcome).toMatch(/^refused/);
+  });
+});
