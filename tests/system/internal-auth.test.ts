@@ -44,7 +44,7 @@ describe('internal routes of every service', async () => {
       peers: { masterdata: nobody, iam: iamUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     notification: await buildNotification({ db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification') }),
-    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
+    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: authFor('reporting'), maxRetainedBytes: 1024 ** 3 }),
     gateway: await buildGateway({
       logger: false, credentials: testCredentials('gateway'),
       upstreams: gatewayUpstreams(registry, Object.fromEntries(registry.services.map((s) => [`${s.key.toUpperCase()}_URL`, s.key === 'iam' ? iamUrl : nobody]))),

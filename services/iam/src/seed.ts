@@ -13,9 +13,10 @@ const DOMAIN = ['resources', 'orders', 'engagements', 'intakes', 'records'];
 const ADMINISTRATION = ['users', 'roles', 'policies'];
 
 /** Every permission the system knows at first start: `resource:read` and `resource:write`. */
-export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read'].sort();
+export const SEEDED_PERMISSIONS = [...[...MASTERDATA, ...DOMAIN, ...ADMINISTRATION].flatMap((r) => [`${r}:read`, `${r}:write`]), 'reports:read', 'reporting:read'].sort();
 
-const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read'));
+// Reporting reads every service's copies (users' emails among them): the admin's alone at first.
+const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read') && p !== 'reporting:read');
 /** Default grants; a role keeps whatever an administrator has since made of it. */
 const DEFAULT_GRANTS: Record<string, { description: string; permissions: readonly string[] }> = {
   admin: { description: 'Full access to every service', permissions: SEEDED_PERMISSIONS },
