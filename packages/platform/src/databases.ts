@@ -14,6 +14,7 @@ import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provisi
 import { detachColumnLists } from './replication.ts';
 
 const REPLICATOR_PASSWORD_VARIABLE = 'REPORTING_REPLICATOR_PASSWORD';
+const READER_PASSWORD_VARIABLE = 'REPORTING_READER_PASSWORD';
 
 /** Where one service's database is, and how its two roles reach it. */
 export interface ServiceDatabase {
@@ -37,6 +38,8 @@ export interface OpenedDatabases {
   readonly cluster: EmbeddedCluster | undefined;
   /** The reporting replicator's password (`REPORTING_REPLICATOR_PASSWORD`, else kept with the embedded roles'). */
   readonly replicatorPassword: string | undefined;
+  /** reporting_reader's password (`REPORTING_READER_PASSWORD`, else kept with the embedded roles'). */
+  readonly readerPassword: string | undefined;
   close(): Promise<void>;
 }
 
@@ -79,11 +82,13 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 
   let cluster: EmbeddedCluster | undefined;
   let replicatorPassword = options.env.REPORTING_REPLICATOR_PASSWORD;
+  let readerPassword = options.env.REPORTING_READER_PASSWORD;
   if (embedded.length > 0) {
     cluster = await startEmbeddedPostgres(options.embedded);
     try {
       const passwords = await rolePasswords(options.embedded.dataDir, embedded);
       replicatorPassword ??= passwords[REPLICATOR_PASSWORD_VARIABLE];
+      readerPassword ??= passwords[READER_PASSWORD_VARIABLE];
       await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
       for (const service of embedded) {
         const roles = serviceRoles(service);
@@ -106,6 +111,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
     byService: ordered,
     cluster,
     replicatorPassword,
+    readerPassword,
     async close() {
       await cluster?.stop();
     },
@@ -123,8 +129,9 @@ async function rolePasswords(dataDir: string, services: readonly Service[]): Pro
     throw new StartupError(`${file} is not valid JSON, so the embedded roles' passwords are unknown. Restore it, or move ${dataDir} away to start with a fresh cluster.`, { cause: error });
   }
   let changed = false;
-  if (!stored[REPLICATOR_PASSWORD_VARIABLE]) {
-    stored[REPLICATOR_PASSWORD_VARIABLE] = randomBytes(18).toString('base64url');
+  for (const variable of [REPLICATOR_PASSWORD_VARIABLE, READER_PASSWORD_VARIABLE]) {
+    if (stored[variable]) continue;
+    stored[variable] = randomBytes(18).toString('base64url');
     changed = true;
   }
   for (const service of services) {
