@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
 import { envPrefix, type Service } from '@archipelago/registry';
 import { createDatabase, waitForDatabase } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
 import { serviceLayout } from './layout.ts';
-import { StartupError } from './startup.ts';
+import { updateLocalSecrets } from './local-secrets.ts';
 import { createMigrator } from './migrate.ts';
 import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
 
@@ -98,32 +96,19 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 
 // Role passwords of the embedded cluster: random on first use, kept in a file only the owner can read.
 async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
-  const file = path.join(dataDir, 'credentials.json');
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  let stored: Record<string, string> = {};
-  try {
-    if (text !== undefined) stored = JSON.parse(text) as Record<string, string>;
-  } catch (error) {
-    throw new StartupError(`${file} is not valid JSON, so the embedded roles' passwords are unknown. Restore it, or move ${dataDir} away to start with a fresh cluster.`, { cause: error });
-  }
-  let changed = false;
-  for (const service of services) {
-    const roles = serviceRoles(service);
-    for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
-      if (!stored[variable]) {
-        stored[variable] = randomBytes(18).toString('base64url');
-        changed = true;
+  return updateLocalSecrets(dataDir, "the embedded roles' passwords", (stored) => {
+    let changed = false;
+    for (const service of services) {
+      const roles = serviceRoles(service);
+      for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
+        if (!stored[variable]) {
+          stored[variable] = randomBytes(18).toString('base64url');
+          changed = true;
+        }
       }
     }
-  }
-  if (changed) {
-    // Written aside and renamed into place: a crash never leaves a truncated file.
-    const partial = `${file}.${process.pid}.tmp`;
-    await writeFile(partial, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
-    await chmod(partial, 0o600);
-    await rename(partial, file);
-  }
-  return stored;
+    return changed;
+  });
 }
 
 /** Runs `work` with a Kysely connected as the service's owner role. */

@@ -1,6 +1,5 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { envPrefix } from '@archipelago/registry';
+import { updateLocalSecrets } from '../local-secrets.ts';
 import { StartupError } from '../startup.ts';
 import { generateServiceKeyPair, OPERATOR } from './credentials.ts';
 import { PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE } from './environment.ts';
@@ -59,30 +58,17 @@ export function keyringFromEnv(principals: readonly string[], env: Readonly<Reco
  * `<dataDir>/credentials.json` (mode 0600) beside the embedded roles' passwords.
  */
 export async function localKeyring(dataDir: string, principals: readonly string[]): Promise<Keyring> {
-  const file = path.join(dataDir, 'credentials.json');
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  let stored: Record<string, string> = {};
-  try {
-    if (text !== undefined) stored = JSON.parse(text) as Record<string, string>;
-  } catch (error) {
-    throw new StartupError(`${file} is not valid JSON, so the services' keys are unknown. Restore it, or move it away to start with new keys.`, { cause: error });
-  }
-  let changed = false;
-  for (const principal of principals) {
-    if (stored[privateKeyVariableOf(principal)] && stored[publicKeyVariableOf(principal)]) continue;
-    const pair = generateServiceKeyPair();
-    stored[privateKeyVariableOf(principal)] = pair.privateKey;
-    stored[publicKeyVariableOf(principal)] = pair.publicKey;
-    changed = true;
-  }
-  if (changed) {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    // Written aside and renamed into place: a crash never leaves a truncated file.
-    const partial = `${file}.${process.pid}.tmp`;
-    await writeFile(partial, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
-    await chmod(partial, 0o600);
-    await rename(partial, file);
-  }
+  const stored = await updateLocalSecrets(dataDir, "the services' keys", (found) => {
+    let changed = false;
+    for (const principal of principals) {
+      if (found[privateKeyVariableOf(principal)] && found[publicKeyVariableOf(principal)]) continue;
+      const pair = generateServiceKeyPair();
+      found[privateKeyVariableOf(principal)] = pair.privateKey;
+      found[publicKeyVariableOf(principal)] = pair.publicKey;
+      changed = true;
+    }
+    return changed;
+  });
   return keyringOf(
     principals,
     Object.fromEntries(principals.map((p) => [p, stored[privateKeyVariableOf(p)]])),
