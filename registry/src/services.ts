@@ -23,6 +23,8 @@ export const serviceDefinitions = {
       { prefix: '/api/v1/auth/refresh', public: true },
       { prefix: '/api/v1/auth/logout', public: true },
       { prefix: '/api/v1/auth/password-reset', public: true },
+      // The page a reset link opens, and its form's post.
+      { prefix: '/reset-password', public: true },
       { prefix: '/api/v1/users' },
       { prefix: '/api/v1/roles' },
       { prefix: '/api/v1/permissions' },

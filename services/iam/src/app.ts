@@ -16,6 +16,7 @@ import { activeSessions, internalRoutes } from './internal.routes.ts';
 import { jwksRoutes } from './keys/key.routes.ts';
 import { keyStore, type KeyStore } from './keys/key-store.ts';
 import { passwordResetRepository } from './password-resets/password-reset.repository.ts';
+import { passwordResetPage } from './password-resets/password-reset.page.ts';
 import { passwordResetRoutes } from './password-resets/password-reset.routes.ts';
 import { passwordResetService } from './password-resets/password-reset.service.ts';
 import { policyRepository } from './policies/policy.repository.ts';
@@ -73,6 +74,7 @@ export async function buildIam({ db, logger, databaseUrl, env, credentials, sett
   const resets = passwordResetService({ db, users, resets: passwordResetRepository(), sessions, apiTokens: tokens, throttle, audit, settings, logger });
   authRoutes(app, { service: authService({ db, users, sessions, throttle, keys, audit, settings }), auth, users });
   passwordResetRoutes(app, resets);
+  passwordResetPage(app, resets);
   apiTokenRoutes(app, { service: apiTokens, auth });
   userRoutes(app, { users, service: userService({ db, users, roles, sessions, apiTokens: tokens, departments: departmentDirectory(settings.masterdataUrl, credentials), audit }), auth });
   roleRoutes(app, { roles, service: roleService({ db, roles, audit }), auth });

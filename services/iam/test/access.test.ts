@@ -181,6 +181,15 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect(names).not.toContain('allow own department');
   });
 
+  it('refuses (422) a policy on a permission no service declares, exact or by wildcard', async () => {
+    const post = (permission: string) =>
+      app.inject({ method: 'POST', url: '/api/v1/policies', headers: admin, payload: { name: `deny ${permission}`, effect: 'deny', role: 'staff', permission } });
+    for (const permission of ['orders:fly', 'nothing:read', 'nothing:*', 'user:*']) {
+      expect((await post(permission)).json(), permission).toMatchObject({ status: 422, errors: [{ field: 'body.permission', value: permission }] });
+    }
+    expect((await post('labels:*')).statusCode).toBe(201);
+  });
+
   it('issues API tokens within the owner\'s permissions, accepts them as bearer tokens and counts their use', async () => {
     const beyond = await app.inject({ method: 'POST', url: '/api/v1/auth/api-tokens', headers: bearer(await tokenOf(app, 'viewer@example.com', 'a long enough password')), payload: { name: 'x', scopes: ['users:write'] } });
     expect(beyond.statusCode).toBe(403);

@@ -60,6 +60,11 @@ export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository
   const input = async (body: Static<typeof Body>): Promise<PolicyInput> => {
     const problem = unenforceable(body);
     if (problem) throw problem;
+    if (!(await roles.permissionExists(body.permission))) {
+      throw new AppError('UNPROCESSABLE_REFERENCE', `Policy ${body.name} names no permission any service declares`, {
+        fields: [{ field: 'body.permission', message: 'is not a permission', value: body.permission }],
+      });
+    }
     let roleId: string | null = null;
     if (body.role !== null) {
       const role = await roles.findRole(body.role);

@@ -71,6 +71,14 @@ export function roleRepository(db: Kysely<IamDatabase>) {
       if (names.length === 0) return [];
       return db.selectFrom('permissions').selectAll().where('name', 'in', names).execute();
     },
+    /** Whether a permission of that name exists; `resource:*` matches any of the resource's. */
+    async permissionExists(pattern: string): Promise<boolean> {
+      const query = db.selectFrom('permissions').select('id');
+      const found = pattern.endsWith(':*')
+        ? await query.where('name', 'like', `${pattern.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`).executeTakeFirst()
+        : await query.where('name', '=', pattern).executeTakeFirst();
+      return found !== undefined;
+    },
     async insertPermission(permission: { name: string; description: string }): Promise<Permission | undefined> {
       return db.insertInto('permissions').values(permission).onConflict((oc) => oc.column('name').doNothing()).returningAll().executeTakeFirst();
     },

@@ -97,6 +97,10 @@ export function userRoutes(app: HttpServer, deps: { users: UserRepository; servi
       // Whoever sets a user's password or email can sign in as them: for another user that is
       // role-level power; for oneself it takes the person, never one of their API tokens.
       const credentials = request.body.password !== undefined || request.body.email !== undefined;
+      // Like deleting oneself: a session or token would lock its own owner out.
+      if (request.body.status === 'disabled' && request.params.id === auth.userOf(request).id) {
+        throw new AppError('CONFLICT', 'You cannot disable yourself', { fields: [{ field: 'body.status', message: 'cannot disable your own account', value: 'disabled' }] });
+      }
       if (credentials && request.params.id === auth.userOf(request).id) refuseApiToken(auth.userOf(request), 'Changing your own password or email');
       else if (credentials) await auth.authorize(request, 'roles:write');
       return service.update(request.params.id, request.body, metadataOf(request));
