@@ -47,3 +47,16 @@ describe('the page a reset link opens', async () => {
     expect(again.body).toContain('This link cannot be used');
   });
 });
+
+describe('the reset page posted by a client other than its form', async () => {
+  const { app } = await startIam();
+  afterAll(() => app.close());
+
+  it('answers problem+json naming the field', async () => {
+    const short = await app.inject({ method: 'POST', url: '/reset-password', payload: { token: 'abc', password: 'short' } });
+    expect(short.headers['content-type']).toContain('application/problem+json');
+    expect(short.json()).toMatchObject({ status: 400, errors: [{ field: 'body.password' }] });
+    const unknown = await app.inject({ method: 'POST', url: '/reset-password', payload: { token: 'abc', password: 'long enough password' } });
+    expect(unknown.json()).toMatchObject({ status: 400, errors: [{ field: 'body.token' }] });
+  });
+});

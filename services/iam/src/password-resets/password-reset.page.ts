@@ -67,13 +67,16 @@ export function passwordResetPage(app: HttpServer, service: PasswordResetService
       },
       async (request, reply) => {
         const { token, password } = request.body;
+        // The page's form posts url-encoded; any other client gets problem+json like the API.
+        const fromPage = request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true;
         if (password.length < PASSWORD_MIN) {
+          if (!fromPage) throw new AppError('VALIDATION_FAILED', 'The password is too short', { fields: [{ field: 'body.password', message: `needs at least ${PASSWORD_MIN} characters` }] });
           return reply.status(400).headers(PAGE_HEADERS).send(form(token, `The password needs at least ${PASSWORD_MIN} characters.`));
         }
         try {
           await service.confirm(token, password, clientOf(request).ip);
         } catch (error) {
-          if (error instanceof AppError && error.status < 500) {
+          if (fromPage && error instanceof AppError && error.status < 500) {
             return reply.status(error.status).headers(PAGE_HEADERS).send(page('This link cannot be used', `<p class="error">${escapeHtml(error.message)}.</p><p>Ask for a new reset link.</p>`));
           }
           throw error;
