@@ -6,8 +6,8 @@ import { appendEvents, createOutboxTableV1, parsePosition, readOutbox, type NewE
 import { useTestDatabase } from '../src/testing/index.ts';
 
 const event = (id: string, version = 1): NewEvent => ({
-  type: 'label.created',
-  aggregateType: 'label',
+  type: 'thing.created',
+  aggregateType: 'thing',
   aggregateId: id,
   aggregateVersion: version,
   payload: { code: id },
@@ -50,9 +50,9 @@ describe('the transactional outbox', async () => {
     await eventually(() => codes(), ['A', 'B']);
     const events = await readOutbox(db, 'masterdata', { limit: 10 });
     expect(events[0]).toMatchObject({
-      type: 'label.created',
+      type: 'thing.created',
       source: 'masterdata',
-      aggregate: { type: 'label', id: 'A', version: 1 },
+      aggregate: { type: 'thing', id: 'A', version: 1 },
       payload: { code: 'A' },
       metadata: { userId: 'u1', correlationId: 'c-A' },
     });
