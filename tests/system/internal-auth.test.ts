@@ -72,7 +72,8 @@ describe('internal routes of every service', async () => {
     expect(callersOf('core', 'DELETE', '/internal/v1/dead-letters/:id')).toEqual([OPERATOR]);
     expect(callersOf('core', 'POST', '/internal/v1/lookups/reconcile')).toEqual([OPERATOR]);
     for (const service of ['iam', 'masterdata', 'core']) expect(callersOf(service, 'POST', '/internal/v1/jobs/:name/run')).toEqual([OPERATOR]);
-    expect(callersOf('iam', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
+    // Every service that verifies tokens follows IAM's changes (the platform's broadcast).
+    expect(callersOf('iam', 'GET', '/internal/v1/events')?.slice().sort()).toEqual(['core', 'masterdata', 'notification', OPERATOR, 'reporting'].sort());
     expect(callersOf('masterdata', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
     expect(callersOf('core', 'GET', '/internal/v1/events')).toEqual(['notification', OPERATOR]);
     for (const service of ['iam', 'masterdata', 'core']) expect(callersOf(service, 'GET', '/internal/v1/events')).toEqual(feedReaders(service));
