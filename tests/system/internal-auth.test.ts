@@ -5,7 +5,7 @@ import { freePort, useTestDatabase } from '@archipelago/platform/testing';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { feedReaders, internalRoutesOf, SERVICE_TOKEN_HEADER, type InternalRoute } from '@archipelago/platform/internal-auth';
 import { asPrincipal, OPERATOR, testCredentials, testPrincipals, testServiceToken } from '@archipelago/platform/testing/credentials';
-import { peerUrlVariable, type HttpServer } from '@archipelago/platform';
+import { peerUrlVariable, type HttpServer, peerUrls } from '@archipelago/platform';
 import { buildApp as buildCore } from '../../services/core/src/app.ts';
 import type { CoreDatabase } from '../../services/core/src/database.ts';
 import { buildApp as buildGateway } from '../../services/gateway/src/app.ts';
@@ -38,14 +38,14 @@ describe('internal routes of every service', async () => {
   const reporting = await useTestDatabase('reporting');
   const apps: Record<string, HttpServer> = {
     iam,
-    masterdata: await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, credentials: testCredentials('masterdata'), auth: authFor('masterdata') }),
+    masterdata: await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: iamUrl }), auth: authFor('masterdata') }),
     core: await buildCore({
       db: core.db as Kysely<CoreDatabase>, logger: false, credentials: testCredentials('core'), auth: authFor('core'),
-      peers: { masterdata: nobody, iam: iamUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
+      peer: peerUrls('core', { masterdata: nobody, iam: iamUrl }), env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     notification: await buildNotification({
       db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: authFor('notification'),
-      peers: { iam: iamUrl, core: nobody, masterdata: nobody }, env: { LOOKUP_RECONCILE_AT: 'off' },
+      peer: peerUrls('notification', { iam: iamUrl, core: nobody, masterdata: nobody }), env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
     gateway: await buildGateway({
@@ -72,7 +72,8 @@ describe('internal routes of every service', async () => {
     expect(callersOf('core', 'DELETE', '/internal/v1/dead-letters/:id')).toEqual([OPERATOR]);
     expect(callersOf('core', 'POST', '/internal/v1/lookups/reconcile')).toEqual([OPERATOR]);
     for (const service of ['iam', 'masterdata', 'core']) expect(callersOf(service, 'POST', '/internal/v1/jobs/:name/run')).toEqual([OPERATOR]);
-    expect(callersOf('iam', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
+    // Every service that verifies tokens follows IAM's changes (the platform's broadcast).
+    expect(callersOf('iam', 'GET', '/internal/v1/events')?.slice().sort()).toEqual(['core', 'masterdata', 'notification', OPERATOR, 'reporting'].sort());
     expect(callersOf('masterdata', 'GET', '/internal/v1/events')).toEqual(['core', OPERATOR]);
     expect(callersOf('core', 'GET', '/internal/v1/events')).toEqual(['notification', OPERATOR]);
     for (const service of ['iam', 'masterdata', 'core']) expect(callersOf(service, 'GET', '/internal/v1/events')).toEqual(feedReaders(service));
