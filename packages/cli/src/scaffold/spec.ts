@@ -36,6 +36,7 @@ export class ScaffoldError extends Error {
 }
 
 const FIRST_PORT = 4100;
+const KEY = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const RESOURCE = /^[a-z][a-z-]*[a-z]$/;
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
 
@@ -86,7 +87,8 @@ export function scaffoldSpec(request: ScaffoldRequest, definitions: Readonly<Rec
   const { key } = request;
   if (key in definitions) throw new ScaffoldError(`service "${key}" is already in the registry`);
   const resource = request.resource ?? key;
-  if (!RESOURCE.test(resource)) throw new ScaffoldError(`--resource "${resource}" must be lowercase words joined by dashes (it names /api/v1/${resource} and ${resource}:read)`);
+  // A malformed key is the registry's to name; a resource must also suit permissionOf's convention.
+  if ((request.resource !== undefined || KEY.test(key)) && !RESOURCE.test(resource)) throw new ScaffoldError(`--resource "${resource}" must be lowercase words joined by dashes (it names /api/v1/${resource} and ${resource}:read)`);
   const consumes = (request.consumes ?? []).map(parseConsumes);
   const lookups = (request.lookups ?? []).map((option) => parseLookup(option, definitions));
 
