@@ -16,7 +16,7 @@ export interface ScaffoldedAppDeps extends AppDeps<unknown> {
   readonly peer: (key: string) => string;
 }
 
-type ScaffoldedApp = { buildApp(deps: ScaffoldedAppDeps): Promise<HttpServer> };
+type ScaffoldedApp = { readonly buildApp: (deps: ScaffoldedAppDeps) => Promise<HttpServer> };
 
 /**
  * The system tests build the reference services by hand (each composition root takes its own
