@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { serviceDefinitions } from './services.ts';
-import type { Registry, Service, ServiceDefinition } from './types.ts';
+import type { LookupColumnType, LookupDefinition, Registry, Service, ServiceDefinition, ServiceSubscription } from './types.ts';
 
 /** One problem found in the registry, naming the service and field. */
 export interface RegistryIssue {
@@ -35,6 +35,54 @@ const KEY_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const JOB_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
 const PERMISSION = /^[a-z][a-z0-9]*(-[a-z0-9]+)*:(read|write)$/;
+const EVENT_TYPE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const COLUMN = /^[a-z][a-z0-9_]*$/;
+
+/** The SQL types a lookup column may be declared with. */
+export const LOOKUP_COLUMN_TYPES: readonly LookupColumnType[] = ['text', 'integer', 'boolean', 'uuid'];
+
+/** What a service that verifies tokens follows of the identity provider: users' and roles' changes. */
+export const IDENTITY_CHANGES = ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed'] as const;
+
+/** The master's field a lookup's key is copied from: the aggregate id, unless `keyFrom` maps another. */
+export function lookupSourceKey(lookup: LookupDefinition): string {
+  return lookup.keyFrom ?? lookup.key;
+}
+
+/** Whether an event type matches a subscription's pattern (`label.created`, or `label.*`). */
+export function typeMatches(pattern: string, type: string): boolean {
+  return pattern.endsWith('.*') ? type.startsWith(pattern.slice(0, -1)) : pattern === type;
+}
+
+// A service verifies the identity provider's tokens when it serves guarded routes and talks to it.
+function verifiesTokens(def: ServiceDefinition, identity: string | undefined): identity is string {
+  return identity !== undefined && def.database !== '' && !def.identity && !def.edge && def.routes.some((route) => !route.public) &&
+    [...(def.dependsOn ?? []), ...(def.calls ?? [])].includes(identity);
+}
+
+/**
+ * Every subscription the platform runs for a service: its declared `consumes`, one group per
+ * producer its lookups copy from, and the identity provider's changes if it verifies tokens.
+ */
+function subscriptionsOf(key: string, def: ServiceDefinition, definitions: Readonly<Record<string, ServiceDefinition>>): ServiceSubscription[] {
+  const declared = (def.events?.consumes ?? []).map((sub): ServiceSubscription => ({ ...sub, for: 'handler' }));
+  const producers = [...new Set((def.lookups ?? []).map((lookup) => lookup.from))];
+  const lookups = producers.map((from): ServiceSubscription => ({
+    name: `${key}.lookups.${from}`, from, mode: 'group', for: 'lookups',
+    types: [...new Set((def.lookups ?? []).filter((lookup) => lookup.from === from).map((lookup) => `${lookup.entity}.*`))],
+  }));
+  const identity = Object.keys(definitions).find((candidate) => definitions[candidate]!.identity);
+  const changes: ServiceSubscription[] = verifiesTokens(def, identity)
+    ? [{ name: `${key}.${identity}-changes`, from: identity, mode: 'broadcast', types: [...IDENTITY_CHANGES], for: 'identity' }]
+    : [];
+  return [...declared, ...lookups, ...changes];
+}
+
+// What a payload schema says its events carry (a TypeBox object's properties).
+function payloadProperties(schema: unknown): readonly string[] | undefined {
+  const object = schema as { type?: unknown; properties?: unknown } | undefined;
+  return object?.type === 'object' && typeof object.properties === 'object' && object.properties !== null ? Object.keys(object.properties) : undefined;
+}
 
 /** Whether `pattern` is a cron expression the job scheduler (croner) accepts: 5 fields, or 6 with seconds. */
 export function isCronExpression(pattern: string): boolean {
@@ -99,25 +147,36 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       else permissionOwner.set(permission, key);
     }
     if (def.edge && def.routes.length > 0) add(key, 'routes', 'the edge routes the other services\' routes and declares none of its own');
-    const consumptions = new Set<string>();
-    for (const sub of def.events?.consumes ?? []) {
+    for (const [type, schema] of Object.entries(def.events?.publishes ?? {})) {
+      if (!EVENT_TYPE.test(type)) add(key, 'events.publishes', `"${type}" must be "<entity>.<what happened>" in kebab-case, e.g. "order.status-changed"`);
+      if (!payloadProperties(schema)) add(key, 'events.publishes', `the payload schema of "${type}" must be a TypeBox object (Type.Object)`);
+    }
+    const names = new Set<string>();
+    for (const sub of subscriptionsOf(key, def, definitions)) {
+      if (names.has(sub.name)) add(key, 'events.consumes', `consumer name "${sub.name}" is used twice${sub.for === 'handler' ? '' : ' (the platform names its own subscriptions <service>.lookups.<producer> and <service>.<identity>-changes)'}`);
+      names.add(sub.name);
+      if (sub.for !== 'handler') continue;
+      if (!JOB_NAME.test(sub.name) || !sub.name.startsWith(`${key}.`)) add(key, 'events.consumes', `consumer name "${sub.name}" must be "${key}.<what>" in lowercase words joined by dots`);
       if ((sub.mode as string) !== 'group' && (sub.mode as string) !== 'broadcast') {
         add(key, 'events.consumes', `mode of the subscription to "${sub.from}" must be "group" or "broadcast", not ${JSON.stringify(sub.mode)}`);
       }
-      if (consumptions.has(`${sub.from} ${sub.mode}`)) add(key, 'events.consumes', `subscribes to "${sub.from}" twice as a ${sub.mode}; merge the two`);
-      consumptions.add(`${sub.from} ${sub.mode}`);
       const producer = definitions[sub.from];
       if (!producer) {
         add(key, 'events.consumes', `reads from "${sub.from}", which is not a service`);
         continue;
       }
-      const published = producer.events?.publishes ?? [];
+      // Its feed is read over HTTP, from the peer's URL.
+      if (![...(def.dependsOn ?? []), ...(def.calls ?? [])].includes(sub.from)) add(key, 'events.consumes', `${sub.name} reads from "${sub.from}", which is in neither dependsOn nor calls`);
+      const published = Object.keys(producer.events?.publishes ?? {});
+      if (sub.types.length === 0) add(key, 'events.consumes', `${sub.name} names no event types`);
       for (const type of sub.types) {
-        const matches = type.endsWith('.*')
-          ? published.some((p) => p.startsWith(type.slice(0, -1)))
-          : published.includes(type);
-        if (!matches) add(key, 'events.consumes', `"${type}" is not published by "${sub.from}"`);
+        if (!published.some((p) => typeMatches(type, p))) add(key, 'events.consumes', `"${type}" is not published by "${sub.from}"`);
       }
+    }
+    if (def.identity) {
+      const published = Object.keys(def.events?.publishes ?? {});
+      const missing = IDENTITY_CHANGES.filter((type) => !published.includes(type));
+      if (missing.length > 0) add(key, 'identity', `the identity provider must publish ${missing.join(', ')} (every service that verifies tokens follows them)`);
     }
     for (const lookup of def.lookups ?? []) {
       const producer = definitions[lookup.from];
@@ -126,22 +185,32 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       } else if (producer.database === '') {
         add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which has no database`);
       } else {
-        // Events are applied by their aggregate id, export rows by the key: they must be one column.
+        // Its events and its export are read over HTTP, from the peer's URL.
+        if (![...(def.dependsOn ?? []), ...(def.calls ?? [])].includes(lookup.from)) add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", which is in neither dependsOn nor calls`);
+        // Events are applied by their aggregate id, export rows by the key: they must be one field,
+        // unless keyFrom names the field both carry.
         const aggregateId = producer.events?.aggregateIds?.[lookup.entity];
-        if (aggregateId === undefined) {
+        if (lookup.keyFrom === undefined && aggregateId === undefined) {
           add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", but "${lookup.from}" does not declare its aggregate id (events.aggregateIds)`);
-        } else if (aggregateId !== lookup.key) {
-          add(key, 'lookups', `${lookup.table} is keyed by "${lookup.key}", but "${lookup.from}"'s ${lookup.entity} events carry "${aggregateId}" as their aggregate id`);
+        } else if (lookup.keyFrom === undefined && aggregateId !== lookup.key) {
+          add(key, 'lookups', `${lookup.table} is keyed by "${lookup.key}", but "${lookup.from}"'s ${lookup.entity} events carry "${aggregateId}" as their aggregate id; key it by "${aggregateId}" or map it (keyFrom)`);
         }
-        if (!(producer.events?.publishes ?? []).some((type) => type.startsWith(`${lookup.entity}.`))) {
+        const payloads = Object.entries(producer.events?.publishes ?? {}).filter(([type]) => type.startsWith(`${lookup.entity}.`) && type !== `${lookup.entity}.deleted`);
+        if (payloads.length === 0) {
           add(key, 'lookups', `${lookup.table} copies "${lookup.entity}", of which "${lookup.from}" publishes no events`);
         }
+        for (const [type, schema] of payloads) {
+          const carried = payloadProperties(schema) ?? [];
+          const absent = [lookupSourceKey(lookup), ...Object.keys(lookup.columns)].filter((column) => !carried.includes(column));
+          if (absent.length > 0) add(key, 'lookups', `${lookup.table} copies ${absent.map((c) => `"${c}"`).join(', ')}, which "${lookup.from}"'s ${type} payload does not carry`);
+        }
       }
-      if (!lookup.table.endsWith('_lookup')) add(key, 'lookups', `table "${lookup.table}" must end with "_lookup"`);
-      // A lookup table is written in the service's database: one instance applies each event.
-      if (!(def.events?.consumes ?? []).some((sub) => sub.from === lookup.from && sub.mode === 'group')) {
-        add(key, 'lookups', `${lookup.table} copies from "${lookup.from}", so events.consumes needs a "group" subscription to "${lookup.from}"`);
+      if (!lookup.table.endsWith('_lookup') || !COLUMN.test(lookup.table)) add(key, 'lookups', `table "${lookup.table}" must be snake_case and end with "_lookup"`);
+      for (const [column, type] of [[lookup.key, lookup.keyType ?? 'text'], ...Object.entries(lookup.columns)] as const) {
+        if (!COLUMN.test(column) || ['master_id', 'source_version', 'synced_at'].includes(column)) add(key, 'lookups', `${lookup.table}: "${column}" is not a column name it may declare`);
+        if (!LOOKUP_COLUMN_TYPES.includes(type)) add(key, 'lookups', `${lookup.table}.${column} has type ${JSON.stringify(type)}; a lookup column is one of ${LOOKUP_COLUMN_TYPES.join(', ')}`);
       }
+      if (lookup.key in lookup.columns) add(key, 'lookups', `${lookup.table} declares its key "${lookup.key}" among its columns`);
     }
     const jobNames = new Set<string>();
     for (const job of def.jobs ?? []) {
@@ -169,6 +238,8 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       }
     }
   }
+  const identities = Object.keys(definitions).filter((key) => definitions[key]!.identity);
+  if (identities.length > 1) add(identities[1]!, 'identity', `only one service can be the identity provider (also: ${identities[0]})`);
   const edges = Object.keys(definitions).filter((key) => definitions[key]!.edge);
   if (edges.length > 1) add(edges[1]!, 'edge', `only one service can be the edge (also: ${edges[0]})`);
   const cycle = findCycle(definitions);
@@ -246,7 +317,7 @@ export function loadRegistry(
 
   const services: Service[] = dependencyOrder(overridden).map((key) => {
     const def = overridden[key]!;
-    return { ...def, key, stateful: def.database !== '', ...(def.edge ? { calls: edgeCalls(overridden, key) } : {}) };
+    return { ...def, key, stateful: def.database !== '', subscriptions: subscriptionsOf(key, def, overridden), ...(def.edge ? { calls: edgeCalls(overridden, key) } : {}) };
   });
   const byKey = new Map(services.map((s) => [s.key, s]));
   return {

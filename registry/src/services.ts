@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { coreEvents, iamEvents, masterdataEvents } from './events.ts';
 import type { ServiceDefinition } from './types.ts';
 
 /**
@@ -43,9 +44,9 @@ export const serviceDefinitions = {
         description: "the reset link is this URL with the token appended; npm start: the gateway's port",
       }),
     }),
-    events: {
-      publishes: ['user.created', 'user.updated', 'user.deleted', 'role.permissions-changed', 'user.password-reset-requested'],
-    },
+    // Every service that verifies tokens follows its user and role changes (a broadcast the platform starts).
+    identity: true,
+    events: { publishes: iamEvents },
     jobs: [
       { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
@@ -66,11 +67,11 @@ export const serviceDefinitions = {
     // Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
     permissions: ['notifications:read', 'notifications:write'],
     events: {
-      // The rules' notifications and the orders_lookup: written once per event across the instances.
-      consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
+      // The rules' notifications: written once per event across the instances (the handler of that name).
+      consumes: [{ name: 'notification.orders', from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
     },
     lookups: [
-      { table: 'orders_lookup', from: 'core', entity: 'order', key: 'id', columns: ['order_code', 'status', 'department_code'] },
+      { table: 'orders_lookup', from: 'core', entity: 'order', key: 'id', keyType: 'uuid', columns: { order_code: 'text', status: 'text', department_code: 'text' } },
     ],
     jobs: [
       { name: 'partitions.create-ahead', schedule: '0 1 * * *', description: "create notifications' monthly partitions for this month and the next three" },
@@ -108,14 +109,7 @@ export const serviceDefinitions = {
       'classification-codes:read', 'classification-codes:write',
     ],
     events: {
-      publishes: [
-        'label.created', 'label.updated', 'label.deleted',
-        'region.created', 'region.updated', 'region.deleted',
-        'district.created', 'district.updated', 'district.deleted',
-        'sub-district.created', 'sub-district.updated', 'sub-district.deleted',
-        'department.created', 'department.updated', 'department.deleted',
-        'classification-code.created', 'classification-code.updated', 'classification-code.deleted',
-      ],
+      publishes: masterdataEvents,
       aggregateIds: { label: 'code', region: 'code', district: 'code', 'sub-district': 'code', department: 'code', 'classification-code': 'code' },
     },
     jobs: [
@@ -145,21 +139,17 @@ export const serviceDefinitions = {
       'intakes:read', 'intakes:write', 'records:read', 'records:write', 'reports:read',
     ],
     events: {
-      publishes: ['order.created', 'order.status-changed', 'resource.created', 'resource.updated', 'resource.deleted'],
+      publishes: coreEvents,
       aggregateIds: { order: 'id', resource: 'id' },
-      consumes: [
-        // The lookup tables: written in core's database, once per event across core's instances.
-        { from: 'masterdata', mode: 'group', types: ['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*'] },
-        // Each instance drops its own cached users and permissions: every instance must see every event.
-        { from: 'iam', mode: 'broadcast', types: ['user.updated', 'user.deleted', 'role.permissions-changed'] },
-      ],
     },
+    // Followed by one group per producer (core.lookups.masterdata), once per event across core's
+    // instances; each lookup also checks references to its codes (`ref: 'label'`, active rows only).
     lookups: [
-      { table: 'labels_lookup', from: 'masterdata', entity: 'label', key: 'code', columns: ['label', 'display_name', 'abbreviation', 'display_order', 'is_active'] },
-      { table: 'regions_lookup', from: 'masterdata', entity: 'region', key: 'code', columns: ['name', 'zone', 'is_active'] },
-      { table: 'districts_lookup', from: 'masterdata', entity: 'district', key: 'code', columns: ['name', 'region_code', 'is_active'] },
-      { table: 'departments_lookup', from: 'masterdata', entity: 'department', key: 'code', columns: ['name', 'is_active'] },
-      { table: 'classification_codes_lookup', from: 'masterdata', entity: 'classification-code', key: 'code', columns: ['description', 'category', 'is_active'] },
+      { table: 'labels_lookup', from: 'masterdata', entity: 'label', key: 'code', columns: { label: 'text', display_name: 'text', abbreviation: 'text', display_order: 'integer', is_active: 'boolean' } },
+      { table: 'regions_lookup', from: 'masterdata', entity: 'region', key: 'code', columns: { name: 'text', zone: 'text', is_active: 'boolean' } },
+      { table: 'districts_lookup', from: 'masterdata', entity: 'district', key: 'code', columns: { name: 'text', region_code: 'text', is_active: 'boolean' } },
+      { table: 'departments_lookup', from: 'masterdata', entity: 'department', key: 'code', columns: { name: 'text', is_active: 'boolean' } },
+      { table: 'classification_codes_lookup', from: 'masterdata', entity: 'classification-code', key: 'code', columns: { description: 'text', category: 'text', is_active: 'boolean' } },
     ],
     jobs: [
       { name: 'outbox.prune', schedule: '0 * * * *', description: 'delete outbox events older than 7 days (consumers that needed them get a 410)' },

@@ -18,16 +18,40 @@ export type Layer = 'platform' | 'shared' | 'domain';
  */
 export type SubscriptionMode = 'group' | 'broadcast';
 
-/** A stream of events a service reads from another service. */
+/**
+ * A stream of events a service reads from another service, applied by the service's handler of the
+ * same name (`handlers: { 'notification.orders': … }`), which receives only these types.
+ */
 export interface EventSubscription {
+  /** `<service>.<what>`, e.g. `notification.orders`; keys a group's cursor and names the handler. */
+  readonly name: string;
   /** Registry key of the producing service. */
   readonly from: string;
   readonly mode: SubscriptionMode;
-  /** Event types, e.g. `label.created`. */
+  /** Event types, e.g. `label.created`, or every type of an entity, `label.*`. */
   readonly types: readonly string[];
 }
 
-/** A read-only copy of another service's entity, kept in sync by events (DESIGN.md §5). */
+/**
+ * A subscription the platform runs for a service: its declared `consumes` (`for: 'handler'`), one
+ * group per producer its lookups copy from (`<service>.lookups.<producer>`), and, for a service
+ * that verifies tokens, the identity provider's change broadcast (`<service>.identity-changes`).
+ */
+export interface ServiceSubscription extends EventSubscription {
+  readonly for: 'handler' | 'lookups' | 'identity';
+}
+
+/**
+ * The SQL type of a lookup column. Only types whose values compare exactly with their JSON form
+ * (reconciliation compares the copy with the master's export), so text for dates and decimals.
+ */
+export type LookupColumnType = 'text' | 'integer' | 'boolean' | 'uuid';
+
+/**
+ * A read-only copy of another service's entity, kept in sync by events (docs/architecture.md#lookup-tables).
+ * The platform creates the table from this declaration (and re-creates it, to be refilled from the
+ * export, when the declaration changes); no migration declares it.
+ */
 export interface LookupDefinition {
   /** Table in the consumer's schema, e.g. `labels_lookup`. */
   readonly table: string;
@@ -35,10 +59,17 @@ export interface LookupDefinition {
   readonly from: string;
   /** Entity name as it appears in event types, e.g. `label`. */
   readonly entity: string;
-  /** Natural key copied from the master, e.g. `code`. */
+  /** The copy's key column, e.g. `code`: the master's aggregate id (`events.aggregateIds`), unless `keyFrom` maps it. */
   readonly key: string;
-  /** Columns copied besides the key. */
-  readonly columns: readonly string[];
+  /** SQL type of the key column (default `text`). */
+  readonly keyType?: LookupColumnType;
+  /**
+   * The master's field the key is copied from, when it is not the aggregate id its events carry
+   * (e.g. `id` for a table keyed by `order_id`); must be in the entity's event payload.
+   */
+  readonly keyFrom?: string;
+  /** Columns copied besides the key, with their SQL types, e.g. `{ name: 'text', is_active: 'boolean' }`. */
+  readonly columns: Readonly<Record<string, LookupColumnType>>;
 }
 
 /**
@@ -109,8 +140,14 @@ export interface ServiceDefinition {
   readonly config?: TObject;
   /** Backing services this one uses; each adds its variables, and its container to the compose files. */
   readonly uses?: readonly BackingService[];
+  /**
+   * The identity provider (one service): it issues the tokens every other service verifies, and
+   * its `user.*` and `role.permissions-changed` events are followed by each of them (a broadcast).
+   */
+  readonly identity?: boolean;
   readonly events?: {
-    readonly publishes?: readonly string[];
+    /** Every event type this service appends to its outbox, with its payload's schema (registry/src/events.ts). */
+    readonly publishes?: Readonly<Record<string, TObject>>;
     /**
      * What each published entity's events carry as `aggregate.id`, by entity (`{ label: 'code' }`):
      * a lookup of that entity must use it as its key (its events are applied by it, its export rows
@@ -130,6 +167,8 @@ export interface ServiceDefinition {
 export interface Service extends ServiceDefinition {
   readonly key: string;
   readonly stateful: boolean;
+  /** Every subscription the platform starts for this service (declared, lookups', identity's). */
+  readonly subscriptions: readonly ServiceSubscription[];
 }
 
 /** The validated registry: services in dependency order (dependencies first). */

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
+import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
-import { loadRegistry, RegistryError, serviceDefinitions, validateRegistry, type ServiceDefinition } from '../src/index.ts';
+import { loadRegistry, RegistryError, serviceDefinitions, validateRegistry, type LookupDefinition, type ServiceDefinition } from '../src/index.ts';
 
 const base = {
   layer: 'domain',
@@ -84,40 +85,92 @@ describe('the service registry', () => {
     expect(registry.services.map((s) => s.key).indexOf('iam')).toBeLessThan(registry.services.map((s) => s.key).indexOf('masterdata'));
   });
 
-  it('rejects events consumed that the producer does not publish', () => {
-    expect(
-      issuesOf({
-        a: { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'] } },
-        b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*', 'other.created'] }] } },
-      }),
-    ).toEqual(['b.events.consumes: "other.created" is not published by "a"']);
+  const thing = Type.Object({ id: Type.String(), code: Type.String(), name: Type.String(), version: Type.Integer() });
+  const producer = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: { 'thing.created': thing, 'thing.deleted': thing }, aggregateIds: { thing: 'code' } } } as const;
+  const consumer = (extra: Partial<ServiceDefinition>): ServiceDefinition => ({ ...base, hostname: 'b', port: 2, database: 'b', dependsOn: ['a'], ...extra });
+  const lookup = { table: 'things_lookup', from: 'a', entity: 'thing', key: 'code', columns: { name: 'text' } } as const;
+
+  it('rejects events consumed that the producer does not publish, from a service it does not reach', () => {
+    expect(issuesOf({ a: producer, b: consumer({ events: { consumes: [{ name: 'b.things', from: 'a', mode: 'group', types: ['thing.*', 'other.created'] }] } }) })).toEqual([
+      'b.events.consumes: "other.created" is not published by "a"',
+    ]);
+    expect(issuesOf({ a: producer, b: consumer({ dependsOn: [], events: { consumes: [{ name: 'b.things', from: 'a', mode: 'group', types: ['thing.created'] }] } }) })).toEqual([
+      'b.events.consumes: b.things reads from "a", which is in neither dependsOn nor calls',
+    ]);
   });
 
-  it('requires a subscription mode, and a group subscription for the events behind a lookup', () => {
-    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'], aggregateIds: { thing: 'code' } } } as const;
-    const lookup = { table: 'things_lookup', from: 'a', entity: 'thing', key: 'code', columns: ['name'] };
-    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'sometimes' as 'group', types: ['thing.*'] }] } } })).toEqual([
+  it('names each consumer "<service>.<what>" once, apart from the names the platform gives its own', () => {
+    const consumes = (...names: string[]) => consumer({ events: { consumes: names.map((name) => ({ name, from: 'a', mode: 'group' as const, types: ['thing.created'] })) }, lookups: [lookup] });
+    expect(issuesOf({ a: producer, b: consumes('b.things', 'b.other') })).toEqual([]);
+    expect(issuesOf({ a: producer, b: consumes('b.things', 'b.things', 'other.things', 'b.lookups.a') })).toEqual([
+      'b.events.consumes: consumer name "b.things" is used twice',
+      'b.events.consumes: consumer name "other.things" must be "b.<what>" in lowercase words joined by dots',
+      'b.events.consumes: consumer name "b.lookups.a" is used twice (the platform names its own subscriptions <service>.lookups.<producer> and <service>.<identity>-changes)',
+    ]);
+    expect(issuesOf({ a: producer, b: consumer({ events: { consumes: [{ name: 'b.things', from: 'a', mode: 'sometimes' as 'group', types: ['thing.*'] }] } }) })).toEqual([
       'b.events.consumes: mode of the subscription to "a" must be "group" or "broadcast", not "sometimes"',
     ]);
-    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'broadcast', types: ['thing.*'] }] }, lookups: [lookup] } })).toEqual([
-      'b.lookups: things_lookup copies from "a", so events.consumes needs a "group" subscription to "a"',
-    ]);
-    expect(issuesOf({ a, b: { ...base, hostname: 'b', port: 2, database: 'b', events: { consumes: [{ from: 'a', mode: 'group', types: ['thing.*'] }, { from: 'a', mode: 'broadcast', types: ['thing.*'] }] }, lookups: [lookup] } })).toEqual([]);
   });
 
-  it("requires a lookup's key to be the aggregate id its producer's events carry, of an entity it publishes", () => {
-    const consumes = [{ from: 'a', mode: 'group', types: ['thing.*'] }] as const;
-    const b = (lookup: { entity: string; key: string }) => ({ ...base, hostname: 'b', port: 2, database: 'b', events: { consumes }, lookups: [{ table: 'things_lookup', from: 'a', columns: ['name'], ...lookup }] });
-    const a = { ...base, hostname: 'a', port: 1, database: 'a', events: { publishes: ['thing.created'], aggregateIds: { thing: 'id' } } };
-    expect(issuesOf({ a, b: b({ entity: 'thing', key: 'id' }) })).toEqual([]);
-    expect(issuesOf({ a, b: b({ entity: 'thing', key: 'code' }) })).toEqual([
-      'b.lookups: things_lookup is keyed by "code", but "a"\'s thing events carry "id" as their aggregate id',
+  it('requires a TypeBox object as the payload schema of each published "<entity>.<what>" type', () => {
+    expect(issuesOf({ a: { ...producer, events: { publishes: { 'thing.created': thing, 'Thing-Made': thing, 'thing.gone': Type.String() as never } } } })).toEqual([
+      'a.events.publishes: "Thing-Made" must be "<entity>.<what happened>" in kebab-case, e.g. "order.status-changed"',
+      'a.events.publishes: the payload schema of "thing.gone" must be a TypeBox object (Type.Object)',
     ]);
-    expect(issuesOf({ a: { ...a, events: { publishes: ['thing.created'] } }, b: b({ entity: 'thing', key: 'id' }) })).toEqual([
+  });
+
+  it("requires a lookup's key to be the aggregate id its producer's events carry, or mapped explicitly (keyFrom)", () => {
+    const withLookup = (extra: Partial<LookupDefinition>) => consumer({ lookups: [{ ...lookup, ...extra }] });
+    expect(issuesOf({ a: producer, b: withLookup({}) })).toEqual([]);
+    expect(issuesOf({ a: producer, b: withLookup({ key: 'id' }) })).toEqual([
+      'b.lookups: things_lookup is keyed by "id", but "a"\'s thing events carry "code" as their aggregate id; key it by "code" or map it (keyFrom)',
+    ]);
+    // Mapped: the copy's key column thing_id holds the master's id, taken from events and export alike.
+    expect(issuesOf({ a: producer, b: withLookup({ key: 'thing_id', keyFrom: 'id', keyType: 'text' }) })).toEqual([]);
+    expect(issuesOf({ a: producer, b: withLookup({ key: 'thing_id', keyFrom: 'uuid' }) })).toEqual([
+      'b.lookups: things_lookup copies "uuid", which "a"\'s thing.created payload does not carry',
+    ]);
+    expect(issuesOf({ a: { ...producer, events: { publishes: producer.events.publishes } }, b: withLookup({}) })).toEqual([
       'b.lookups: things_lookup copies "thing", but "a" does not declare its aggregate id (events.aggregateIds)',
     ]);
-    expect(issuesOf({ a: { ...a, events: { publishes: ['thing.created'], aggregateIds: { thing: 'id', gadget: 'id' } } }, b: b({ entity: 'gadget', key: 'id' }) })).toEqual([
+    expect(issuesOf({ a: producer, b: withLookup({ entity: 'gadget' }) })).toEqual([
+      'b.lookups: things_lookup copies "gadget", but "a" does not declare its aggregate id (events.aggregateIds)',
       'b.lookups: things_lookup copies "gadget", of which "a" publishes no events',
+    ]);
+  });
+
+  it("declares a lookup's columns with types, each carried by the producer's payloads", () => {
+    const withColumns = (columns: Record<string, string>, extra: Partial<LookupDefinition> = {}) => consumer({ lookups: [{ ...lookup, columns: columns as LookupDefinition['columns'], ...extra }] });
+    expect(issuesOf({ a: producer, b: withColumns({ name: 'text', colour: 'text' }) })).toEqual([
+      'b.lookups: things_lookup copies "colour", which "a"\'s thing.created payload does not carry',
+    ]);
+    expect(issuesOf({ a: producer, b: withColumns({ name: 'varchar(20)', version: 'integer', code: 'text' }, { keyType: 'json' as 'text' }) })).toEqual([
+      'b.lookups: things_lookup.code has type "json"; a lookup column is one of text, integer, boolean, uuid',
+      'b.lookups: things_lookup.name has type "varchar(20)"; a lookup column is one of text, integer, boolean, uuid',
+      'b.lookups: things_lookup declares its key "code" among its columns',
+    ]);
+    expect(issuesOf({ a: producer, b: withColumns({ synced_at: 'text' }) })).toEqual([
+      'b.lookups: things_lookup copies "synced_at", which "a"\'s thing.created payload does not carry',
+      'b.lookups: things_lookup: "synced_at" is not a column name it may declare',
+    ]);
+  });
+
+  it('derives the subscriptions the platform runs: declared consumers, one group per lookup producer, the identity provider\'s changes', () => {
+    const registry = loadRegistry(serviceDefinitions, {});
+    const subscriptions = (key: string) => registry.service(key).subscriptions.map((s) => `${s.name} ${s.mode} ${s.from} ${s.for}`);
+    expect(subscriptions('core')).toEqual(['core.lookups.masterdata group masterdata lookups', 'core.iam-changes broadcast iam identity']);
+    expect(subscriptions('notification')).toEqual(['notification.orders group core handler', 'notification.lookups.core group core lookups', 'notification.iam-changes broadcast iam identity']);
+    expect(subscriptions('masterdata')).toEqual(['masterdata.iam-changes broadcast iam identity']);
+    expect(subscriptions('iam')).toEqual([]);
+    expect(subscriptions('gateway')).toEqual([]);
+    expect(registry.service('core').subscriptions.find((s) => s.for === 'lookups')?.types).toEqual(['label.*', 'region.*', 'district.*', 'department.*', 'classification-code.*']);
+  });
+
+  it('requires one identity provider, publishing the user and role changes the others follow', () => {
+    expect(issuesOf({ a: { ...producer, identity: true }, b: { ...consumer({}), identity: true } })).toEqual([
+      'a.identity: the identity provider must publish user.created, user.updated, user.deleted, role.permissions-changed (every service that verifies tokens follows them)',
+      'b.identity: the identity provider must publish user.created, user.updated, user.deleted, role.permissions-changed (every service that verifies tokens follows them)',
+      'b.identity: only one service can be the identity provider (also: a)',
     ]);
   });
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Kysely } from 'kysely';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
-import { peerUrlVariable, type HttpServer } from '@archipelago/platform';
+import { peerUrls, peerUrlVariable, type HttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { freePort, testCredentials, useTestDatabase } from '@archipelago/platform/testing';
@@ -174,16 +174,16 @@ describe('hostile input to every route of every service', async () => {
   const auth = (service: string) => createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials(service) }) });
   const master = await useTestDatabase('masterdata');
   await withOwnerDatabase(master, seedMasterdata);
-  const masterdata = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'), auth: auth('masterdata') });
+  const masterdata = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: iamUrl }), auth: auth('masterdata') });
   const masterdataUrl = await masterdata.listen({ host: '127.0.0.1', port: masterdataPort });
   const coreDatabase = await useTestDatabase('core');
   await withOwnerDatabase(coreDatabase, seedCore);
-  const core = await buildCore({ db: coreDatabase.db as Kysely<CoreDatabase>, logger: false, databaseUrl: coreDatabase.appUrl, peers: { masterdata: masterdataUrl, iam: iamUrl }, auth: auth('core'), credentials: testCredentials('core'), env: { LOOKUP_RECONCILE_AT: 'off' } });
+  const core = await buildCore({ db: coreDatabase.db as Kysely<CoreDatabase>, logger: false, databaseUrl: coreDatabase.appUrl, peer: peerUrls('core', { masterdata: masterdataUrl, iam: iamUrl }), auth: auth('core'), credentials: testCredentials('core'), env: { LOOKUP_RECONCILE_AT: 'off' } });
   const coreUrl = await core.listen({ host: '127.0.0.1', port: 0 });
   const notificationDatabase = await useTestDatabase('notification');
   const notification = await buildNotification({
     db: notificationDatabase.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: auth('notification'),
-    peers: { iam: iamUrl, core: coreUrl, masterdata: masterdataUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
+    peer: peerUrls('notification', { iam: iamUrl, core: coreUrl, masterdata: masterdataUrl }), env: { LOOKUP_RECONCILE_AT: 'off' },
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
   const reportingDatabase = await useTestDatabase('reporting');

@@ -5,7 +5,7 @@ import { freePort, useTestDatabase } from '@archipelago/platform/testing';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { feedReaders, internalRoutesOf, SERVICE_TOKEN_HEADER, type InternalRoute } from '@archipelago/platform/internal-auth';
 import { asPrincipal, OPERATOR, testCredentials, testPrincipals, testServiceToken } from '@archipelago/platform/testing/credentials';
-import { peerUrlVariable, type HttpServer } from '@archipelago/platform';
+import { peerUrlVariable, type HttpServer, peerUrls } from '@archipelago/platform';
 import { buildApp as buildCore } from '../../services/core/src/app.ts';
 import type { CoreDatabase } from '../../services/core/src/database.ts';
 import { buildApp as buildGateway } from '../../services/gateway/src/app.ts';
@@ -39,14 +39,14 @@ describe('internal routes of every service', async () => {
   const reporting = await useTestDatabase('reporting');
   const apps: Record<string, HttpServer> = {
     iam,
-    masterdata: await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, credentials: testCredentials('masterdata'), auth: authFor('masterdata') }),
+    masterdata: await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: iamUrl }), auth: authFor('masterdata') }),
     core: await buildCore({
       db: core.db as Kysely<CoreDatabase>, logger: false, credentials: testCredentials('core'), auth: authFor('core'),
-      peers: { masterdata: nobody, iam: iamUrl }, env: { LOOKUP_RECONCILE_AT: 'off' },
+      peer: peerUrls('core', { masterdata: nobody, iam: iamUrl }), env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     notification: await buildNotification({
       db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: authFor('notification'),
-      peers: { iam: iamUrl, core: nobody, masterdata: nobody }, env: { LOOKUP_RECONCILE_AT: 'off' },
+      peer: peerUrls('notification', { iam: iamUrl, core: nobody, masterdata: nobody }), env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
     reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
     ...(await buildOtherServices(['iam', 'masterdata', 'core', 'notification', 'reporting'], { auth: authFor, peer: (key) => (key === 'iam' ? iamUrl : nobody) })),
@@ -78,7 +78,7 @@ describe('internal routes of every service', async () => {
     expect(feedReaders('iam')).toEqual(expect.arrayContaining(['core', OPERATOR]));
     expect(feedReaders('masterdata')).toEqual(expect.arrayContaining(['core', OPERATOR]));
     expect(feedReaders('core')).toEqual(expect.arrayContaining(['notification', OPERATOR]));
-    for (const service of registry.services.filter((s) => (s.events?.publishes?.length ?? 0) > 0)) {
+    for (const service of registry.services.filter((s) => Object.keys(s.events?.publishes ?? {}).length > 0)) {
       expect(callersOf(service.key, 'GET', '/internal/v1/events'), service.key).toEqual(feedReaders(service.key));
     }
     for (const [service, url] of [['iam', '/internal/v1/users/validate'], ['iam', '/internal/v1/sessions/active'], ['iam', '/internal/v1/api-tokens/introspect']] as const) {

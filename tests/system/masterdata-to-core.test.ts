@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repositoryRoot, type HttpServer } from '@archipelago/platform';
+import { repositoryRoot, type HttpServer, peerUrls } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { appendEvents } from '@archipelago/platform/events';
@@ -46,7 +46,7 @@ describe('masterdata to core', async () => {
   const master = await useTestDatabase('masterdata');
   await withOwnerDatabase(master, seedMasterdata);
   const masterdataServer = await buildMasterdata({
-    db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'),
+    db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: iamUrl }),
     auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('masterdata') }) }),
   });
   const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: masterdataPort });
@@ -59,7 +59,7 @@ describe('masterdata to core', async () => {
       db: coreDb.db as Kysely<CoreDatabase>,
       logger: false,
       databaseUrl: coreDb.appUrl,
-      peers: { masterdata: masterdataUrl, iam: iamUrl },
+      peer: peerUrls('core', { masterdata: masterdataUrl, iam: iamUrl }),
       credentials: testCredentials('core'),
       auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('core') }) }),
       env: { LOOKUP_RECONCILE_AT: 'off' },

@@ -1,3 +1,4 @@
+import { peerUrls } from '@archipelago/platform';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import { peerUrlVariable } from '@archipelago/platform';
@@ -24,7 +25,7 @@ describe('notifications through the gateway', async () => {
   const database = await useTestDatabase('notification');
   const notification = await buildNotification({
     db: database.db as Kysely<NotificationDatabase>, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' },
-    credentials: testCredentials('notification'), peers: { iam: identity.url, core: coreUrl, masterdata: coreUrl },
+    credentials: testCredentials('notification'), peer: peerUrls('notification', { iam: identity.url, core: coreUrl, masterdata: coreUrl }),
     auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }) }),
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { sql, type Kysely } from 'kysely';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDatabase, repositoryRoot, type HttpServer } from '@archipelago/platform';
+import { createDatabase, repositoryRoot, type HttpServer, peerUrls } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import type { ConsumerStats } from '@archipelago/platform/events';
@@ -43,7 +43,7 @@ describe('two core instances', async () => {
 
   const master = await useTestDatabase('masterdata');
   await withOwnerDatabase(master, seedMasterdata);
-  const masterdataServer = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'), auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('masterdata') }) }) });
+  const masterdataServer = await buildMasterdata({ db: master.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: master.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: iamUrl }), auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('masterdata') }) }) });
   const masterdataUrl = await masterdataServer.listen({ host: '127.0.0.1', port: masterdataPort });
   const masterdata = asUser(masterdataServer, adminToken);
 
@@ -55,7 +55,7 @@ describe('two core instances', async () => {
   const startCore = async (instance: string, db: Kysely<CoreDatabase>) => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push({ instance, line: JSON.parse(line) as Record<string, unknown> }) });
     const app = await buildCore({
-      db, logger, databaseUrl: coreDb.appUrl, peers: { masterdata: masterdataUrl, iam: iamUrl },
+      db, logger, databaseUrl: coreDb.appUrl, peer: peerUrls('core', { masterdata: masterdataUrl, iam: iamUrl }),
       credentials: testCredentials('core'),
       auth: createAuth({ sources: remoteAuthSources(iamUrl, { credentials: testCredentials('core') }) }), env: { LOOKUP_RECONCILE_AT: '* * * * * *' },
     });

@@ -12,17 +12,19 @@ import { copyRepository, linkWorkspace } from './repository-copy.ts';
 const AUDIT_LOG = { key: 'audit-log', consumes: ['core:order.created'], lookups: ['masterdata:department:name,is_active'] };
 
 describe('npm run cli -- new service', () => {
-  it('derives the registry entry: a free port, the snake_case database, a guarded route, the subscriptions its lookups need', () => {
-    const { definition, lookups } = scaffoldSpec(AUDIT_LOG, serviceDefinitions);
-    const taken = new Set(Object.values(serviceDefinitions).map((d) => d.port));
+  it('derives the registry entry: a free port, the snake_case database, a guarded route, a named consumer, a lookup typed from the payload', () => {
+    const { definition } = scaffoldSpec(AUDIT_LOG, serviceDefinitions);
+    const taken = new Set<number>(Object.values(serviceDefinitions).map((d) => d.port));
     expect(taken.has(definition.port)).toBe(false);
     expect(definition).toMatchObject({
       database: 'audit_log', routes: [{ prefix: '/api/v1/audit-log' }], permissions: ['audit-log:read'], dependsOn: ['iam'], calls: ['core', 'masterdata'],
-      events: { consumes: [{ from: 'core', mode: 'group', types: ['order.created'] }, { from: 'masterdata', mode: 'group', types: ['department.*'] }] },
-      lookups: [{ table: 'departments_lookup', from: 'masterdata', entity: 'department', key: 'code', columns: ['name', 'is_active'] }],
+      events: { consumes: [{ name: 'audit-log.core', from: 'core', mode: 'group', types: ['order.created'] }] },
+      lookups: [{ table: 'departments_lookup', from: 'masterdata', entity: 'department', key: 'code', columns: { name: 'text', is_active: 'boolean' } }],
       jobs: [{ name: 'lookups.reconcile' }],
     });
-    expect(lookups[0]!.columnTypes).toEqual({ name: 'text', is_active: 'boolean' });
+    expect(scaffoldSpec({ key: 'order-copy', lookups: ['core:order:status,quantity'] }, serviceDefinitions).definition.lookups).toEqual([
+      { table: 'orders_lookup', from: 'core', entity: 'order', key: 'id', keyType: 'uuid', columns: { status: 'text', quantity: 'integer' } },
+    ]);
   });
 
   it('refuses what the registry would refuse, naming the service and field', () => {
@@ -39,6 +41,7 @@ describe('npm run cli -- new service', () => {
     expect(refused({ key: 'Audit_Log' })).toMatch(/field "key": must be kebab-case/);
     expect(refused({ key: 'audit-log', consumes: ['core:order.shipped'] })).toMatch(/field "events.consumes": "order.shipped" is not published by "core"/);
     expect(refused({ key: 'audit-log', lookups: ['masterdata:shelf:name'] })).toMatch(/does not declare its aggregate id/);
+    expect(refused({ key: 'audit-log', lookups: ['masterdata:department:colour'] })).toMatch(/copies "colour", which "masterdata"'s department.created payload does not carry/);
     expect(refused({ key: 'audit-log', consumes: ['core'] })).toMatch(/--consumes "core" must be/);
     expect(refused({ key: 'audit-log', resource: 'orders' })).toMatch(/"\/api\/v1\/orders" is declared twice/);
   });

@@ -6,6 +6,7 @@ import { createDatabase, waitForDatabase } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
 import { serviceLayout } from './layout.ts';
 import { updateLocalSecrets } from './local-secrets.ts';
+import { alignLookupTables } from './lookups/align.ts';
 import { createMigrator } from './migrate.ts';
 import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
 
@@ -121,15 +122,20 @@ export async function withOwnerDatabase<T>(database: ServiceDatabase, work: (db:
   }
 }
 
-/** Applies a service's pending migrations; returns their names. */
+/**
+ * Applies a service's pending migrations, then makes its lookup tables follow their registry
+ * declaration (`alignLookupTables`); returns the migrations' names.
+ */
 export async function migrateService(database: ServiceDatabase, root?: string): Promise<string[]> {
-  return withOwnerDatabase(database, (db) =>
-    createMigrator(db, {
+  return withOwnerDatabase(database, async (db) => {
+    const applied = await createMigrator(db, {
       service: database.service.key,
       schema: database.service.database,
       folder: serviceLayout(database.service.key, root).migrations,
-    }).migrateToLatest(),
-  );
+    }).migrateToLatest();
+    await alignLookupTables(db, database.service);
+    return applied;
+  });
 }
 
 /** Runs a service's seed (`src/seed.ts`), which must be safe to run on every start. */

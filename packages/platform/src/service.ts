@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import { ConfigError, loadConfig, peersOf, peerUrlVariable, serviceConfigSchemaOf, type ServiceConfig } from './config.ts';
 import { createDatabase, DatabaseUnreachableError, waitForDatabase } from './db.ts';
 import { StartupError } from './startup.ts';
+import type { EventTransport } from './events/transport.ts';
+import { createTransport } from './events/transports.ts';
 import type { HttpServer } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MigrationError } from './migrate.ts';
@@ -19,6 +21,24 @@ export interface AppDeps<DB> {
   readonly credentials?: ServiceCredentials;
   /** The process environment, where jobs' schedule overrides (`LOOKUP_RECONCILE_AT`) are read. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The base URL of a peer the service declares in `dependsOn` or `calls`; tests use `peerUrls`. */
+  readonly peer?: (key: string) => string;
+  /** How events travel (`runService`: the one `EVENT_TRANSPORT` names); default the feed. */
+  readonly transport?: EventTransport;
+}
+
+/**
+ * A `peer` function over known URLs, refusing a key the service does not declare.
+ *
+ * @example
+ * buildApp({ ...deps, peer: peerUrls('core', { iam: identity.url, masterdata: masterdataUrl }) });
+ */
+export function peerUrls(service: string, urls: Readonly<Record<string, string>>): (key: string) => string {
+  return (key) => {
+    const url = urls[key];
+    if (url === undefined) throw new Error(`${service} does not declare "${key}" in dependsOn or calls (registry/src/services.ts)`);
+    return url.replace(/\/$/, '');
+  };
 }
 
 /** What a service's composition root receives from `runService`. */
@@ -28,7 +48,8 @@ export interface ServiceDeps<DB> extends AppDeps<DB> {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly credentials: ServiceCredentials;
   /** The base URL of a peer this service declares in `dependsOn` or `calls` (from `<KEY>_URL`). */
-  peer(key: string): string;
+  readonly peer: (key: string) => string;
+  readonly transport: EventTransport;
 }
 
 /** How long a service may take to close (requests in flight, consumers, pools) before it exits anyway. */
@@ -54,7 +75,10 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
       onRetry: (attempt, delayMs, error) => logger.warn({ attempt, delayMs, err: error }, 'database not reachable yet; retrying'),
     });
     const db = createDatabase<DB>(url, { applicationName: options.service });
-    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials, peer });
+    // The one place a transport is chosen: EVENT_TRANSPORT (with `uses: ['rabbitmq']`), else the feed.
+    const kind = String((config as Record<string, unknown>).EVENT_TRANSPORT ?? 'feed');
+    const transport = createTransport(kind, { service: options.service, peer, credentials, config, logger });
+    const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials, peer, transport });
     app.addHook('onClose', async () => db.destroy());
     return app;
   });
@@ -63,7 +87,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
 /** Runs a service that owns no database (the gateway). */
 export async function runStatelessService(options: {
   service: string;
-  buildApp: (deps: Omit<ServiceDeps<never>, 'db'>) => Promise<HttpServer>;
+  buildApp: (deps: Omit<ServiceDeps<never>, 'db' | 'transport'>) => Promise<HttpServer>;
 }): Promise<void> {
   await serve(options.service, (config, logger, credentials, peer) => options.buildApp({ logger, config, env: process.env, credentials, peer }));
 }
@@ -79,12 +103,7 @@ async function serve(service: string, build: Build): Promise<void> {
     const declared = loadRegistry().service(service);
     const all = loadConfig(serviceConfigSchemaOf(declared)) as Record<string, unknown>;
     config = all as ServiceConfig;
-    const peers = new Map(peersOf(declared).map((key) => [key, String(all[peerUrlVariable(key)]).replace(/\/$/, '')]));
-    peer = (key) => {
-      const url = peers.get(key);
-      if (url === undefined) throw new Error(`${service} does not declare "${key}" in dependsOn or calls (registry/src/services.ts)`);
-      return url;
-    };
+    peer = peerUrls(service, Object.fromEntries(peersOf(declared).map((key) => [key, String(all[peerUrlVariable(key)])])));
     credentials = serviceCredentialsFromEnv(service, process.env);
   } catch (error) {
     return fail(service, error);

@@ -9,7 +9,7 @@ import { useTestDatabase } from '../src/testing/index.ts';
 
 const labels: LookupDefinition = {
   table: 'labels_lookup', from: 'masterdata', entity: 'label', key: 'code',
-  columns: ['label', 'display_name', 'abbreviation', 'display_order', 'is_active'],
+  columns: { label: 'text', display_name: 'text', abbreviation: 'text', display_order: 'integer', is_active: 'boolean' },
 };
 
 const master = (code: string, version: number, changes: Partial<Record<string, unknown>> = {}): MasterRow => ({
@@ -92,16 +92,16 @@ describe('lookup tables', async () => {
     expect(await row('SAME')).toMatchObject({ label: 'newer than the export', source_version: 5 });
   });
 
-  it('refuses to start when a lookup table lacks a column the registry declares', async () => {
+  it('refuses to start when a lookup table differs from its declaration (a column more, a type changed)', async () => {
     const start = startLookupSync({
-      service: 'core', db, lookups: [{ ...labels, columns: [...labels.columns, 'colour'] }],
+      service: 'core', db, lookups: [{ ...labels, columns: { ...labels.columns, colour: 'text' } }, { ...labels, table: 'regions_lookup', columns: { name: 'integer', zone: 'text', is_active: 'boolean' } }],
       transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), readExport: exportOf([]),
     });
-    await expect(start).rejects.toThrow("core's lookup tables do not match the registry: labels_lookup lacks column(s) colour");
+    await expect(start).rejects.toThrow("core's lookup tables do not match the registry: labels_lookup has other columns or types than declared; regions_lookup has other columns or types than declared");
   });
 
   it('fills an empty table from the export when it starts', async () => {
-    const regions: LookupDefinition = { table: 'regions_lookup', from: 'masterdata', entity: 'region', key: 'code', columns: ['name', 'zone', 'is_active'] };
+    const regions: LookupDefinition = { table: 'regions_lookup', from: 'masterdata', entity: 'region', key: 'code', columns: { name: 'text', zone: 'text', is_active: 'boolean' } };
     const sync = await startLookupSync({
       service: 'core', db, lookups: [regions],
       transport: feedTransport({ urlOf: () => 'http://127.0.0.1:9', credentials: testCredentials('core') }), // no producer: events cannot come, the snapshot must

@@ -8,7 +8,6 @@ await runService<CoreDatabase>({
   buildApp: (deps) =>
     buildApp({
       ...deps,
-      peers: { masterdata: deps.peer('masterdata'), iam: deps.peer('iam') },
       auth: createAuth({ sources: remoteAuthSources(deps.peer('iam'), { credentials: deps.credentials }) }),
     }),
 });

@@ -1,3 +1,4 @@
+import { peerUrls } from '@archipelago/platform';
 import { sql, type Kysely } from 'kysely';
 import { afterAll } from 'vitest';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
@@ -44,7 +45,7 @@ export async function coreTestApp(identityOptions: Parameters<typeof startTestId
   const identity = await startTestIdentity(identityOptions);
   const db = database.db as Kysely<CoreDatabase>;
   const server = await buildApp({
-    db, logger: false, databaseUrl: database.appUrl, peers: { masterdata: nobody, iam: identity.url }, env: { LOOKUP_RECONCILE_AT: 'off' },
+    db, logger: false, databaseUrl: database.appUrl, peer: peerUrls('core', { masterdata: nobody, iam: identity.url }), env: { LOOKUP_RECONCILE_AT: 'off' },
     credentials: testCredentials('core'),
     auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('core') }) }),
   });

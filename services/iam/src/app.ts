@@ -1,10 +1,7 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import type { Kysely } from 'kysely';
 import { createAuth, type Auth } from '@archipelago/platform/auth';
-import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events';
-import { pruneIdempotencyKeysJob } from '@archipelago/platform/idempotency';
-import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
-import { loadRegistry } from '@archipelago/registry';
+import { composeService } from '@archipelago/platform/compose';
 import { apiTokenRepository } from './api-tokens/api-token.repository.ts';
 import { apiTokenRoutes } from './api-tokens/api-token.routes.ts';
 import { apiTokenService } from './api-tokens/api-token.service.ts';
@@ -43,7 +40,8 @@ export async function buildApp(deps: AppDeps<IamDatabase> & { settings?: Partial
 }
 
 /** The iam app with its key store and auth helper exposed (tests and the bench sign with them). */
-export async function buildIam({ db, logger, databaseUrl, env, credentials, settings: overrides }: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
+export async function buildIam(deps: AppDeps<IamDatabase> & { settings?: Partial<IamSettings> }): Promise<IamApp> {
+  const { db, logger, credentials, settings: overrides } = deps;
   const settings: IamSettings = { ...defaultIamSettings, ...overrides };
   const app = await createHttpServer({ service: 'iam', logger, readiness: () => checkDatabase(db), bodyLimit: 64 * 1024, credentials, idempotency: { db: db as Kysely<unknown> } });
 
@@ -80,19 +78,9 @@ export async function buildIam({ db, logger, databaseUrl, env, credentials, sett
   policyRoutes(app, { policies, service: policyService({ db, policies, audit }), roles, auth });
   jwksRoutes(app, keys);
   internalRoutes(app, { users, roles, sessions, apiTokens, keys, now: () => new Date(settings.now()) });
-  await registerEventFeed(app, { source: 'iam', schema: 'iam', db, listenUrl: databaseUrl });
-
-  const jobs = await startJobs({
-    service: 'iam', db, declared: loadRegistry().service('iam').jobs ?? [], env, logger: logger || undefined,
-    handlers: {
-      'outbox.prune': pruneOutboxJob(db),
-      'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>),
-      'audit.purge': auditPurgeJob(audit, { retentionDays: settings.auditRetentionDays }),
-    },
-  });
-  registerJobRoutes(app, jobs);
+  // Its events and its jobs (the platform's prunes beside its audit purge): from the registry.
+  await composeService(app, { service: 'iam', deps, jobs: { 'audit.purge': auditPurgeJob(audit, { retentionDays: settings.auditRetentionDays }) } });
   app.addHook('onClose', async () => {
-    await jobs.stop();
     await resets.settled();
     await settings.mailer.close();
   });

@@ -1,10 +1,7 @@
 import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import type { Kysely } from 'kysely';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
-import { pruneOutboxJob, registerEventFeed } from '@archipelago/platform/events';
-import { pruneIdempotencyKeysJob } from '@archipelago/platform/idempotency';
-import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
-import { loadRegistry } from '@archipelago/registry';
+import { composeService } from '@archipelago/platform/compose';
 import { crudExport, crudRepository, crudRoutes, crudService, type CrudRepository, type CrudTable } from '@archipelago/platform/crud';
 import { parents, referenceTables } from './catalog.ts';
 import type { MasterdataDatabase } from './database.ts';
@@ -14,10 +11,13 @@ import { validateRoute } from './reference/reference.routes.ts';
 export interface MasterdataDeps extends AppDeps<MasterdataDatabase> {
   /** Verifies tokens and permissions (`labels:read`, `labels:write`, …) against IAM. */
   readonly auth: Auth;
+  /** Its peers' URLs (`dependsOn`): IAM, whose changes it follows. */
+  readonly peer: (key: string) => string;
 }
 
 /** Composition root of the masterdata service. */
-export async function buildApp({ db, logger, databaseUrl, env, auth, credentials }: MasterdataDeps): Promise<HttpServer> {
+export async function buildApp(deps: MasterdataDeps): Promise<HttpServer> {
+  const { db, logger, auth, credentials } = deps;
   const app = await createHttpServer({ service: 'masterdata', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const repositories = new Map<CrudTable, CrudRepository>(referenceTables.map((table) => [table, crudRepository(db, table) as CrudRepository]));
@@ -28,12 +28,7 @@ export async function buildApp({ db, logger, databaseUrl, env, auth, credentials
     crudExport(app, 'masterdata', service);
     validateRoute(app, rows);
   }
-  await registerEventFeed(app, { source: 'masterdata', schema: 'masterdata', db, listenUrl: databaseUrl });
-  const jobs = await startJobs({
-    service: 'masterdata', db, declared: loadRegistry().service('masterdata').jobs ?? [], env, logger: logger || undefined,
-    handlers: { 'outbox.prune': pruneOutboxJob(db), 'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>) },
-  });
-  registerJobRoutes(app, jobs);
-  app.addHook('onClose', () => jobs.stop());
+  // Its events, the identity provider's changes and its jobs: from the registry.
+  await composeService(app, { service: 'masterdata', deps, auth });
   return app;
 }

@@ -1,3 +1,4 @@
+import { peerUrls } from '@archipelago/platform';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
@@ -9,7 +10,7 @@ import type { MasterdataDatabase } from '../src/database.ts';
 describe('Idempotency-Key on masterdata writes', async () => {
   const database = await useTestDatabase('masterdata');
   const identity = await startTestIdentity();
-  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'), auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }) });
+  const server = await buildApp({ db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: identity.url }), auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }) });
   const app = asUser(server, await identity.token(identity.user()));
   afterAll(async () => {
     await server.close();

@@ -1,3 +1,4 @@
+import { peerUrls } from '@archipelago/platform';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
@@ -16,7 +17,7 @@ describe('masterdata labels', async () => {
   await withOwnerDatabase(database, seed); // a seed is safe to run on every start
   const identity = await startTestIdentity();
   const server = await buildApp({
-    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'),
+    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: identity.url }),
     auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }),
   });
   const app = asUser(server, await identity.token(identity.user())); // a signed-in administrator

@@ -1,3 +1,4 @@
+import { peerUrls } from '@archipelago/platform';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
@@ -36,7 +37,7 @@ describe('masterdata reference entities', async () => {
   await withOwnerDatabase(database, seed);
   const identity = await startTestIdentity();
   const server = await buildApp({
-    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'),
+    db: database.db as Kysely<MasterdataDatabase>, logger: false, databaseUrl: database.appUrl, credentials: testCredentials('masterdata'), peer: peerUrls('masterdata', { iam: identity.url }),
     auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('masterdata') }) }),
   });
   const admin = identity.user();

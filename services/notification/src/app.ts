@@ -2,18 +2,14 @@ import type { Kysely } from 'kysely';
 import path from 'node:path';
 import { checkDatabase, createHttpServer, repositoryRoot, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
-import type { EventHandler } from '@archipelago/platform/events';
-import { pruneIdempotencyKeysJob } from '@archipelago/platform/idempotency';
+import { composeService } from '@archipelago/platform/compose';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
-import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';
-import { reconcileLookupsJob } from '@archipelago/platform/lookups';
-import { loadRegistry } from '@archipelago/registry';
+import { cachedReferences, ownerCodeResolver } from '@archipelago/platform/references';
 import { archiveJob } from './archive/archive.ts';
 import { archiveRepository } from './archive/archive.repository.ts';
 import { registerArchiveRoutes } from './archive/archive.routes.ts';
 import { fileObjectStore, type ObjectStore } from './archive/object-store.ts';
 import type { NotificationDatabase } from './database.ts';
-import { startIntegration, type NotificationPeers } from './integration.ts';
 import { badgeCounter } from './notifications/badges.ts';
 import { notificationRepository } from './notifications/notification.repository.ts';
 import { notificationRoutes } from './notifications/notification.routes.ts';
@@ -22,7 +18,8 @@ import { partitionJobs } from './notifications/partitions.ts';
 import { startRealtime, type Realtime } from './realtime/realtime.ts';
 
 export interface NotificationDeps extends AppDeps<NotificationDatabase> {
-  readonly peers: NotificationPeers;
+  /** Its peers' URLs (`dependsOn`, `calls`): IAM, core, masterdata. */
+  readonly peer: (key: string) => string;
   readonly auth: Auth;
   readonly credentials: ServiceCredentials;
   /** Fallback poll of live delivery (default 1 s). */
@@ -33,25 +30,33 @@ export interface NotificationDeps extends AppDeps<NotificationDatabase> {
 
 export type NotificationApp = HttpServer & { readonly realtime: Realtime };
 
+const DEPARTMENT_TTL_MS = 60 * 60_000;
+const MISS_TTL_MS = 10_000;
+
 /** Composition root of the notification service. */
-export async function buildApp({ db, logger, peers, auth, databaseUrl, env, credentials, pollMs, archives = fileObjectStore(path.join(repositoryRoot, '.data', 'archives')) }: NotificationDeps): Promise<NotificationApp> {
+export async function buildApp(deps: NotificationDeps): Promise<NotificationApp> {
+  const { db, logger, auth, databaseUrl, credentials, pollMs, archives = fileObjectStore(path.join(repositoryRoot, '.data', 'archives')) } = deps;
   const app = await createHttpServer({ service: 'notification', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const repository = notificationRepository(db);
   const badges = badgeCounter(repository);
   const archive = archiveRepository(db);
   const realtime = await startRealtime(app, { auth, repository, badges, logger: logger || undefined, listenUrl: databaseUrl, pollMs });
-  const applyOrderEvents = orderEventHandler(repository, realtime) as EventHandler<unknown>;
-  const { references, lookups } = await startIntegration(app, { db: db as Kysely<unknown>, peers, logger, credentials, applyOrderEvents });
+  // A notification's department is checked with masterdata itself (no local copy), cached.
+  const departments = cachedReferences({
+    owner: 'masterdata', ttlMs: DEPARTMENT_TTL_MS, negativeTtlMs: MISS_TTL_MS,
+    resolve: ownerCodeResolver({ owner: 'masterdata', url: deps.peer('masterdata'), path: '/internal/v1/departments/validate', credentials }),
+  });
+  // Core's order events feed the rules (the registry's notification.orders); its orders_lookup,
+  // users, the identity provider's changes and the platform's jobs come from the declaration.
+  const { references } = await composeService(app, {
+    service: 'notification', deps, auth,
+    handlers: { 'notification.orders': orderEventHandler(repository, realtime) },
+    references: { department: departments },
+    jobs: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, archives) },
+  });
   const service = notificationService(db, repository, references, badges, realtime);
   notificationRoutes(app, auth, service);
-  // LOOKUP_RECONCILE_AT (cron, HH:MM or off) overrides the reconciliation's schedule.
-  const jobs = await startJobs({
-    service: 'notification', db, declared: loadRegistry().service('notification').jobs ?? [], env, logger: logger || undefined,
-    handlers: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, archives), 'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>), 'lookups.reconcile': reconcileLookupsJob(lookups) },
-  });
-  registerJobRoutes(app, jobs);
   registerArchiveRoutes(app, archive, archives);
-  app.addHook('onClose', () => jobs.stop());
   return Object.assign(app, { realtime });
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import Type from 'typebox';
 import { afterAll } from 'vitest';
-import { createHttpServer } from '@archipelago/platform';
+import { createHttpServer, peerUrls } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { appendEvents, registerEventFeed } from '@archipelago/platform/events';
 import { useTestDatabase } from '@archipelago/platform/testing';
@@ -81,7 +81,7 @@ export async function notificationTestApp(options: { instances?: number } = {}) 
   const build = () =>
     buildApp({
       db, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' }, credentials: testCredentials('notification'),
-      peers: { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl },
+      peer: peerUrls('notification', { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl }),
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
       archives: fileObjectStore(archiveDir),
     });

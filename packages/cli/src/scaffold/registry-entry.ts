@@ -13,11 +13,11 @@ function source(value: unknown, indent: string): string {
   if (Array.isArray(value)) {
     const items = value.map((item) => source(item, inner));
     const flat = `[${items.join(', ')}]`;
-    return flat.length + indent.length <= 140 && !flat.includes('\n') ? flat : `[\n${items.map((i) => `${inner}${i},`).join('\n')}\n${indent}]`;
+    return flat.length + indent.length <= 160 && !flat.includes('\n') ? flat : `[\n${items.map((i) => `${inner}${i},`).join('\n')}\n${indent}]`;
   }
   const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${IDENTIFIER.test(k) ? k : source(k, inner)}: ${source(v, inner)}`);
   const flat = `{ ${entries.join(', ')} }`;
-  if (indent.length > 2 && flat.length + indent.length <= 140 && !flat.includes('\n')) return flat;
+  if (indent.length > 2 && flat.length + indent.length <= 160 && !flat.includes('\n')) return flat;
   return `{\n${entries.map((e) => `${inner}${e},`).join('\n')}\n${indent}}`;
 }
 

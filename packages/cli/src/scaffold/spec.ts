@@ -1,19 +1,17 @@
-import { snakeCase, validateRegistry, type LookupDefinition, type ServiceDefinition } from '@archipelago/registry';
-
-/** A lookup the new service keeps, with the SQL type of each copied column (its migration's). */
-export interface ScaffoldLookup extends LookupDefinition {
-  readonly columnTypes: Readonly<Record<string, string>>;
-}
+import type { TObject, TSchema } from 'typebox';
+import { LOOKUP_COLUMN_TYPES, snakeCase, validateRegistry, type EventSubscription, type LookupColumnType, type LookupDefinition, type ServiceDefinition } from '@archipelago/registry';
 
 /** What `new service` builds: the registry entry and the files both follow from it. */
 export interface ScaffoldSpec {
   readonly key: string;
   /** The resource of its guarded route: `/api/v1/<resource>`, permission `<resource>:read`. */
   readonly resource: string;
-  /** Sources and event types the service's own consumers record (group subscriptions). */
-  readonly consumes: readonly { readonly from: string; readonly types: readonly string[] }[];
-  readonly lookups: readonly ScaffoldLookup[];
+  /** The service's own consumers (group subscriptions named `<key>.<source>`), whose handlers record events. */
+  readonly consumes: readonly EventSubscription[];
+  readonly lookups: readonly LookupDefinition[];
   readonly definition: ServiceDefinition;
+  /** The payload schema a source declares for an event type (for the test's sample event). */
+  readonly publishedBy: (source: string, type: string) => TObject | undefined;
 }
 
 /** The command line's description of a new service, before it is checked against the registry. */
@@ -23,7 +21,7 @@ export interface ScaffoldRequest {
   readonly label?: string;
   /** `<source>:<type>[,<type>…]`, e.g. `core:order.created`. */
   readonly consumes?: readonly string[];
-  /** `<source>:<entity>:<column>[=<sql type>][,…]`, e.g. `masterdata:department:name,is_active`. */
+  /** `<source>:<entity>:<column>[=<type>][,…]`, e.g. `masterdata:department:name,is_active`. */
   readonly lookups?: readonly string[];
 }
 
@@ -60,28 +58,41 @@ function parseConsumes(option: string): { from: string; types: string[] } {
   return { from, types: types.split(',').filter(Boolean) };
 }
 
-function parseLookup(option: string, definitions: Readonly<Record<string, ServiceDefinition>>): ScaffoldLookup {
+// A payload field's lookup column type, as its producer's schema declares it.
+function columnTypeOf(schema: TSchema | undefined): LookupColumnType {
+  const { type, format } = (schema ?? {}) as { type?: unknown; format?: unknown };
+  if (type === 'integer' || type === 'boolean') return type;
+  return type === 'string' && format === 'uuid' ? 'uuid' : 'text';
+}
+
+function parseLookup(option: string, definitions: Readonly<Record<string, ServiceDefinition>>): LookupDefinition {
   const [from, entity, columns, ...rest] = option.split(':');
   if (!from || !entity || !columns || rest.length > 0) {
-    throw new ScaffoldError(`--lookup "${option}" must be <source>:<entity>:<column>[=<sql type>][,…], e.g. masterdata:department:name,is_active`);
+    throw new ScaffoldError(`--lookup "${option}" must be <source>:<entity>:<column>[=<type>][,…], e.g. masterdata:department:name,is_active`);
   }
-  const columnTypes: Record<string, string> = {};
+  const producer = definitions[from];
+  const payload = (producer?.events?.publishes?.[`${entity}.created`] as TObject | undefined)?.properties ?? {};
+  const typed: Record<string, LookupColumnType> = {};
   for (const column of columns.split(',').filter(Boolean)) {
     const [name = '', type] = column.split('=');
     if (!COLUMN.test(name)) throw new ScaffoldError(`--lookup "${option}": "${name}" is not a column name`);
-    // Booleans by their conventional name; anything else text unless a type is given.
-    columnTypes[name] = type ?? (name.startsWith('is_') ? 'boolean' : 'text');
+    if (type !== undefined && !LOOKUP_COLUMN_TYPES.includes(type as LookupColumnType)) {
+      throw new ScaffoldError(`--lookup "${option}": "${type}" is not a lookup column type (${LOOKUP_COLUMN_TYPES.join(', ')})`);
+    }
+    // Typed as the producer's payload schema declares the field, unless told.
+    typed[name] = (type as LookupColumnType | undefined) ?? columnTypeOf(payload[name]);
   }
-  const key = definitions[from]?.events?.aggregateIds?.[entity];
-  // An unknown key is left for the registry's validation to name.
-  return { table: lookupTable(entity), from, entity, key: key ?? 'code', columns: Object.keys(columnTypes), columnTypes };
+  // An entity without a declared aggregate id is left for the registry's validation to name.
+  const key = producer?.events?.aggregateIds?.[entity] ?? 'code';
+  const keyType = columnTypeOf(payload[key]);
+  return { table: lookupTable(entity), from, entity, key, ...(keyType === 'text' ? {} : { keyType }), columns: typed };
 }
 
 /**
  * Turns a request into a new service's registry entry: a free port, its database, one guarded
- * route and its permission, IAM as its dependency, the sources it reads as `calls`, a group
- * subscription per source (lookups' entities included) and, with lookups, their daily
- * reconciliation. Throws a ScaffoldError naming every problem the registry finds.
+ * route and its permission, IAM as its dependency, the sources it reads as `calls`, a named group
+ * consumer per source it records and, with lookups (typed from the producer's payload schema),
+ * their daily reconciliation. Throws a ScaffoldError naming every problem the registry finds.
  */
 export function scaffoldSpec(request: ScaffoldRequest, definitions: Readonly<Record<string, ServiceDefinition>>): ScaffoldSpec {
   const { key } = request;
@@ -92,15 +103,11 @@ export function scaffoldSpec(request: ScaffoldRequest, definitions: Readonly<Rec
   const consumes = (request.consumes ?? []).map(parseConsumes);
   const lookups = (request.lookups ?? []).map((option) => parseLookup(option, definitions));
 
-  const subscriptions = new Map<string, Set<string>>();
-  const subscribe = (from: string, types: readonly string[]) => {
-    const set = subscriptions.get(from) ?? new Set<string>();
-    for (const type of types) set.add(type);
-    subscriptions.set(from, set);
-  };
-  for (const c of consumes) subscribe(c.from, c.types);
-  for (const l of lookups) subscribe(l.from, [`${l.entity}.*`]);
-  const sources = [...subscriptions.keys()];
+  // One consumer per source, its types merged; the lookups' subscriptions are the platform's.
+  const bySource = new Map<string, string[]>();
+  for (const c of consumes) bySource.set(c.from, [...new Set([...(bySource.get(c.from) ?? []), ...c.types])]);
+  const subscriptions: EventSubscription[] = [...bySource].map(([from, types]) => ({ name: `${key}.${from}`, from, mode: 'group', types }));
+  const sources = [...new Set([...bySource.keys(), ...lookups.map((l) => l.from)])];
 
   const definition: ServiceDefinition = {
     hostname: key,
@@ -113,10 +120,10 @@ export function scaffoldSpec(request: ScaffoldRequest, definitions: Readonly<Rec
     dependsOn: ['iam'],
     ...(sources.filter((s) => s !== 'iam').length > 0 ? { calls: sources.filter((s) => s !== 'iam') } : {}),
     permissions: [`${resource}:read`],
-    ...(sources.length > 0 ? { events: { consumes: sources.map((from) => ({ from, mode: 'group' as const, types: [...subscriptions.get(from)!] })) } } : {}),
+    ...(subscriptions.length > 0 ? { events: { consumes: subscriptions } } : {}),
     ...(lookups.length > 0
       ? {
-          lookups: lookups.map(({ table, from, entity, key: lookupKey, columns }) => ({ table, from, entity, key: lookupKey, columns })),
+          lookups,
           jobs: [{ name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT', description: 'repair every lookup table from its master\'s export' }],
         }
       : {}),
@@ -125,5 +132,6 @@ export function scaffoldSpec(request: ScaffoldRequest, definitions: Readonly<Rec
   if (issues.length > 0) {
     throw new ScaffoldError(`the registry would refuse "${key}":\n${issues.map((i) => `  - service "${i.service}", field "${i.field}": ${i.message}`).join('\n')}`);
   }
-  return { key, resource, consumes, lookups, definition };
+  const publishedBy = (source: string, type: string) => definitions[source]?.events?.publishes?.[type];
+  return { key, resource, consumes: subscriptions, lookups, definition, publishedBy };
 }

@@ -3,9 +3,9 @@ import type { ScaffoldSpec } from './spec.ts';
 
 /**
  * The files of a new service, by path under `services/<key>/`: the one place the service
- * template lives. The shape is today's composition root (docs/architecture.md): `app.ts` starts
- * its consumers, lookups and jobs from the registry entry, `main.ts` runs it, one migration
- * creates its tables, one test drives it through a stand-in producer.
+ * template lives. `app.ts` hands its consumers' handlers to `composeService`, which starts
+ * consumers, lookups and jobs from the registry entry (docs/architecture.md); `main.ts` runs it;
+ * one migration creates its own tables; one test drives it through a stand-in producer.
  */
 export function serviceFiles(spec: ScaffoldSpec, now = new Date()): Record<string, string> {
   const names = namesOf(spec);
@@ -71,105 +71,44 @@ await runService<${names.database}>({
 }
 
 function appTs(spec: ScaffoldSpec, names: Names): string {
-  const consumers = spec.consumes.length > 0;
-  const lookups = spec.lookups.length > 0;
-  const unknownDb = consumers || lookups;
-  const imports = [
-    ...(unknownDb ? [`import type { Kysely } from 'kysely';`] : []),
-    `import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';`,
-    `import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';`,
-    ...(consumers || lookups ? [`import { feedTransport, registerConsumerRoutes${consumers ? ', startConsumer' : ''} } from '@archipelago/platform/events';`] : []),
-    `import type { ServiceCredentials } from '@archipelago/platform/internal-auth';`,
-    ...(lookups
-      ? [
-          `import { registerJobRoutes, startJobs } from '@archipelago/platform/jobs';`,
-          `import { httpExportReader, reconcileLookupsJob, registerLookupRoutes, startLookupSync } from '@archipelago/platform/lookups';`,
-        ]
-      : []),
-    ...(consumers || lookups ? [`import { loadRegistry } from '@archipelago/registry';`] : []),
-    `import type { ${names.database} } from './database.ts';`,
-    `import { recordedEventsRepository } from './recorded-events.repository.ts';`,
-    `import { recordedEventRoutes } from './recorded-events.routes.ts';`,
-  ];
-  const body: string[] = [
-    `  const app = await createHttpServer({ service: SERVICE, logger, readiness: () => checkDatabase(db), credentials });`,
-    `  // Every /api route registered below needs a token with its permission (GET: ${spec.resource}:read).`,
-    `  protectApiRoutes(app, auth);`,
-    `  const recorded = recordedEventsRepository(db);`,
-  ];
-  if (consumers || lookups) {
-    body.push(`  const declared = loadRegistry().service(SERVICE);`, `  const transport = feedTransport({ urlOf: peer, credentials });`);
-  }
-  if (consumers) {
-    body.push(
-      ``,
-      `  // The events this service consumes (registry: events.consumes), applied once across its instances`,
-      `  // in the transaction that moves the consumer's cursor. Replace \`recorded.record\` with your effect.`,
-      `  const consumers = [${spec.consumes.map((c) => q(c.from)).join(', ')}].map((source) => {`,
-      `    const types = declared.events?.consumes?.find((s) => s.from === source && s.mode === 'group')?.types ?? [];`,
-      `    const name = \`\${SERVICE}.\${source}\`;`,
-      `    return startConsumer<${names.database}>({`,
-      `      name,`,
-      `      db,`,
-      `      subscription: transport.subscribe({ source, group: name, mode: 'group' }),`,
-      `      handle: (trx, events) => recorded.record(trx, events.filter((event) => types.some((type) => handles(type, event.type)))),`,
-      `      onError: (error, context) => log?.warn({ err: error, source, event: context.event?.id, attempt: context.attempt }, 'event not applied yet'),`,
-      `    });`,
-      `  });`,
-    );
-  }
-  if (lookups) {
-    body.push(
-      ``,
-      `  // The lookup tables the registry declares: filled from each master's export, kept by its events.`,
-      `  const lookups = await startLookupSync({`,
-      `    service: SERVICE, db: db as Kysely<unknown>, lookups: declared.lookups ?? [], transport, readExport: httpExportReader(peer, credentials), logger: log,`,
-      `  });`,
-      `  registerLookupRoutes(app, lookups);`,
-      `  // LOOKUP_RECONCILE_AT (cron, HH:MM or off) overrides the reconciliation's schedule.`,
-      `  const jobs = await startJobs({`,
-      `    service: SERVICE, db, declared: declared.jobs ?? [], env, logger: log, handlers: { 'lookups.reconcile': reconcileLookupsJob(lookups) },`,
-      `  });`,
-      `  registerJobRoutes(app, jobs);`,
-    );
-  }
-  if (consumers || lookups) {
-    const all = [...(lookups ? ['...lookups.consumers'] : []), ...(consumers ? ['...consumers'] : [])];
-    body.push(`  registerConsumerRoutes(app, db as Kysely<unknown>, [${all.join(', ')}]);`);
-  }
-  body.push(``, `  recordedEventRoutes(app, recorded);`);
-  if (consumers || lookups) {
-    const stops = [...(lookups ? ['jobs.stop()', 'lookups.stop()'] : []), ...(consumers ? ['...consumers.map((consumer) => consumer.stop())'] : [])];
-    body.push(`  app.addHook('onClose', async () => {`, `    await Promise.all([${stops.join(', ')}]);`, `  });`);
-  }
-  body.push(`  return app;`);
-  const destructured = ['db', 'logger', ...(lookups ? ['env'] : []), 'credentials', 'auth', ...(consumers || lookups ? ['peer'] : [])];
-  return `${imports.join('\n')}
-
-const SERVICE = ${q(spec.key)};
+  const handlers = spec.consumes.map((c) => `      ${q(c.name)}: (trx, events) => recorded.record(trx, events),`);
+  return `import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
+import { composeService } from '@archipelago/platform/compose';
+import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
+import type { ${names.database} } from './database.ts';
+import { recordedEventsRepository } from './recorded-events.repository.ts';
+import { recordedEventRoutes } from './recorded-events.routes.ts';
 
 export interface ${names.pascal}Deps extends AppDeps<${names.database}> {
   readonly auth: Auth;
   readonly credentials: ServiceCredentials;
-  /** Base URL of a peer the registry declares in dependsOn or calls (runService's \`deps.peer\`). */
-  readonly peer: (key: string) => string;
 }
-${consumers ? `
-// A declared type, or a \`<entity>.*\` pattern, matching an event's type.
-const handles = (declared: string, type: string) => declared === type || (declared.endsWith('.*') && type.startsWith(declared.slice(0, -1)));
-` : ''}
+
 /** Composition root of ${spec.key}. */
-export async function buildApp({ ${destructured.join(', ')} }: ${names.pascal}Deps): Promise<HttpServer> {
-${consumers || lookups ? `  const log = logger || undefined;\n` : ''}${body.join('\n')}
+export async function buildApp(deps: ${names.pascal}Deps): Promise<HttpServer> {
+  const { db, logger, credentials, auth } = deps;
+  const app = await createHttpServer({ service: ${q(spec.key)}, logger, readiness: () => checkDatabase(db), credentials });
+  // Every /api route registered below needs a token with its permission (GET: ${spec.resource}:read).
+  protectApiRoutes(app, auth);
+  const recorded = recordedEventsRepository(db);
+  // The registry entry's consumers${spec.lookups.length > 0 ? ', lookups and jobs' : ''} are started by the platform; a handler per consumer,
+  // by its name, receives only its declared types (typed payloads), in the transaction that moves its cursor.
+  await composeService(app, {
+    service: ${q(spec.key)}, deps, auth,
+${handlers.length > 0 ? `    handlers: {\n${handlers.join('\n')}\n    },\n` : ''}  });
+  recordedEventRoutes(app, recorded);
+  return app;
 }
 `;
 }
 
 function databaseTs(spec: ScaffoldSpec, names: Names): string {
+  const tsType = (type: string | undefined) => (type === 'boolean' ? 'boolean' : type === 'integer' ? 'number' : 'string');
   const lookupTables = spec.lookups.map((lookup) => {
-    const tsType = (sqlType: string) => (/^bool/.test(sqlType) ? 'boolean' : /^(int|smallint|bigint|numeric|real|double)/.test(sqlType) ? 'number' : 'string');
-    const columns = Object.entries(lookup.columnTypes).map(([column, type]) => `    ${column}: ${tsType(type)} | null;`);
-    return `  ${lookup.table}: {\n    ${lookup.key}: string;\n${columns.join('\n')}\n    source_version: number;\n  };`;
+    const columns = Object.entries(lookup.columns).map(([column, type]) => `    ${column}: ${tsType(type)} | null;`);
+    return `  /** Read-only copy of ${lookup.from}'s ${lookup.entity}, created and kept by the platform from the registry. */
+  ${lookup.table}: {\n    ${lookup.key}: ${tsType(lookup.keyType)};\n${columns.join('\n')}\n    source_version: number;\n  };`;
   });
   return `import type { ColumnType } from 'kysely';
 
@@ -290,20 +229,14 @@ export function recordedEventRoutes(app: HttpServer, recorded: RecordedEventsRep
 }
 
 function migrationTs(spec: ScaffoldSpec): string {
-  const consumers = spec.consumes.length > 0 || spec.lookups.length > 0;
-  const lookups = spec.lookups.length > 0;
-  const imports = [
-    `import { sql, type Kysely } from 'kysely';`,
-    ...(consumers ? [`import { createConsumerTablesV1, dropConsumerTablesV1 } from '@archipelago/platform/events';`] : []),
-    ...(lookups
-      ? [
-          `import { createJobTablesV1, dropJobTablesV1 } from '@archipelago/platform/jobs';`,
-          `import { createLookupBookkeepingV1, createLookupTableV1, dropLookupBookkeepingV1, dropLookupTableV1 } from '@archipelago/platform/lookups';`,
-        ]
-      : []),
-  ];
-  const up = [
-    `  await sql\`
+  const jobs = (spec.definition.jobs ?? []).length > 0;
+  const imports = [`import { sql, type Kysely } from 'kysely';`, ...(jobs ? [`import { createJobTablesV1, dropJobTablesV1 } from '@archipelago/platform/jobs';`] : [])];
+  return `${imports.join('\n')}
+
+// ${spec.key}'s first tables: what its consumers record${jobs ? ", and its jobs' status" : ''}. (Lookup tables, consumer cursors
+// and dead letters follow from the registry entry: the platform creates them after the migrations.)
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql\`
     CREATE TABLE recorded_events (
       id             uuid PRIMARY KEY,
       type           text NOT NULL,
@@ -313,39 +246,43 @@ function migrationTs(spec: ScaffoldSpec): string {
       payload        jsonb NOT NULL,
       occurred_at    timestamptz NOT NULL,
       recorded_at    timestamptz NOT NULL DEFAULT now()
-    )\`.execute(db);`,
-    `  await sql\`CREATE INDEX recorded_events_newest ON recorded_events (occurred_at DESC, id DESC)\`.execute(db);`,
-    ...(consumers ? [`  await createConsumerTablesV1(db);`] : []),
-    ...(lookups ? [`  await createLookupBookkeepingV1(db);`] : []),
-    ...spec.lookups.map((lookup) => {
-      const columns = Object.entries(lookup.columnTypes).map(([column, type]) => `${column}: ${q(type)}`).join(', ');
-      return `  await createLookupTableV1(db, { table: ${q(lookup.table)}, key: [${q(lookup.key)}, 'text'], columns: { ${columns} } });`;
-    }),
-    ...(lookups ? [`  await createJobTablesV1(db);`] : []),
-  ];
-  const down = [
-    ...(lookups ? [`  await dropJobTablesV1(db);`] : []),
-    ...spec.lookups.map((lookup) => `  await dropLookupTableV1(db, ${q(lookup.table)});`),
-    ...(lookups ? [`  await dropLookupBookkeepingV1(db);`] : []),
-    ...(consumers ? [`  await dropConsumerTablesV1(db);`] : []),
-    `  await sql\`DROP TABLE recorded_events\`.execute(db);`,
-  ];
-  return `${imports.join('\n')}
-
-// ${spec.key}'s first tables: what its consumers record${consumers ? ', their cursors and dead letters' : ''}${lookups ? ', its lookup tables and its jobs\' status' : ''}.
-export async function up(db: Kysely<unknown>): Promise<void> {
-${up.join('\n')}
-}
+    )\`.execute(db);
+  await sql\`CREATE INDEX recorded_events_newest ON recorded_events (occurred_at DESC, id DESC)\`.execute(db);
+${jobs ? '  await createJobTablesV1(db);\n' : ''}}
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-${down.join('\n')}
+${jobs ? '  await dropJobTablesV1(db);\n' : ''}  await sql\`DROP TABLE recorded_events\`.execute(db);
 }
 `;
+}
+
+// A TypeScript literal that satisfies a payload schema (as the registry declares it), with \`id\` for its uuids.
+function sampleLiteral(schema: unknown): string {
+  const s = (schema ?? {}) as { type?: string; format?: string; const?: unknown; anyOf?: unknown[]; properties?: Record<string, unknown>; required?: string[] };
+  if (s.const !== undefined) return JSON.stringify(s.const).replace(/"/g, "'");
+  if (s.anyOf) return sampleLiteral(s.anyOf[0]);
+  switch (s.type) {
+    case 'string': return s.format === 'uuid' ? 'id' : s.format === 'date-time' ? 'new Date().toISOString()' : "'sample'";
+    case 'integer': case 'number': return '1';
+    case 'boolean': return 'true';
+    case 'null': return 'null';
+    case 'array': return '[]';
+    case 'object': {
+      const required = new Set(s.required ?? []);
+      const fields = Object.entries(s.properties ?? {}).filter(([name]) => required.has(name)).map(([name, value]) => {
+        const literal = sampleLiteral(value);
+        return literal === name ? name : `${/^[A-Za-z_$][\w$]*$/.test(name) ? name : q(name)}: ${literal}`;
+      });
+      return `{ ${fields.join(', ')} }`;
+    }
+    default: return 'null';
+  }
 }
 
 function testTs(spec: ScaffoldSpec, names: Names): string {
   const first = spec.consumes[0];
   const sampleType = first ? (first.types[0]!.endsWith('.*') ? `${first.types[0]!.slice(0, -2)}.created` : first.types[0]!) : undefined;
+  const payload = first ? sampleLiteral(spec.publishedBy(first.from, sampleType!)) : '';
   const producerBlock = first
     ? `
 // A stand-in for ${first.from}: its real event feed over a test copy of its database, where the test commits events.
@@ -356,7 +293,7 @@ async function startProducer(source: string) {
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,
-    async publish(type: string, aggregateId: string, payload: unknown) {
+    async publish(type: string, aggregateId: string, payload: object) {
       await database.db.transaction().execute((trx) => appendEvents(trx, [{ type, aggregateType: type.split('.')[0]!, aggregateId, aggregateVersion: 1, payload }]));
     },
     close: () => app.close(),
@@ -407,7 +344,8 @@ ${first ? '    await producer.close();\n' : ''}    await identity.close();
 ${first ? `
   it('records ${sampleType} from ${first.from} once and serves it', async () => {
     const id = randomUUID();
-    await producer.publish(${q(sampleType!)}, id, { id });
+    // A payload as ${first.from} declares it for ${sampleType} (registry/src/events.ts): appended events are checked under test.
+    await producer.publish(${q(sampleType!)}, id, ${payload});
     let items: { aggregate_id: string; type: string }[] = [];
     for (let attempt = 0; attempt < 400 && items.length === 0; attempt++) {
       items = (await admin.inject({ url: ${q(`${route}?limit=500`)} })).json<{ items: { aggregate_id: string; type: string }[] }>().items.filter((item) => item.aggregate_id === id);

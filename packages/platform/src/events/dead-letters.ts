@@ -17,15 +17,17 @@ export interface DeadLetter {
 
 /**
  * Internal (not routed by the gateway) endpoints of a service's consumers, used by
- * `archipelago dlq`: their stats, and their dead letters to list, replay or discard.
+ * `archipelago dlq`: their stats, and their dead letters to list, replay or discard (only with
+ * `deadLetters`, the default: a service with broadcast consumers alone keeps none).
  */
-export function registerConsumerRoutes(app: HttpServer, db: Kysely<unknown>, consumers: readonly Consumer[]): void {
+export function registerConsumerRoutes(app: HttpServer, db: Kysely<unknown>, consumers: readonly Consumer[], options: { deadLetters?: boolean } = {}): void {
   const byName = new Map(consumers.map((consumer) => [consumer.name, consumer]));
   const Id = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
   app.get('/internal/v1/consumers', { schema: { hide: true } }, async () => ({
     consumers: consumers.map((consumer) => ({ name: consumer.name, ...consumer.stats })),
   }));
+  if (options.deadLetters === false) return;
   app.get(
     '/internal/v1/dead-letters',
     { config: OPERATOR_ONLY, schema: { hide: true, querystring: Type.Object({ consumer: Type.Optional(Type.String()), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }) } },

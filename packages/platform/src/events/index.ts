@@ -33,3 +33,5 @@ export {
   type EventHandler,
 } from './consumer.ts';
 export { registerConsumerRoutes, type DeadLetter } from './dead-letters.ts';
+export { createTransport, type TransportDeps } from './transports.ts';
+export { assertEventPayloads, checkingEventPayloads, EventPayloadError } from './payloads.ts';

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import { markIdempotentWrite } from '../idempotency/context.ts';
 import type { EventEnvelope, NewEvent } from './envelope.ts';
+import { assertEventPayloads, checkingEventPayloads } from './payloads.ts';
 import { uuidv7 } from './uuid.ts';
 
 /**
@@ -61,7 +62,8 @@ interface OutboxRow {
 
 /**
  * Records events in the transaction that makes the change: both commit, or neither does. In a
- * request with an `Idempotency-Key`, the key is marked committed in the same transaction.
+ * request with an `Idempotency-Key`, the key is marked committed in the same transaction. Under
+ * test, each payload is checked against its type's declared schema (a drifting producer fails).
  *
  * @example
  * await db.transaction().execute(async (trx) => {
@@ -71,6 +73,7 @@ interface OutboxRow {
  */
 export async function appendEvents<DB>(trx: Transaction<DB>, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
+  if (checkingEventPayloads()) assertEventPayloads(events);
   await markIdempotentWrite(trx);
   const ids = events.map(() => uuidv7());
   const rows = events.map((e, i) => sql`(${ids[i]}::uuid, ${e.type}, ${e.aggregateType}, ${e.aggregateId}, ${e.aggregateVersion}, ${JSON.stringify(e.payload)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`);

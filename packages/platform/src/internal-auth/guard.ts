@@ -17,9 +17,12 @@ declare module 'fastify' {
 /** Route config of operator actions (key rotation, dead-letter replay, reconcile, running a job). */
 export const OPERATOR_ONLY = { callers: [OPERATOR] } as const;
 
-/** The principals allowed to read `source`'s event feed: its consumers in the registry, and the operator. */
+/**
+ * The principals allowed to read `source`'s event feed: the services the registry has subscribe to
+ * it (their `consumes`, their lookups' producers, the identity provider's changes), and the operator.
+ */
 export function feedReaders(source: string): string[] {
-  const consumers = loadRegistry().services.filter((s) => s.events?.consumes?.some((c) => c.from === source)).map((s) => s.key);
+  const consumers = loadRegistry().services.filter((s) => s.subscriptions.some((c) => c.from === source)).map((s) => s.key);
   return [...consumers, OPERATOR];
 }
 

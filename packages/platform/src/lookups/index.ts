@@ -3,3 +3,4 @@ export { lookupProjection, lookupWriter, upsertOf, type LookupChange, type Looku
 export { httpExportReader, reconcileLookup, type DriftReport, type ExportReader } from './reconcile.ts';
 export { reconcileLookupsJob, startLookupSync, type LookupSync, type LookupSyncOptions } from './sync.ts';
 export { registerLookupRoutes } from './routes.ts';
+export { alignLookupTables, declaredLookupColumns, lookupTableMatches, type LookupAlignment } from './align.ts';

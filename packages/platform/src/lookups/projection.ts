@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { LookupDefinition } from '@archipelago/registry';
+import { lookupSourceKey, type LookupDefinition } from '@archipelago/registry';
 import type { EventEnvelope } from '../events/envelope.ts';
 
 /** A master row as the producer's events and export carry it: its id, version and columns. */
@@ -24,11 +24,12 @@ type Executor = Kysely<unknown> | Transaction<unknown>;
 export function lookupWriter(lookup: LookupDefinition) {
   const table = sql.id(lookup.table);
   const key = sql.id(lookup.key);
-  const columns = lookup.columns.map((column) => sql.id(column));
-  const updates = lookup.columns.map((column) => sql`${sql.id(column)} = excluded.${sql.id(column)}`);
+  const copied = Object.keys(lookup.columns);
+  const columns = copied.map((column) => sql.id(column));
+  const updates = copied.map((column) => sql`${sql.id(column)} = excluded.${sql.id(column)}`);
 
   const valuesOf = (change: Extract<LookupChange, { kind: 'upsert' }>) => {
-    const values = lookup.columns.map((column) => {
+    const values = copied.map((column) => {
       if (!(column in change.row)) throw new Error(`${lookup.entity} ${change.key} carries no "${column}" (declared by ${lookup.table})`);
       return sql`${change.row[column]}`;
     });
@@ -86,7 +87,11 @@ export function lookupWriter(lookup: LookupDefinition) {
 export type LookupWriter = ReturnType<typeof lookupWriter>;
 
 /** A master row as a change of its lookup copy. */
-export const upsertOf = (lookup: LookupDefinition, row: MasterRow): LookupChange => ({ kind: 'upsert', key: String(row[lookup.key]), version: row.version, row });
+export const upsertOf = (lookup: LookupDefinition, row: MasterRow): LookupChange => ({ kind: 'upsert', key: String(row[lookupSourceKey(lookup)]), version: row.version, row });
+
+// The key an event applies to: its aggregate id, or the mapped field of its payload (`keyFrom`).
+const keyOf = (lookup: LookupDefinition, event: EventEnvelope) =>
+  lookup.keyFrom === undefined ? event.aggregate.id : String((event.payload as Record<string, unknown>)[lookup.keyFrom]);
 
 /**
  * The event handler of every lookup one producer feeds: `<entity>.created|updated` upsert,
@@ -99,7 +104,8 @@ export function lookupProjection(lookups: readonly LookupDefinition[]) {
     for (const event of events) {
       const target = targets.get(event.aggregate.type);
       if (!target) continue;
-      const { version, id: key } = event.aggregate;
+      const { version } = event.aggregate;
+      const key = keyOf(target.lookup, event);
       const change: LookupChange = event.type === `${event.aggregate.type}.deleted`
         ? { kind: 'remove', key, version }
         : { kind: 'upsert', key, version, row: { ...(event.payload as Record<string, unknown>), version } as MasterRow };

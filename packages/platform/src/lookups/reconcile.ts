@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { LookupDefinition } from '@archipelago/registry';
+import { lookupSourceKey, type LookupDefinition } from '@archipelago/registry';
 import type { ServiceCredentials } from '../internal-auth/credentials.ts';
 import { internalFetch } from '../internal-auth/fetch.ts';
 import { lookupWriter, upsertOf, type MasterRow } from './projection.ts';
@@ -54,7 +54,7 @@ export async function reconcileLookup(
 ): Promise<DriftReport> {
   const started = (await sql<{ now: Date }>`SELECT clock_timestamp() AS now`.execute(db)).rows[0]!.now;
   const master = new Map<string, MasterRow>();
-  for await (const page of readExport(lookup)) for (const row of page) master.set(String(row[lookup.key]), row);
+  for await (const page of readExport(lookup)) for (const row of page) master.set(String(row[lookupSourceKey(lookup)]), row);
 
   const copies = await sql<Record<string, unknown> & { source_version: number; synced_at: Date }>`
     SELECT * FROM ${sql.id(lookup.table)}`.execute(db);
@@ -70,7 +70,7 @@ export async function reconcileLookup(
     if (!copy) {
       // A tombstone at least as new means the export was read before the deletion arrived.
       if ((deletedAt.get(key) ?? -1) < row.version) missing.push(row);
-    } else if (copy.source_version < row.version || (copy.source_version === row.version && !lookup.columns.every((c) => sameValue(copy[c], row[c])))) {
+    } else if (copy.source_version < row.version || (copy.source_version === row.version && !Object.keys(lookup.columns).every((c) => sameValue(copy[c], row[c])))) {
       stale.push(row);
     }
   }

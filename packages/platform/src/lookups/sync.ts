@@ -5,6 +5,7 @@ import { startConsumer, type Consumer, type ConsumerOptions } from '../events/co
 import type { EventTransport } from '../events/transport.ts';
 import type { Logger } from '../logger.ts';
 import { StartupError } from '../startup.ts';
+import { lookupTableMatches } from './align.ts';
 import { lookupProjection } from './projection.ts';
 import { reconcileLookup, type DriftReport, type ExportReader } from './reconcile.ts';
 
@@ -107,18 +108,11 @@ export function reconcileLookupsJob(sync: LookupSync): () => Promise<{ lookups: 
 async function assertTablesMatchRegistry(db: Kysely<unknown>, service: string, lookups: readonly LookupDefinition[]): Promise<void> {
   const problems: string[] = [];
   for (const lookup of lookups) {
-    const result = await sql<{ column_name: string }>`
-      SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${lookup.table}`.execute(db);
-    const present = new Set(result.rows.map((row) => row.column_name));
-    if (present.size === 0) {
-      problems.push(`table ${lookup.table} does not exist`);
-      continue;
-    }
-    const missing = [lookup.key, ...lookup.columns, 'master_id', 'source_version', 'synced_at'].filter((column) => !present.has(column));
-    if (missing.length > 0) problems.push(`${lookup.table} lacks column(s) ${missing.join(', ')}`);
+    const state = await lookupTableMatches(db, lookup);
+    if (!state.matches) problems.push(state.exists ? `${lookup.table} has other columns or types than declared` : `table ${lookup.table} does not exist`);
   }
   if (problems.length > 0) {
-    throw new StartupError(`${service}'s lookup tables do not match the registry: ${problems.join('; ')}. Add a migration (createLookupTableV1) for them.`);
+    throw new StartupError(`${service}'s lookup tables do not match the registry: ${problems.join('; ')}. Run its migrations (npm run cli -- db migrate), which create them from the declaration.`);
   }
 }
 

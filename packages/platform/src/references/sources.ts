@@ -3,14 +3,19 @@ import type { ReferenceSource } from './validator.ts';
 import type { ServiceCredentials } from '../internal-auth/credentials.ts';
 import { internalFetch } from '../internal-auth/fetch.ts';
 
-/** References to codes the service keeps a lookup table of: checked locally, active rows only. */
-export function lookupReferences(db: Kysely<unknown>, table: string, options: { key?: string; owner?: string } = {}): ReferenceSource {
+/**
+ * References to codes the service keeps a lookup table of: checked locally, active rows only
+ * (`active`: the flag column, default `is_active`; `false` for a table without one).
+ */
+export function lookupReferences(db: Kysely<unknown>, table: string, options: { key?: string; owner?: string; active?: string | false } = {}): ReferenceSource {
   const key = options.key ?? 'code';
+  const active = options.active ?? 'is_active';
   return {
     owner: options.owner ?? table,
     async resolve(values) {
       const result = await sql<{ key: string }>`
-        SELECT ${sql.id(key)} AS key FROM ${sql.id(table)} WHERE ${sql.id(key)} = ANY(${values}::text[]) AND is_active`.execute(db);
+        SELECT ${sql.id(key)} AS key FROM ${sql.id(table)}
+        WHERE ${sql.id(key)}::text = ANY(${values}::text[]) AND ${active === false ? sql`true` : sql.id(active)}`.execute(db);
       return new Set(result.rows.map((row) => row.key));
     },
   };
@@ -131,5 +136,23 @@ export function iamUserResolver(iamUrl: string, credentials: ServiceCredentials,
     if (!response.ok) throw new Error(`iam answered ${response.status} to user validation`);
     const body = (await response.json()) as { users: { id: string; active: boolean }[] };
     return new Set(body.users.filter((user) => user.active).map((user) => user.id));
+  };
+}
+
+/**
+ * Codes checked through their owner's batch API (`POST <path>` with `{ codes }`, answering
+ * `{ items: [{ code, active }] }`, as masterdata's `/internal/v1/<table>/validate`): active ones only.
+ */
+export function ownerCodeResolver(options: { owner: string; url: string; path: string; credentials: ServiceCredentials; timeoutMs?: number }) {
+  return async (codes: readonly string[]): Promise<ReadonlySet<string>> => {
+    const response = await internalFetch(options.credentials, options.owner, new URL(options.path, options.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ codes }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 2_000),
+    });
+    if (!response.ok) throw new Error(`${options.owner} answered ${response.status} to ${options.path}`);
+    const body = (await response.json()) as { items: { code: string; active: boolean }[] };
+    return new Set(body.items.filter((item) => item.active).map((item) => item.code));
   };
 }

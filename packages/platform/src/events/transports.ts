@@ -1,0 +1,40 @@
+import { ConfigError } from '../config.ts';
+import type { ServiceCredentials } from '../internal-auth/credentials.ts';
+import type { Logger } from '../logger.ts';
+import { feedTransport } from './feed-transport.ts';
+import type { EventTransport } from './transport.ts';
+
+/** What a transport may need to be built: who it runs for, how to reach peers, the service's config. */
+export interface TransportDeps {
+  /** Registry key of the service the transport runs in. */
+  readonly service: string;
+  /** A peer's base URL (`<KEY>_URL`), for transports that talk to producers over HTTP. */
+  readonly peer: (key: string) => string;
+  readonly credentials: ServiceCredentials;
+  /** The service's validated configuration (`RABBITMQ_URL`, …). */
+  readonly config?: Readonly<Record<string, unknown>>;
+  readonly logger?: Logger;
+}
+
+/**
+ * The transports `EVENT_TRANSPORT` may name, each a factory. The one seam where a transport joins:
+ * a RabbitMQ transport is one more line (`rabbitmq: (deps) => rabbitmqTransport(deps)`).
+ */
+const transportFactories: Readonly<Record<string, (deps: TransportDeps) => EventTransport>> = {
+  feed: (deps) => feedTransport({ urlOf: deps.peer, credentials: deps.credentials }),
+};
+
+/**
+ * Builds the event transport a service is configured with (`EVENT_TRANSPORT`, default `feed`);
+ * `runService` calls it, and the platform publishes and subscribes through what it returns.
+ *
+ * @example
+ * const transport = createTransport(config.EVENT_TRANSPORT ?? 'feed', { service: 'core', peer, credentials });
+ */
+export function createTransport(kind: string, deps: TransportDeps): EventTransport {
+  const factory = transportFactories[kind];
+  if (!factory) {
+    throw new ConfigError([{ variable: 'EVENT_TRANSPORT', message: `"${kind}" is not an event transport this build knows (known: ${Object.keys(transportFactories).join(', ')})` }]);
+  }
+  return factory(deps);
+}
