@@ -71,7 +71,7 @@ function parseLookup(option: string, definitions: Readonly<Record<string, Servic
     throw new ScaffoldError(`--lookup "${option}" must be <source>:<entity>:<column>[=<type>][,…], e.g. masterdata:department:name,is_active`);
   }
   const producer = definitions[from];
-  const payload = (producer?.events?.publishes?.[`${entity}.created`] as TObject | undefined)?.properties ?? {};
+  const payload = producer?.events?.publishes?.[`${entity}.created`]?.properties ?? {};
   const typed: Record<string, LookupColumnType> = {};
   for (const column of columns.split(',').filter(Boolean)) {
     const [name = '', type] = column.split('=');
