@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Kysely } from 'kysely';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
-import { peerUrls, type HttpServer } from '@archipelago/platform';
+import { peerUrls, peerUrlVariable, type HttpServer } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { freePort, testCredentials, useTestDatabase } from '@archipelago/platform/testing';
@@ -23,6 +23,7 @@ import { buildApp as buildNotification } from '../../services/notification/src/a
 import type { NotificationDatabase } from '../../services/notification/src/database.ts';
 import { buildApp as buildReporting } from '../../services/reporting/src/app.ts';
 import type { ReportingDatabase } from '../../services/reporting/src/database.ts';
+import { buildOtherServices } from './other-services.ts';
 
 // docs/architecture.md#errors: hostile input is a 400 problem+json naming the field, never a 5xx. This test
 // does not list cases by hand: it reads every service's OpenAPI document and sends every operation
@@ -188,15 +189,19 @@ describe('hostile input to every route of every service', async () => {
   const reportingDatabase = await useTestDatabase('reporting');
   const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') });
   const reportingUrl = await reporting.listen({ host: '127.0.0.1', port: 0 });
-  const env = { IAM_URL: iamUrl, MASTERDATA_URL: masterdataUrl, CORE_URL: coreUrl, NOTIFICATION_URL: notificationUrl, REPORTING_URL: reportingUrl };
+  const urls: Record<string, string> = { iam: iamUrl, masterdata: masterdataUrl, core: coreUrl, notification: notificationUrl, reporting: reportingUrl };
+  // Any service added since (npm run cli -- new service), on its own test database.
+  const others = await buildOtherServices(Object.keys(urls), { auth, peer: (key) => urls[key] ?? `http://127.0.0.1:${masterdataPort}` });
+  for (const [key, app] of Object.entries(others)) urls[key] = await app.listen({ host: '127.0.0.1', port: 0 });
+  const env = Object.fromEntries(Object.entries(urls).map(([key, url]) => [peerUrlVariable(key), url]));
   const gateway = await buildGateway({ logger: false, upstreams: gatewayUpstreams(loadRegistry(undefined, {}), env), authSources: remoteAuthSources(iamUrl, { credentials: testCredentials('gateway') }), credentials: testCredentials('gateway') });
   const gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: await freePort() });
   afterAll(async () => {
     await gateway.close();
-    for (const app of [core, masterdata, notification, reporting, iam]) await app.close();
+    for (const app of [...Object.values(others), core, masterdata, notification, reporting, iam]) await app.close();
   });
 
-  const services: Record<string, HttpServer> = { iam, masterdata, core, notification, reporting };
+  const services: Record<string, HttpServer> = { iam, masterdata, core, notification, reporting, ...others };
   let token = '';
   const signIn = async () => {
     const response = await iam.inject({ method: 'POST', url: '/api/v1/auth/login', payload: ADMIN, remoteAddress: `198.51.100.${Math.floor(Math.random() * 250) + 1}` });

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { peerUrlVariable } from '@archipelago/platform';
 import { loadRegistry } from '@archipelago/registry';
 import { remoteAuthSources } from '@archipelago/platform/auth';
 import { testCredentials } from '@archipelago/platform/testing';
@@ -12,10 +13,11 @@ import { coreTestApp } from '../../services/core/test/core-app.ts';
 describe('a retried create through the gateway', async () => {
   const { server: core, identity, user, database } = await coreTestApp();
   const coreUrl = await core.listen({ host: '127.0.0.1', port: 0 });
-  const env = { IAM_URL: identity.url, CORE_URL: coreUrl, MASTERDATA_URL: coreUrl, NOTIFICATION_URL: coreUrl, REPORTING_URL: coreUrl };
+  const registry = loadRegistry(undefined, {});
+  const env = { ...Object.fromEntries(registry.services.map((s) => [peerUrlVariable(s.key), coreUrl])), IAM_URL: identity.url };
   const gateway = await buildGateway({
     logger: false,
-    upstreams: gatewayUpstreams(loadRegistry(undefined, {}), env),
+    upstreams: gatewayUpstreams(registry, env),
     settings: { upstreamTimeoutMs: 500 },
     authSources: remoteAuthSources(identity.url, { credentials: testCredentials('gateway') }),
     credentials: testCredentials('gateway'),

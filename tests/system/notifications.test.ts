@@ -1,6 +1,7 @@
 import { peerUrls } from '@archipelago/platform';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
+import { peerUrlVariable } from '@archipelago/platform';
 import { loadRegistry } from '@archipelago/registry';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { useTestDatabase } from '@archipelago/platform/testing';
@@ -28,10 +29,11 @@ describe('notifications through the gateway', async () => {
     auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }) }),
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
-  const env = { IAM_URL: identity.url, CORE_URL: coreUrl, MASTERDATA_URL: coreUrl, NOTIFICATION_URL: notificationUrl, REPORTING_URL: coreUrl };
+  const registry = loadRegistry(undefined, {});
+  const env = { ...Object.fromEntries(registry.services.map((s) => [peerUrlVariable(s.key), coreUrl])), IAM_URL: identity.url, NOTIFICATION_URL: notificationUrl };
   const gateway = await buildGateway({
     logger: false,
-    upstreams: gatewayUpstreams(loadRegistry(undefined, {}), env),
+    upstreams: gatewayUpstreams(registry, env),
     authSources: remoteAuthSources(identity.url, { credentials: testCredentials('gateway') }),
     credentials: testCredentials('gateway'),
   });

@@ -7,6 +7,7 @@ import { generate } from './commands/generate.ts';
 import { iam } from './commands/iam.ts';
 import { credentialsCommand } from './credentials.ts';
 import { mail } from './commands/mail.ts';
+import { newService } from './commands/new.ts';
 import { jobs } from './commands/jobs.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
@@ -31,6 +32,9 @@ const USAGE = `Usage: archipelago <command>
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
   mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
   mail show [<id>]                 one message (the newest without an id)
+  new service <key> [--consumes <source>:<type>[,…]]… [--lookup <source>:<entity>:<column>[=<sql type>][,…]]…
+                   [--resource <name>] [--label <text>]
+                                   scaffold services/<key>/ and add it to registry/src/services.ts
 `;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -45,6 +49,10 @@ async function main(argv: readonly string[]): Promise<number> {
       seed: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      consumes: { type: 'string', multiple: true },
+      lookup: { type: 'string', multiple: true },
+      resource: { type: 'string' },
+      label: { type: 'string' },
     },
   });
   const [command, sub, argument] = positionals;
@@ -82,6 +90,9 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);
       return 0;
+    case 'new':
+      if (sub !== 'service' || !argument) break;
+      return newService({ key: argument, consumes: values.consumes, lookups: values.lookup, resource: values.resource, label: values.label }, say);
     case 'mail':
       if (sub !== 'list' && sub !== 'show') break;
       return mail(sub, argument, process.env, say);

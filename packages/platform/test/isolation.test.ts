@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { loadRegistry } from '@archipelago/registry';
 import { testCluster } from '../src/testing/index.ts';
 
 function credentials(url: string) {
@@ -25,19 +26,22 @@ describe('database isolation', () => {
   const databases = testCluster().databases;
   const services = Object.keys(databases);
 
+  // Databases by the registry's name (the key in snake_case), never by the key itself.
+  const stateful = loadRegistry(undefined, {}).services.filter((s) => s.stateful);
+
   it('covers every stateful service', () => {
-    expect(services.sort()).toEqual(['core', 'iam', 'masterdata', 'notification', 'reporting']);
+    expect(services.sort()).toEqual(stateful.map((s) => s.key).sort());
   });
 
-  for (const service of ['core', 'iam', 'masterdata', 'notification', 'reporting']) {
+  for (const { key: service, database } of stateful) {
     it(`${service}'s roles reach its own database and no other`, async () => {
       const app = credentials(databases[service]!.appUrl);
       const owner = credentials(databases[service]!.ownerUrl);
-      expect(await tryConnect(app, service)).toBe('connected');
-      expect(await tryConnect(owner, service)).toBe('connected');
-      for (const other of services.filter((s) => s !== service)) {
-        expect(await tryConnect(app, other)).toMatch(/^42501: permission denied for database/);
-        expect(await tryConnect(owner, other)).toMatch(/^42501: permission denied for database/);
+      expect(await tryConnect(app, database)).toBe('connected');
+      expect(await tryConnect(owner, database)).toBe('connected');
+      for (const other of stateful.filter((s) => s.key !== service)) {
+        expect(await tryConnect(app, other.database)).toMatch(/^42501: permission denied for database/);
+        expect(await tryConnect(owner, other.database)).toMatch(/^42501: permission denied for database/);
       }
       for (const maintenance of ['postgres', 'template1']) {
         expect(await tryConnect(app, maintenance)).toMatch(/^42501: permission denied for database/);

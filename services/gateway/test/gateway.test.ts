@@ -9,7 +9,7 @@ import { sql, type Kysely } from 'kysely';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRegistry, serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
-import { createHttpServer, createLogger } from '@archipelago/platform';
+import { createHttpServer, createLogger, peerUrlVariable } from '@archipelago/platform';
 import { remoteAuthSources } from '@archipelago/platform/auth';
 import { freePort, useTestDatabase } from '@archipelago/platform/testing';
 import { asPrincipal, OPERATOR, testCredentials } from '@archipelago/platform/testing/credentials';
@@ -60,7 +60,8 @@ describe('the gateway', async () => {
   const deadUrl = `http://127.0.0.1:${await freePort()}`;
 
   const registry = loadRegistry(undefined, {});
-  const env = { IAM_URL: iamUrl, CORE_URL: doomedUrl, NOTIFICATION_URL: upstreamUrl, REPORTING_URL: deadUrl, MASTERDATA_URL: upstreamUrl };
+  // Every routed service answers at the stand-in upstream (a service added later too), except these.
+  const env = { ...Object.fromEntries(registry.services.map((s) => [peerUrlVariable(s.key), upstreamUrl])), IAM_URL: iamUrl, CORE_URL: doomedUrl, REPORTING_URL: deadUrl };
   const start = (settings: Partial<GatewaySettings> = {}) =>
     buildApp({
       logger: false, upstreams: gatewayUpstreams(registry, env), settings, credentials: testCredentials('gateway'),

@@ -4,6 +4,7 @@ import Type from 'typebox';
 import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER } from '../auth/authenticator.ts';
 import type { AuthorizationData, Policy } from '../auth/types.ts';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { loadRegistry } from '@archipelago/registry';
 import { createHttpServer } from '../http.ts';
 import { testCredentials } from './credentials.ts';
 
@@ -41,7 +42,13 @@ export function asUser(app: Injectable, token: string): Injectable {
   };
 }
 
-const RESOURCES = ['labels', 'regions', 'districts', 'sub-districts', 'departments', 'classification-codes', 'resources', 'orders', 'engagements', 'intakes', 'records', 'reports'];
+// The default roles, as IAM's seed makes them: admin holds every permission the registry declares
+// (a new service's included), viewer every read, staff every read and orders and resources writes.
+function defaultRoles(): Record<string, readonly string[]> {
+  const permissions = loadRegistry(undefined, {}).services.flatMap((s) => s.permissions ?? []);
+  const reads = permissions.filter((p) => p.endsWith(':read'));
+  return { admin: permissions, staff: [...reads, 'orders:write', 'resources:write'], viewer: reads };
+}
 
 /**
  * For services' own tests: a small stand-in for IAM on loopback, with IAM's token format and
@@ -59,11 +66,7 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
   const kid = `test-${randomUUID()}`;
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
   const authorization: AuthorizationData = {
-    roles: options.roles ?? {
-      admin: RESOURCES.flatMap((r) => [`${r}:read`, `${r}:write`]),
-      staff: RESOURCES.flatMap((r) => [`${r}:read`, ...(['orders', 'resources'].includes(r) ? [`${r}:write`] : [])]),
-      viewer: RESOURCES.map((r) => `${r}:read`),
-    },
+    roles: options.roles ?? defaultRoles(),
     policies: options.policies ?? [],
   };
   const users = new Map<string, TestUser>();
