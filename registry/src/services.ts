@@ -51,7 +51,9 @@ export const serviceDefinitions = {
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
       { name: 'audit.purge', schedule: '30 3 * * *', description: 'delete auth audit entries older than 2 years' },
     ],
-    reporting: { publishes: ['users', 'roles'] },
+    // Never published: password hashes, sessions, refresh/API/reset-token hashes, signing keys,
+    // outbox, idempotency keys and job status.
+    reporting: { publishes: [{ table: 'users', exclude: ['password_hash'] }, 'roles', 'user_roles', 'permissions', 'role_permissions'] },
   },
   notification: {
     hostname: 'notification',

@@ -1,0 +1,301 @@
+import pg from 'pg';
+import type { Service } from '@archipelago/registry';
+import { serviceRoles } from './provision.ts';
+
+/** The login role reporting's subscriptions connect as: REPLICATION and SELECT on published columns only. */
+export const REPLICATOR_ROLE = 'reporting_replicator';
+/** The read-only role for reporting tools (Metabase, psql): SELECT on the copies, nothing else. */
+export const READER_ROLE = 'reporting_reader';
+
+/** One service database that publishes tables to reporting. */
+export interface ReportingSource {
+  readonly service: Service;
+  /** A superuser connection to the service's database (its own cluster or the shared one). */
+  readonly admin: pg.ClientConfig;
+  /** How reporting's PostgreSQL reaches that database as the replicator (libpq keyword/value string). */
+  readonly conninfo: string;
+}
+
+/** The names one source uses; slots are cluster-wide, so they carry the source database's name. */
+export interface ReportingNames {
+  readonly publication: string;
+  readonly slot: string;
+  readonly subscription: string;
+  /** The schema holding the copies in the reporting database (the service's key). */
+  readonly schema: string;
+}
+
+const ident = (name: string) => pg.escapeIdentifier(name);
+const lit = (value: string) => pg.escapeLiteral(value);
+
+/** The publication, slot and subscription names of a source whose database is called `database`. */
+export function reportingNames(service: Service, database: string): ReportingNames {
+  const slot = `reporting_${database}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  return { publication: 'reporting', slot, subscription: slot, schema: service.key };
+}
+
+/** The declared tables of a service with their excluded (never published) columns. */
+export function publishedTables(service: Service): { table: string; exclude: readonly string[] }[] {
+  return (service.reporting?.publishes ?? []).map((t) => (typeof t === 'string' ? { table: t, exclude: [] } : t));
+}
+
+interface SourceColumn {
+  readonly table: string;
+  readonly column: string;
+  readonly attnum: number;
+  readonly type: string;
+  readonly key: boolean;
+}
+
+/** What `syncReporting` did for one source, for the CLI to say. */
+export interface SourceSyncResult {
+  readonly service: string;
+  readonly created: boolean;
+  /** Tables (re)copied from scratch because they were new or gained columns. */
+  readonly copied: readonly string[];
+  /** Column changes applied to the copies, e.g. `core.orders: added note`. */
+  readonly altered: readonly string[];
+}
+
+/**
+ * Brings reporting in line with every source, as a superuser, on every start: the replicator role,
+ * one publication per source database (column lists where columns are excluded), a slot created
+ * apart (a CREATE SUBSCRIPTION that creates its slot on its own cluster hangs), the copies in a
+ * schema per service following the source's columns (added, renamed by attribute number, dropped),
+ * and one subscription per source. A table that is new or gained columns is copied afresh, so the
+ * values written before the copy had the column are not lost.
+ */
+export async function syncReporting(options: {
+  readonly sources: readonly ReportingSource[];
+  readonly reporting: pg.ClientConfig;
+  readonly replicatorPassword: string;
+}): Promise<SourceSyncResult[]> {
+  const target = new pg.Client(options.reporting);
+  await target.connect();
+  try {
+    await ensureRoles(target, options.replicatorPassword);
+    const results: SourceSyncResult[] = [];
+    for (const source of options.sources) {
+      if (publishedTables(source.service).length === 0) continue;
+      results.push(await syncSource(source, target, options.replicatorPassword));
+    }
+    return results;
+  } finally {
+    await target.end();
+  }
+}
+
+async function ensureRoles(client: pg.Client, replicatorPassword: string): Promise<void> {
+  for (const role of [REPLICATOR_ROLE, READER_ROLE]) {
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${ident(role)} NOLOGIN`);
+  }
+  await client.query(`ALTER ROLE ${ident(REPLICATOR_ROLE)} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${lit(replicatorPassword)}`);
+  await client.query(`ALTER ROLE ${ident(READER_ROLE)} SET default_transaction_read_only = on`);
+}
+
+async function syncSource(source: ReportingSource, target: pg.Client, replicatorPassword: string): Promise<SourceSyncResult> {
+  const client = new pg.Client(source.admin);
+  await client.connect();
+  try {
+    // One PostgreSQL per service: the replicator must exist on the source's cluster too.
+    await ensureRoles(client, replicatorPassword);
+    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    const names = reportingNames(source.service, database);
+    const schema = source.service.database;
+    const declared = publishedTables(source.service);
+    const columns = await sourceColumns(client, schema, declared);
+    const tables = declared.filter((t) => columns.some((c) => c.table === t.table));
+
+    await grantReplicator(client, database, schema, tables, columns);
+    const { altered, grown, stale } = await alignCopies(target, names.schema, tables, columns);
+
+    const subscription = await target.query<{ enabled: boolean }>('SELECT subenabled AS enabled FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())', [names.subscription]);
+    const exists = subscription.rowCount !== 0;
+    const enabled = subscription.rows[0]?.enabled ?? false;
+    // A table a migration run detached (detachColumnLists) missed changes: it is copied afresh.
+    const published = new Set(
+      (await client.query<{ table: string }>('SELECT tablename AS table FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2', [names.publication, schema])).rows.map((r) => r.table),
+    );
+    const recopy = exists ? [...new Set([...grown, ...tables.map((t) => t.table).filter((t) => !published.has(t))])] : [];
+    // A table that gained columns, or was detached, leaves the subscription for a moment and is copied afresh.
+    if (exists && enabled && recopy.length > 0) {
+      await setPublication(client, names.publication, schema, tables.filter((t) => !recopy.includes(t.table)), columns);
+      await target.query(`ALTER SUBSCRIPTION ${ident(names.subscription)} REFRESH PUBLICATION WITH (copy_data = false)`);
+    }
+    await setPublication(client, names.publication, schema, tables, columns);
+    // Owned by the service's owner role, so its migration run can detach column lists (below).
+    await client.query(`ALTER PUBLICATION ${ident(names.publication)} OWNER TO ${ident(serviceRoles(source.service).owner)}`);
+    const slot = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [names.slot]);
+    if (slot.rowCount === 0) await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot]);
+
+    const subscribed = new Set(
+      exists
+        ? (await target.query<{ table: string }>(
+            `SELECT c.relname AS table FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid
+             WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+            [names.subscription],
+          )).rows.map((r) => r.table)
+        : [],
+    );
+    const copied = tables.map((t) => t.table).filter((t) => !subscribed.has(t));
+    // Whatever the subscription is about to copy starts empty (a copy is COPY into the table).
+    for (const table of copied) await target.query(`TRUNCATE ${ident(names.schema)}.${ident(table)}`);
+    if (!exists) {
+      await target.query(
+        `CREATE SUBSCRIPTION ${ident(names.subscription)} CONNECTION ${lit(source.conninfo)} PUBLICATION ${ident(names.publication)}
+         WITH (create_slot = false, slot_name = ${lit(names.slot)}, copy_data = true)`,
+      );
+    } else if (enabled && copied.length > 0) {
+      await target.query(`ALTER SUBSCRIPTION ${ident(names.subscription)} REFRESH PUBLICATION WITH (copy_data = true)`);
+    }
+    if (stale.length > 0) {
+      if (enabled && (await replicatedPast(client, names.slot, 10_000))) {
+        for (const { table, column } of stale) {
+          await target.query(`ALTER TABLE ${ident(names.schema)}.${ident(table)} DROP COLUMN ${ident(column)}`);
+          if (!altered.some((a) => a.startsWith(`${names.schema}.${table}: renamed ${column} to`))) altered.push(`${names.schema}.${table}: dropped ${column}`);
+        }
+      } else {
+        altered.push(...stale.map(({ table, column }) => `${names.schema}.${table}: ${column} kept until replication passes its removal`));
+      }
+    }
+    return { service: source.service.key, created: !exists, copied: exists ? copied : [], altered };
+  } finally {
+    await client.end();
+  }
+}
+
+async function sourceColumns(client: pg.Client, schema: string, declared: readonly { table: string; exclude: readonly string[] }[]): Promise<SourceColumn[]> {
+  const { rows } = await client.query<SourceColumn>(
+    `SELECT c.relname AS table, a.attname AS column, a.attnum, format_type(a.atttypid, a.atttypmod) AS type,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY (i.indkey)) AS key
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+     WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname = ANY ($2) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+     ORDER BY c.relname, a.attnum`,
+    [schema, declared.map((t) => t.table)],
+  );
+  return rows.filter((c) => !declared.find((t) => t.table === c.table)!.exclude.includes(c.column));
+}
+
+// SELECT on the published columns only: even the replicator cannot read a secret column.
+async function grantReplicator(client: pg.Client, database: string, schema: string, tables: readonly { table: string }[], columns: readonly SourceColumn[]): Promise<void> {
+  const role = ident(REPLICATOR_ROLE);
+  await client.query(`GRANT CONNECT ON DATABASE ${ident(database)} TO ${role}`);
+  await client.query(`GRANT USAGE ON SCHEMA ${ident(schema)} TO ${role}`);
+  await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${ident(schema)} FROM ${role}`);
+  for (const { table } of tables) {
+    const list = columns.filter((c) => c.table === table).map((c) => ident(c.column)).join(', ');
+    await client.query(`GRANT SELECT (${list}) ON ${ident(schema)}.${ident(table)} TO ${role}`);
+  }
+}
+
+// Tables without exclusions are published whole (no column list: a migration dropping a column
+// is never blocked by the publication's dependency on it); the others with their column list.
+async function setPublication(client: pg.Client, publication: string, schema: string, tables: readonly { table: string; exclude: readonly string[] }[], columns: readonly SourceColumn[]): Promise<void> {
+  const items = tables.map(({ table, exclude }) => {
+    const name = `${ident(schema)}.${ident(table)}`;
+    if (exclude.length === 0) return name;
+    return `${name} (${columns.filter((c) => c.table === table).map((c) => ident(c.column)).join(', ')})`;
+  });
+  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
+  if (exists.rowCount === 0) {
+    await client.query(items.length > 0 ? `CREATE PUBLICATION ${ident(publication)} FOR TABLE ${items.join(', ')}` : `CREATE PUBLICATION ${ident(publication)}`);
+  } else if (items.length > 0) {
+    await client.query(`ALTER PUBLICATION ${ident(publication)} SET TABLE ${items.join(', ')}`);
+  } else {
+    const current = await client.query<{ t: string }>('SELECT format($$%I.%I$$, schemaname, tablename) AS t FROM pg_publication_tables WHERE pubname = $1', [publication]);
+    if (current.rowCount) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${current.rows.map((r) => r.t).join(', ')}`);
+  }
+}
+
+// The copies follow the source, only ever gaining columns at once: a new or renamed column (the
+// source's attribute number is kept in each copy column's comment) is added and its table copied
+// afresh; a column the source dropped or renamed away is returned as stale, to be dropped once
+// replication has passed the change (changes still queued carry it). Owned by the superuser who
+// runs the subscription; everyone else may only read them.
+async function alignCopies(target: pg.Client, schema: string, tables: readonly { table: string }[], columns: readonly SourceColumn[]): Promise<{ altered: string[]; grown: string[]; stale: { table: string; column: string }[] }> {
+  const altered: string[] = [];
+  const grown: string[] = [];
+  const stale: { table: string; column: string }[] = [];
+  await target.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+  await target.query(`GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(READER_ROLE)}`);
+  const { rows: existing } = await target.query<{ table: string; column: string; attnum: string | null; type: string }>(
+    `SELECT c.relname AS table, a.attname AS column, col_description(c.oid, a.attnum) AS attnum, format_type(a.atttypid, a.atttypmod) AS type
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+     WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`,
+    [schema],
+  );
+  for (const { table } of tables) {
+    const name = `${ident(schema)}.${ident(table)}`;
+    const wanted = columns.filter((c) => c.table === table);
+    const have = existing.filter((c) => c.table === table);
+    if (have.length === 0) {
+      const keys = wanted.filter((c) => c.key).map((c) => ident(c.column));
+      const defs = wanted.map((c) => `${ident(c.column)} ${c.type}`);
+      if (keys.length > 0) defs.push(`PRIMARY KEY (${keys.join(', ')})`);
+      await target.query(`CREATE TABLE ${name} (${defs.join(', ')})`);
+      for (const c of wanted) await target.query(`COMMENT ON COLUMN ${name}.${ident(c.column)} IS ${lit(String(c.attnum))}`);
+      continue;
+    }
+    for (const copy of have) {
+      const now = wanted.find((c) => c.column === copy.column && String(c.attnum) === copy.attnum);
+      if (!now) {
+        stale.push({ table, column: copy.column });
+        continue;
+      }
+      if (now.type !== copy.type) {
+        await target.query(`ALTER TABLE ${name} ALTER COLUMN ${ident(now.column)} TYPE ${now.type} USING ${ident(now.column)}::${now.type}`);
+        altered.push(`${schema}.${table}: ${now.column} is now ${now.type}`);
+      }
+    }
+    for (const c of wanted.filter((w) => !have.some((h) => h.column === w.column && h.attnum === String(w.attnum)))) {
+      const renamed = have.find((h) => h.attnum === String(c.attnum));
+      if (have.some((h) => h.column === c.column)) {
+        // The name is back with another attribute number (dropped and re-added): a fresh column.
+        await target.query(`ALTER TABLE ${name} DROP COLUMN ${ident(c.column)}`);
+        stale.splice(stale.findIndex((s) => s.table === table && s.column === c.column), 1);
+      }
+      await target.query(`ALTER TABLE ${name} ADD COLUMN ${ident(c.column)} ${c.type}`);
+      await target.query(`COMMENT ON COLUMN ${name}.${ident(c.column)} IS ${lit(String(c.attnum))}`);
+      altered.push(renamed ? `${schema}.${table}: renamed ${renamed.column} to ${c.column}` : `${schema}.${table}: added ${c.column}`);
+      if (!grown.includes(table)) grown.push(table);
+    }
+  }
+  await target.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${ident(schema)} FROM PUBLIC`);
+  await target.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${ident(schema)} TO ${ident(READER_ROLE)}`);
+  return { altered, grown, stale };
+}
+
+// True once the slot has confirmed everything written before `lsn`; a transactional logical
+// message gives an idle database something to confirm (it is also the heartbeat).
+async function replicatedPast(client: pg.Client, slot: string, waitMs: number): Promise<boolean> {
+  const lsn = (await client.query<{ lsn: string }>(`SELECT pg_logical_emit_message(true, 'archipelago.reporting', 'heartbeat')::text AS lsn`)).rows[0]!.lsn;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const { rows } = await client.query<{ done: boolean }>('SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1', [slot, lsn]);
+    if (rows[0]?.done) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Called before a service's pending migrations: tables published with a column list leave the
+ * publication (the list depends on its columns, so it would make a DROP COLUMN fail); the next
+ * `syncReporting` puts them back and copies them afresh. Never fails and never waits: a missing
+ * publication or a lock held elsewhere just skips it.
+ */
+export async function detachColumnLists(client: pg.ClientBase): Promise<void> {
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = '2s'`);
+    const { rows } = await client.query<{ t: string }>(
+      `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_publication_tables WHERE pubname = 'reporting' AND attnames IS NOT NULL
+         AND cardinality(attnames) < (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = format('%I.%I', schemaname, tablename)::regclass AND a.attnum > 0 AND NOT a.attisdropped)`,
+    );
+    if (rows.length > 0) await client.query(`ALTER PUBLICATION reporting DROP TABLE ${rows.map((r) => r.t).join(', ')}`);
+    await client.query('COMMIT');
+  } catch {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}
