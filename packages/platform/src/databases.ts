@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { envPrefix, type Service } from '@archipelago/registry';
 import { createDatabase, waitForDatabase } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
@@ -8,6 +9,9 @@ import { serviceLayout } from './layout.ts';
 import { updateLocalSecrets } from './local-secrets.ts';
 import { createMigrator } from './migrate.ts';
 import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
+import { detachColumnLists } from './replication.ts';
+
+const REPLICATOR_PASSWORD_VARIABLE = 'REPORTING_REPLICATOR_PASSWORD';
 
 /** Where one service's database is, and how its two roles reach it. */
 export interface ServiceDatabase {
@@ -17,6 +21,11 @@ export interface ServiceDatabase {
   /** The migration URL (owner role). */
   readonly ownerUrl: string;
   readonly source: 'embedded' | 'external';
+  /**
+   * A superuser connection to this database, for reporting's publications and subscriptions: the
+   * embedded cluster's, or `<KEY>_ADMIN_DATABASE_URL` for an external one (absent: not replicated).
+   */
+  readonly admin?: pg.ClientConfig;
 }
 
 export interface OpenedDatabases {
@@ -24,6 +33,8 @@ export interface OpenedDatabases {
   readonly byService: ReadonlyMap<string, ServiceDatabase>;
   /** The embedded cluster, when any service uses it. */
   readonly cluster: EmbeddedCluster | undefined;
+  /** The reporting replicator's password (`REPORTING_REPLICATOR_PASSWORD`, else kept with the embedded roles'). */
+  readonly replicatorPassword: string | undefined;
   close(): Promise<void>;
 }
 
@@ -51,7 +62,8 @@ export async function openDatabases(services: readonly Service[], options: OpenD
     const prefix = envPrefix(service.key);
     const appUrl = options.env[`${prefix}_DATABASE_URL`]!;
     const ownerUrl = options.env[`${prefix}_OWNER_DATABASE_URL`] || appUrl;
-    byService.set(service.key, { service, appUrl, ownerUrl, source: 'external' });
+    const adminUrl = options.env[`${prefix}_ADMIN_DATABASE_URL`];
+    byService.set(service.key, { service, appUrl, ownerUrl, source: 'external', ...(adminUrl ? { admin: { connectionString: adminUrl } } : {}) });
   }
   await Promise.all(
     external.map((service) =>
@@ -64,10 +76,12 @@ export async function openDatabases(services: readonly Service[], options: OpenD
   );
 
   let cluster: EmbeddedCluster | undefined;
+  let replicatorPassword = options.env.REPORTING_REPLICATOR_PASSWORD;
   if (embedded.length > 0) {
     cluster = await startEmbeddedPostgres(options.embedded);
     try {
       const passwords = await rolePasswords(options.embedded.dataDir, embedded);
+      replicatorPassword ??= passwords[REPLICATOR_PASSWORD_VARIABLE];
       await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
       for (const service of embedded) {
         const roles = serviceRoles(service);
@@ -76,6 +90,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
           appUrl: cluster.url(roles.app, passwords[roles.appPasswordVariable]!, service.database),
           ownerUrl: cluster.url(roles.owner, passwords[roles.ownerPasswordVariable]!, service.database),
           source: 'embedded',
+          admin: cluster.connection(service.database),
         });
       }
     } catch (error) {
@@ -88,6 +103,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
   return {
     byService: ordered,
     cluster,
+    replicatorPassword,
     async close() {
       await cluster?.stop();
     },
@@ -98,6 +114,10 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
   return updateLocalSecrets(dataDir, "the embedded roles' passwords", (stored) => {
     let changed = false;
+    if (!stored[REPLICATOR_PASSWORD_VARIABLE]) {
+      stored[REPLICATOR_PASSWORD_VARIABLE] = randomBytes(18).toString('base64url');
+      changed = true;
+    }
     for (const service of services) {
       const roles = serviceRoles(service);
       for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
@@ -121,15 +141,21 @@ export async function withOwnerDatabase<T>(database: ServiceDatabase, work: (db:
   }
 }
 
-/** Applies a service's pending migrations; returns their names. */
+/**
+ * Applies a service's pending migrations; returns their names. When some are pending, tables
+ * published to reporting with a column list leave the publication first (a column list would make
+ * dropping one of its columns fail); the next reporting sync puts them back.
+ */
 export async function migrateService(database: ServiceDatabase, root?: string): Promise<string[]> {
-  return withOwnerDatabase(database, (db) =>
-    createMigrator(db, {
+  return withOwnerDatabase(database, async (db) => {
+    const migrator = createMigrator(db, {
       service: database.service.key,
       schema: database.service.database,
       folder: serviceLayout(database.service.key, root).migrations,
-    }).migrateToLatest(),
-  );
+    });
+    if ((await migrator.status()).some((m) => m.executedAt === undefined)) await detachColumnLists(database.ownerUrl);
+    return migrator.migrateToLatest();
+  });
 }
 
 /** Runs a service's seed (`src/seed.ts`), which must be safe to run on every start. */

@@ -285,17 +285,176 @@ async function replicatedPast(client: pg.Client, slot: string, waitMs: number): 
  * `syncReporting` puts them back and copies them afresh. Never fails and never waits: a missing
  * publication or a lock held elsewhere just skips it.
  */
-export async function detachColumnLists(client: pg.ClientBase): Promise<void> {
+export async function detachColumnLists(ownerUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ownerUrl, application_name: 'reporting-detach' });
   try {
+    await client.connect();
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = '2s'`);
     const { rows } = await client.query<{ t: string }>(
-      `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_publication_tables WHERE pubname = 'reporting' AND attnames IS NOT NULL
+      `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_publication_tables WHERE pubname = 'reporting'
          AND cardinality(attnames) < (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = format('%I.%I', schemaname, tablename)::regclass AND a.attnum > 0 AND NOT a.attisdropped)`,
     );
     if (rows.length > 0) await client.query(`ALTER PUBLICATION reporting DROP TABLE ${rows.map((r) => r.t).join(', ')}`);
     await client.query('COMMIT');
   } catch {
     await client.query('ROLLBACK').catch(() => undefined);
+  } finally {
+    await client.end().catch(() => undefined);
   }
+}
+
+/** The sources and target of a set of opened databases (the CLI's), skipping those without a superuser connection. */
+export function reportingTopology(
+  databases: Iterable<{ service: Service; admin?: pg.ClientConfig }>,
+  replicatorPassword: string,
+): { sources: ReportingSource[]; reporting: pg.ClientConfig | undefined; skipped: string[] } {
+  const all = [...databases];
+  const reporting = all.find((d) => d.service.key === 'reporting')?.admin;
+  const sources: ReportingSource[] = [];
+  const skipped: string[] = [];
+  for (const { service, admin } of all) {
+    if (publishedTables(service).length === 0) continue;
+    if (!admin) {
+      skipped.push(service.key);
+      continue;
+    }
+    sources.push({ service, admin, conninfo: replicatorConninfo(admin, service.database, replicatorPassword) });
+  }
+  return { sources, reporting, skipped };
+}
+
+// The subscription's libpq line: where the superuser connection points, as the replicator.
+function replicatorConninfo(admin: pg.ClientConfig, database: string, password: string): string {
+  const url = admin.connectionString ? new URL(admin.connectionString) : undefined;
+  const host = url?.hostname || admin.host || '127.0.0.1';
+  const port = url?.port || admin.port || 5432;
+  const dbname = url ? decodeURIComponent(url.pathname.slice(1)) || database : admin.database || database;
+  const quote = (value: string | number) => `'${String(value).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return `host=${quote(host)} port=${quote(port)} dbname=${quote(dbname)} user=${quote(REPLICATOR_ROLE)} password=${quote(password)}`;
+}
+
+/** One subscription's health, as `reporting status` and `GET /api/v1/reporting/status` show it. */
+export interface SubscriptionStatus {
+  readonly service: string;
+  readonly subscription: string;
+  readonly enabled: boolean;
+  /** An apply worker is running. */
+  readonly streaming: boolean;
+  /** WAL written in the source and not yet confirmed by reporting. */
+  readonly lagBytes: number | null;
+  readonly lagSeconds: number | null;
+  /** WAL the slot keeps in the source's pg_wal. */
+  readonly retainedBytes: number | null;
+  /** The slot's wal_status (`reserved`, `extended`, `unreserved`, `lost`). */
+  readonly walStatus: string | null;
+  readonly applyErrors: number;
+  readonly syncErrors: number;
+  readonly conflicts: number;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Every subscription's state, lag, retained WAL, errors and conflicts (pg_stat_subscription_stats);
+ * a warning when a slot retains more than `maxRetainedBytes` or has lost WAL.
+ */
+export async function reportingStatus(sources: readonly ReportingSource[], reporting: pg.ClientConfig, maxRetainedBytes: number): Promise<SubscriptionStatus[]> {
+  const target = new pg.Client(reporting);
+  await target.connect();
+  try {
+    const statuses: SubscriptionStatus[] = [];
+    for (const source of sources) {
+      const client = new pg.Client(source.admin);
+      await client.connect();
+      try {
+        const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+        const names = reportingNames(source.service, database);
+        const sub = (await target.query<{ enabled: boolean; streaming: boolean; apply: string; sync: string; conflicts: string }>(
+          `SELECT s.subenabled AS enabled, EXISTS (SELECT 1 FROM pg_stat_subscription w WHERE w.subid = s.oid AND w.pid IS NOT NULL AND w.relid IS NULL) AS streaming,
+                  coalesce(st.apply_error_count, 0) AS apply, coalesce(st.sync_error_count, 0) AS sync,
+                  coalesce(st.confl_insert_exists + st.confl_update_origin_differs + st.confl_update_exists + st.confl_update_missing
+                           + st.confl_delete_origin_differs + st.confl_delete_missing + st.confl_multiple_unique_conflicts, 0) AS conflicts
+           FROM pg_subscription s LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid
+           WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          [names.subscription],
+        )).rows[0];
+        const slot = (await client.query<{ lag: string | null; retained: string | null; wal_status: string | null; seconds: number | null }>(
+          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), r.confirmed_flush_lsn)::bigint AS lag, pg_wal_lsn_diff(pg_current_wal_lsn(), r.restart_lsn)::bigint AS retained,
+                  r.wal_status, extract(epoch FROM coalesce(w.replay_lag, w.flush_lag, '0'::interval))::float8 AS seconds
+           FROM pg_replication_slots r LEFT JOIN pg_stat_replication w ON w.pid = r.active_pid WHERE r.slot_name = $1`,
+          [names.slot],
+        )).rows[0];
+        const warnings: string[] = [];
+        if (!sub) warnings.push('no subscription: run `archipelago start` or `reporting resync`');
+        else if (!sub.enabled) warnings.push('subscription disabled: its slot retains WAL until it is enabled');
+        if (!slot) warnings.push('no replication slot in the source');
+        else if (slot.wal_status === 'lost') warnings.push('the slot lost WAL it needed (max_slot_wal_keep_size): run `reporting resync`');
+        else if (Number(slot.retained) > maxRetainedBytes) warnings.push(`the slot retains ${slot.retained} bytes of WAL (more than ${maxRetainedBytes})`);
+        if (sub && Number(sub.apply) > 0) warnings.push('apply errors: see the reporting PostgreSQL log');
+        statuses.push({
+          service: source.service.key,
+          subscription: names.subscription,
+          enabled: sub?.enabled ?? false,
+          streaming: sub?.streaming ?? false,
+          lagBytes: slot?.lag == null ? null : Number(slot.lag),
+          lagSeconds: slot ? (Number(slot.lag) === 0 ? 0 : slot.seconds) : null,
+          retainedBytes: slot?.retained == null ? null : Number(slot.retained),
+          walStatus: slot?.wal_status ?? null,
+          applyErrors: Number(sub?.apply ?? 0),
+          syncErrors: Number(sub?.sync ?? 0),
+          conflicts: Number(sub?.conflicts ?? 0),
+          warnings,
+        });
+      } finally {
+        await client.end();
+      }
+    }
+    return statuses;
+  } finally {
+    await target.end();
+  }
+}
+
+/**
+ * Rebuilds one service's copy from scratch: its subscription, slot and schema go, then
+ * `syncReporting` makes them again and copies every table. The other sources are not touched.
+ */
+export async function resyncReporting(source: ReportingSource, reporting: pg.ClientConfig, replicatorPassword: string): Promise<SourceSyncResult> {
+  const target = new pg.Client(reporting);
+  const client = new pg.Client(source.admin);
+  await target.connect();
+  await client.connect();
+  try {
+    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    const names = reportingNames(source.service, database);
+    const exists = await target.query('SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())', [names.subscription]);
+    if (exists.rowCount) {
+      // Detached from its slot first: dropping it through the subscription would connect back to the source.
+      await target.query(`ALTER SUBSCRIPTION ${ident(names.subscription)} DISABLE`);
+      await target.query(`ALTER SUBSCRIPTION ${ident(names.subscription)} SET (slot_name = NONE)`);
+      await target.query(`DROP SUBSCRIPTION ${ident(names.subscription)}`);
+    }
+    await dropSlot(client, names.slot);
+    await target.query(`DROP SCHEMA IF EXISTS ${ident(names.schema)} CASCADE`);
+  } finally {
+    await client.end();
+    await target.end();
+  }
+  const [result] = await syncReporting({ sources: [source], reporting, replicatorPassword });
+  return result!;
+}
+
+// Waits for the walsender to let go of the slot (it notices the disabled subscription), then drops
+// it and any table-sync slot the subscription left behind.
+async function dropSlot(client: pg.Client, slot: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { rows } = await client.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    if (rows.length === 0) return;
+    if (!rows[0]!.active) {
+      await client.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`replication slot ${slot} is still in use`);
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry, type Service } from '@archipelago/registry';
-import { detachColumnLists, READER_ROLE, REPLICATOR_ROLE, reportingNames, syncReporting, type ReportingSource } from '@archipelago/platform/replication';
+import { detachColumnLists, READER_ROLE, REPLICATOR_ROLE, reportingNames, reportingStatus, resyncReporting, syncReporting, type ReportingSource } from '@archipelago/platform/replication';
 import { superuserClient, testCluster, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
 
 const PASSWORD = 'replicator-test-password';
@@ -164,7 +164,7 @@ describe('reporting by logical replication', () => {
       expect((await sync()).find((r) => r.service === 'iam')!.copied).toEqual(['users']);
       // Without the detach, the publication's column list makes this migration fail.
       await expect(client.query(`ALTER TABLE iam.users DROP COLUMN nickname`)).rejects.toThrow(/depend/);
-      await detachColumnLists(client);
+      await detachColumnLists(databases.iam.ownerUrl);
       await client.query(`ALTER TABLE iam.users DROP COLUMN nickname`);
       await client.query(`UPDATE iam.users SET display_name = 'Renamed while detached' WHERE email = 'secret@example.test'`);
     } finally {
@@ -194,6 +194,31 @@ describe('reporting by logical replication', () => {
     await inReporting(`ALTER SUBSCRIPTION ${pg.escapeIdentifier(subscription)} ENABLE`);
     const { source, copy } = await caughtUp();
     expect(copy).toEqual(source);
+  });
+
+  it('status shows every subscription streaming, with its lag, retained WAL, errors and conflicts', async () => {
+    const statuses = await reportingStatus(sources(), superuser(databases.reporting.name), 1024 ** 3);
+    expect(statuses.map((s) => s.service)).toEqual(['core', 'iam', 'masterdata']);
+    for (const status of statuses) {
+      expect(status).toMatchObject({ enabled: true, walStatus: 'reserved', syncErrors: 0, conflicts: 0 });
+      expect(status.retainedBytes).toBeGreaterThanOrEqual(0);
+      expect(status.lagBytes).toBeGreaterThanOrEqual(0);
+    }
+    const strict = await reportingStatus(sources(), superuser(databases.reporting.name), 0);
+    expect(strict.every((s) => s.warnings.some((w) => /retains/.test(w)))).toBe(true);
+  });
+
+  it('resync of one service rebuilds its copy and leaves the others flowing', async () => {
+    const before = await inReporting<{ subname: string; oid: number }>(`SELECT subname, oid FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY subname`);
+    await inReporting(`DELETE FROM core.probe WHERE id = 1`); // damage only a resync repairs
+    const result = await resyncReporting(sources()[0]!, superuser(databases.reporting.name), PASSWORD);
+    expect(result).toMatchObject({ service: 'core', created: true });
+    await query(databases.iam.name, `UPDATE iam.users SET display_name = 'During resync' WHERE email = 'secret@example.test'`);
+    await eventually(() => inReporting<{ name: string }>(`SELECT display_name AS name FROM iam.users WHERE email = 'secret@example.test'`), (r) => r[0]?.name === 'During resync');
+    await caughtUp();
+    const after = await inReporting<{ subname: string; oid: number }>(`SELECT subname, oid FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY subname`);
+    const changed = after.filter((a) => !before.some((b) => b.subname === a.subname && b.oid === a.oid)).map((a) => a.subname);
+    expect(changed).toEqual([reportingNames(core, databases.core.name).subscription]);
   });
 
   it('reporting_reader reads the copies and cannot write them', async () => {
