@@ -4,6 +4,7 @@ import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';
+import { provisionReporting } from './reporting.ts';
 import { localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
@@ -37,6 +38,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       await seedService(database);
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
+    if (!interrupt.received()) await provisionReporting(databases, say);
     if (!interrupt.received()) {
       const keyring = await cliKeyring(registry, env);
       const logDir = path.join(settings.dataDir, 'logs');
