@@ -180,6 +180,7 @@ export const serviceDefinitions = {
     layer: 'platform',
     label: 'Reporting',
     routes: [{ prefix: '/api/v1/reporting' }],
+    permissions: ['reporting:read'],
     dependsOn: ['iam'],
   },
   // ── Shared layer: the stateless edge ────────────────────────────────────────

@@ -1,6 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
 import type { Kysely } from 'kysely';
+import { useTestReporting } from '@archipelago/platform/testing/reporting';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@archipelago/platform';
@@ -186,7 +187,9 @@ describe('hostile input to every route of every service', async () => {
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
   const reportingDatabase = await useTestDatabase('reporting');
-  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') });
+  // Reporting's copies replicated from the services' databases, as the CLI provisions them on start.
+  await (await useTestReporting(reportingDatabase, [coreDatabase, iamDatabase, master])).sync();
+  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: auth('reporting'), maxRetainedBytes: 1024 ** 3 });
   const reportingUrl = await reporting.listen({ host: '127.0.0.1', port: 0 });
   const env = { IAM_URL: iamUrl, MASTERDATA_URL: masterdataUrl, CORE_URL: coreUrl, NOTIFICATION_URL: notificationUrl, REPORTING_URL: reportingUrl };
   const gateway = await buildGateway({ logger: false, upstreams: gatewayUpstreams(loadRegistry(undefined, {}), env), authSources: remoteAuthSources(iamUrl, { credentials: testCredentials('gateway') }), credentials: testCredentials('gateway') });

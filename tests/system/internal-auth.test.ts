@@ -47,7 +47,7 @@ describe('internal routes of every service', async () => {
       db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: authFor('notification'),
       peers: { iam: iamUrl, core: nobody, masterdata: nobody }, env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
-    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') }),
+    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: authFor('reporting'), maxRetainedBytes: 1024 ** 3 }),
     gateway: await buildGateway({
       logger: false, credentials: testCredentials('gateway'),
       upstreams: gatewayUpstreams(registry, Object.fromEntries(registry.services.map((s) => [peerUrlVariable(s.key), s.key === 'iam' ? iamUrl : nobody]))),

@@ -69,11 +69,14 @@ export async function syncReporting(options: {
   readonly sources: readonly ReportingSource[];
   readonly reporting: pg.ClientConfig;
   readonly replicatorPassword: string;
+  /** Roles given reporting_reader's rights in the reporting database (the reporting service's app role). */
+  readonly readers?: readonly string[];
 }): Promise<SourceSyncResult[]> {
   const target = new pg.Client(options.reporting);
   await target.connect();
   try {
     await ensureRoles(target, options.replicatorPassword);
+    for (const reader of options.readers ?? []) await target.query(`GRANT ${ident(READER_ROLE)} TO ${ident(reader)}`);
     const results: SourceSyncResult[] = [];
     for (const source of options.sources) {
       if (publishedTables(source.service).length === 0) continue;
@@ -308,9 +311,11 @@ export async function detachColumnLists(ownerUrl: string): Promise<void> {
 export function reportingTopology(
   databases: Iterable<{ service: Service; admin?: pg.ClientConfig }>,
   replicatorPassword: string,
-): { sources: ReportingSource[]; reporting: pg.ClientConfig | undefined; skipped: string[] } {
+): { sources: ReportingSource[]; reporting: pg.ClientConfig | undefined; readers: string[]; skipped: string[] } {
   const all = [...databases];
-  const reporting = all.find((d) => d.service.key === 'reporting')?.admin;
+  const reportingService = all.find((d) => d.service.key === 'reporting');
+  const reporting = reportingService?.admin;
+  const readers = reportingService ? [serviceRoles(reportingService.service).app] : [];
   const sources: ReportingSource[] = [];
   const skipped: string[] = [];
   for (const { service, admin } of all) {
@@ -321,7 +326,7 @@ export function reportingTopology(
     }
     sources.push({ service, admin, conninfo: replicatorConninfo(admin, service.database, replicatorPassword) });
   }
-  return { sources, reporting, skipped };
+  return { sources, reporting, readers, skipped };
 }
 
 // The subscription's libpq line: where the superuser connection points, as the replicator.
