@@ -463,3 +463,23 @@ async function dropSlot(client: pg.Client, slot: string): Promise<void> {
   }
   throw new Error(`replication slot ${slot} is still in use`);
 }
+
+/**
+ * A logical message in every source, so a slot on an idle database still advances (its WAL would
+ * otherwise be pinned by the last change reporting confirmed). PostgreSQL 18's keepalives already
+ * advanced an idle slot on the shared cluster in our test; the heartbeat is the belt for the rest.
+ * Failures are passed to `onError`.
+ */
+export async function emitHeartbeats(sources: readonly ReportingSource[], onError: (service: string, error: unknown) => void = () => undefined): Promise<void> {
+  for (const source of sources) {
+    const client = new pg.Client({ ...source.admin, application_name: 'reporting-heartbeat' });
+    try {
+      await client.connect();
+      await client.query(`SELECT pg_logical_emit_message(true, 'archipelago.reporting', 'heartbeat')`);
+    } catch (error) {
+      onError(source.service.key, error);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}

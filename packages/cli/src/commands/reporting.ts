@@ -1,7 +1,7 @@
 import type { Registry } from '@archipelago/registry';
 import { StartupError } from '@archipelago/platform';
 import type { OpenedDatabases } from '@archipelago/platform/databases';
-import { reportingStatus, reportingTopology, resyncReporting, syncReporting, type SourceSyncResult } from '@archipelago/platform/replication';
+import { emitHeartbeats, reportingStatus, reportingTopology, resyncReporting, syncReporting, type ReportingSource, type SourceSyncResult } from '@archipelago/platform/replication';
 import { openLocalDatabases } from '../stack.ts';
 
 /** The retained-WAL size above which `reporting status` warns (`REPORTING_MAX_RETAINED_WAL_MB`, default 1024). */
@@ -33,6 +33,18 @@ export async function provisionReporting(databases: OpenedDatabases, say: (line:
     say(`  reporting: not brought in line (${(error as Error).message}); the services start anyway`);
     return [];
   }
+}
+
+/** Heartbeats every `REPORTING_HEARTBEAT_SECONDS` (default 300, 0: none) while `start` runs; returns the stop. */
+export function startHeartbeats(databases: OpenedDatabases, env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): () => void {
+  const seconds = Number(env.REPORTING_HEARTBEAT_SECONDS ?? 300);
+  if (!databases.replicatorPassword || !Number.isFinite(seconds) || seconds <= 0) return () => undefined;
+  const { sources, reporting } = reportingTopology(databases.byService.values(), databases.replicatorPassword);
+  if (!reporting || sources.length === 0) return () => undefined;
+  const beat = (list: readonly ReportingSource[]) => emitHeartbeats(list, (service, error) => say(`  reporting: heartbeat to ${service} failed (${(error as Error).message})`));
+  const timer = setInterval(() => void beat(sources), seconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** `archipelago reporting status` and `reporting resync <service>`. */
