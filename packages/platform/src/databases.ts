@@ -12,6 +12,7 @@ import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provisi
 import { detachColumnLists } from './replication.ts';
 
 const REPLICATOR_PASSWORD_VARIABLE = 'REPORTING_REPLICATOR_PASSWORD';
+const READER_PASSWORD_VARIABLE = 'REPORTING_READER_PASSWORD';
 
 /** Where one service's database is, and how its two roles reach it. */
 export interface ServiceDatabase {
@@ -35,6 +36,8 @@ export interface OpenedDatabases {
   readonly cluster: EmbeddedCluster | undefined;
   /** The reporting replicator's password (`REPORTING_REPLICATOR_PASSWORD`, else kept with the embedded roles'). */
   readonly replicatorPassword: string | undefined;
+  /** reporting_reader's password (`REPORTING_READER_PASSWORD`, else kept with the embedded roles'). */
+  readonly readerPassword: string | undefined;
   close(): Promise<void>;
 }
 
@@ -77,11 +80,13 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 
   let cluster: EmbeddedCluster | undefined;
   let replicatorPassword = options.env.REPORTING_REPLICATOR_PASSWORD;
+  let readerPassword = options.env.REPORTING_READER_PASSWORD;
   if (embedded.length > 0) {
     cluster = await startEmbeddedPostgres(options.embedded);
     try {
       const passwords = await rolePasswords(options.embedded.dataDir, embedded);
       replicatorPassword ??= passwords[REPLICATOR_PASSWORD_VARIABLE];
+      readerPassword ??= passwords[READER_PASSWORD_VARIABLE];
       await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
       for (const service of embedded) {
         const roles = serviceRoles(service);
@@ -104,6 +109,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
     byService: ordered,
     cluster,
     replicatorPassword,
+    readerPassword,
     async close() {
       await cluster?.stop();
     },
@@ -114,18 +120,11 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
   return updateLocalSecrets(dataDir, "the embedded roles' passwords", (stored) => {
     let changed = false;
-    if (!stored[REPLICATOR_PASSWORD_VARIABLE]) {
-      stored[REPLICATOR_PASSWORD_VARIABLE] = randomBytes(18).toString('base64url');
+    const variables = [REPLICATOR_PASSWORD_VARIABLE, READER_PASSWORD_VARIABLE, ...services.flatMap((s) => [serviceRoles(s).ownerPasswordVariable, serviceRoles(s).appPasswordVariable])];
+    for (const variable of variables) {
+      if (stored[variable]) continue;
+      stored[variable] = randomBytes(18).toString('base64url');
       changed = true;
-    }
-    for (const service of services) {
-      const roles = serviceRoles(service);
-      for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
-        if (!stored[variable]) {
-          stored[variable] = randomBytes(18).toString('base64url');
-          changed = true;
-        }
-      }
     }
     return changed;
   });

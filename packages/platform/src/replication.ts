@@ -71,11 +71,18 @@ export async function syncReporting(options: {
   readonly replicatorPassword: string;
   /** Roles given reporting_reader's rights in the reporting database (the reporting service's app role). */
   readonly readers?: readonly string[];
+  /** Gives reporting_reader a login (for reporting tools) with this password. */
+  readonly readerPassword?: string;
 }): Promise<SourceSyncResult[]> {
   const target = new pg.Client(options.reporting);
   await target.connect();
   try {
     await ensureRoles(target, options.replicatorPassword);
+    if (options.readerPassword) {
+      await target.query(`ALTER ROLE ${ident(READER_ROLE)} WITH LOGIN PASSWORD ${lit(options.readerPassword)}`);
+      const db = (await target.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+      await target.query(`GRANT CONNECT ON DATABASE ${ident(db)} TO ${ident(READER_ROLE)}`);
+    }
     for (const reader of options.readers ?? []) await target.query(`GRANT ${ident(READER_ROLE)} TO ${ident(reader)}`);
     const results: SourceSyncResult[] = [];
     for (const source of options.sources) {

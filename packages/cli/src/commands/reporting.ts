@@ -23,7 +23,7 @@ export async function provisionReporting(databases: OpenedDatabases, say: (line:
   if (!topology.reporting) return [];
   for (const key of topology.skipped) say(`  reporting: ${key} not replicated (no ${key.toUpperCase()}_ADMIN_DATABASE_URL)`);
   try {
-    const results = await syncReporting({ sources: topology.sources, reporting: topology.reporting, replicatorPassword: databases.replicatorPassword, readers: topology.readers });
+    const results = await syncReporting({ sources: topology.sources, reporting: topology.reporting, replicatorPassword: databases.replicatorPassword, readers: topology.readers, readerPassword: databases.readerPassword });
     for (const r of results) {
       const changes = [r.created ? 'subscribed' : '', r.copied.length ? `copying ${r.copied.join(', ')}` : '', ...r.altered].filter(Boolean);
       say(`  reporting ← ${r.service}: ${changes.length ? changes.join('; ') : 'in line'}`);
