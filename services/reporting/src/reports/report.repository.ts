@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
-import { AppError } from '@archipelago/platform';
+import { AppError, serviceLayout } from '@archipelago/platform';
 
-const REPORTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'reports');
+// Read from the source tree, compiled or not (like migrations): SQL files are not bundled.
+const REPORTS_DIR = path.join(serviceLayout('reporting').root, 'reports');
 
 /** A cross-service report: one SQL file in services/reporting/reports/, `$1` limit and `$2` offset. */
 export interface ReportFile {
