@@ -1,10 +1,10 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry, type Service } from '@archipelago/registry';
 import { detachColumnLists, READER_ROLE, REPLICATOR_ROLE, reportingNames, reportingStatus, resyncReporting, syncReporting, type ReportingSource } from '@archipelago/platform/replication';
-import { superuserClient, testCluster, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
+import { superuserClient, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
+import { useTestReporting } from '@archipelago/platform/testing/reporting';
 
-const PASSWORD = 'replicator-test-password';
 const registry = loadRegistry(undefined, {});
 
 // The real declarations, plus a probe table in core that the test migrates at will.
@@ -13,17 +13,15 @@ const iam = registry.service('iam');
 const masterdata = registry.service('masterdata');
 
 let databases: { core: TestDatabase; iam: TestDatabase; masterdata: TestDatabase; reporting: TestDatabase };
-const superuser = (database: string): pg.ClientConfig => ({ host: '127.0.0.1', port: testCluster().port, user: 'postgres', password: testCluster().superuserPassword, database });
-const conninfo = (database: string) => `host=127.0.0.1 port=${testCluster().port} dbname=${database} user=${REPLICATOR_ROLE} password=${PASSWORD}`;
+let replication: Awaited<ReturnType<typeof useTestReporting>>;
+const superuser = (database: string) => replication.superuser(database);
 
+// The registry's iam and masterdata; core with the test's declaration (the probe tables).
 function sources(overrides: { core?: Service } = {}): ReportingSource[] {
-  return [
-    { service: overrides.core ?? core, admin: superuser(databases.core.name), conninfo: conninfo(databases.core.name) },
-    { service: iam, admin: superuser(databases.iam.name), conninfo: conninfo(databases.iam.name) },
-    { service: masterdata, admin: superuser(databases.masterdata.name), conninfo: conninfo(databases.masterdata.name) },
-  ];
+  return replication.sources.map((s) => (s.service.key === 'core' ? { ...s, service: overrides.core ?? core } : s));
 }
-const sync = (overrides: { core?: Service } = {}) => syncReporting({ sources: sources(overrides), reporting: superuser(databases.reporting.name), replicatorPassword: PASSWORD });
+const sync = (overrides: { core?: Service } = {}) =>
+  syncReporting({ sources: sources(overrides), reporting: superuser(databases.reporting.name), replicatorPassword: replication.password, readers: ['reporting_app'] });
 
 async function query<T extends pg.QueryResultRow>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
   const client = await superuserClient(database);
@@ -62,27 +60,8 @@ beforeAll(async () => {
   await inCore(`CREATE TABLE core.probe (id int PRIMARY KEY, label text NOT NULL, note text); ALTER TABLE core.probe OWNER TO core_owner`);
   await inCore(`INSERT INTO core.probe SELECT g, 'before ' || g, NULL FROM generate_series(1, 50) g`);
   await query(databases.iam.name, `INSERT INTO iam.users (email, display_name, password_hash) VALUES ('secret@example.test', 'Secret Keeper', 'argon2-hash-never-leaves')`);
+  replication = await useTestReporting(databases.reporting, [databases.core, databases.iam, databases.masterdata]);
   await sync();
-  // Runs before the databases' own cleanup (after-hooks run in reverse): no slot may outlive them.
-  afterAll(async () => {
-    const target = await superuserClient(databases.reporting.name);
-    try {
-      const { rows } = await target.query<{ subname: string; slot: string }>('SELECT subname, subslotname AS slot FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())');
-      for (const { subname } of rows) {
-        await target.query(`ALTER SUBSCRIPTION ${pg.escapeIdentifier(subname)} DISABLE`);
-        await target.query(`ALTER SUBSCRIPTION ${pg.escapeIdentifier(subname)} SET (slot_name = NONE)`);
-        await target.query(`DROP SUBSCRIPTION ${pg.escapeIdentifier(subname)}`);
-      }
-      const slots = rows.map((r) => r.slot);
-      await eventually(
-        () => query<{ n: string }>('postgres', 'SELECT count(*) AS n FROM pg_replication_slots WHERE slot_name = ANY ($1) AND active', [slots]),
-        (r) => r[0]!.n === '0',
-      );
-      await query('postgres', 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY ($1) OR slot_name LIKE $2', [slots, 'pg_%_sync_%']);
-    } finally {
-      await target.end();
-    }
-  });
 }, 60_000);
 
 describe('reporting by logical replication', () => {
@@ -211,7 +190,7 @@ describe('reporting by logical replication', () => {
   it('resync of one service rebuilds its copy and leaves the others flowing', async () => {
     const before = await inReporting<{ subname: string; oid: number }>(`SELECT subname, oid FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY subname`);
     await inReporting(`DELETE FROM core.probe WHERE id = 1`); // damage only a resync repairs
-    const result = await resyncReporting(sources()[0]!, superuser(databases.reporting.name), PASSWORD);
+    const result = await resyncReporting(sources()[0]!, superuser(databases.reporting.name), replication.password);
     expect(result).toMatchObject({ service: 'core', created: true });
     await query(databases.iam.name, `UPDATE iam.users SET display_name = 'During resync' WHERE email = 'secret@example.test'`);
     await eventually(() => inReporting<{ name: string }>(`SELECT display_name AS name FROM iam.users WHERE email = 'secret@example.test'`), (r) => r[0]?.name === 'During resync');
