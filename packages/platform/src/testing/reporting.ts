@@ -5,11 +5,14 @@ import { REPLICATOR_ROLE, syncReporting, type ReportingSource, type SourceSyncRe
 import { superuserClient, testCluster, type TestDatabase } from './index.ts';
 
 const PASSWORD = 'replicator-test-password';
+/** The vitest project (vitest.config.ts) whose files replicate, on a cluster of their own. */
+const REPLICATING_PROJECT = 'reporting';
 
 /**
  * Replicates test databases into a test reporting database, as the CLI does on start; the
  * subscriptions and their slots (cluster-wide) are dropped after the file, before the databases.
- * Call it after the `useTestDatabase` calls it uses.
+ * Call it after the `useTestDatabase` calls it uses; only files of the `reporting` vitest project,
+ * which has a cluster of its own, may.
  *
  * @example
  * const reporting = await useTestReporting(await useTestDatabase('reporting'), [core, iam]);
@@ -17,6 +20,9 @@ const PASSWORD = 'replicator-test-password';
  */
 export async function useTestReporting(reporting: TestDatabase, sourceDatabases: readonly TestDatabase[]) {
   const cluster = testCluster();
+  if (cluster.project !== REPLICATING_PROJECT) {
+    throw new Error(`useTestReporting creates subscriptions, whose initial copies hold back every event feed of their cluster: list this file in the '${REPLICATING_PROJECT}' project of vitest.config.ts`);
+  }
   const superuser = (database: string): pg.ClientConfig => ({ host: '127.0.0.1', port: cluster.port, user: 'postgres', password: cluster.superuserPassword, database });
   const conninfo = (database: string) => `host=127.0.0.1 port=${cluster.port} dbname=${database} user=${REPLICATOR_ROLE} password=${PASSWORD}`;
   let sources: ReportingSource[] = sourceDatabases.map((d) => ({ service: d.service, admin: superuser(d.name), conninfo: conninfo(d.name) }));
