@@ -182,6 +182,9 @@ export const serviceDefinitions = {
     routes: [{ prefix: '/api/v1/reporting' }],
     permissions: ['reporting:read'],
     dependsOn: ['iam'],
+    config: Type.Object({
+      REPORTING_MAX_RETAINED_WAL_MB: Type.Integer({ minimum: 0, default: 1024, description: 'the status warns when a slot retains more WAL than this (MB)' }),
+    }),
   },
   // ── Shared layer: the stateless edge ────────────────────────────────────────
   gateway: {

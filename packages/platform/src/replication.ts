@@ -73,17 +73,20 @@ export async function syncReporting(options: {
   readonly readers?: readonly string[];
   /** Gives reporting_reader a login (for reporting tools) with this password. */
   readonly readerPassword?: string;
+  /** Longest statement, transaction and idle time in a transaction of every reader (default 30 s). */
+  readonly queryTimeoutMs?: number;
 }): Promise<SourceSyncResult[]> {
   const target = new pg.Client(options.reporting);
   await target.connect();
   try {
     await ensureRoles(target, options.replicatorPassword);
+    const db = (await target.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
     if (options.readerPassword) {
       await target.query(`ALTER ROLE ${ident(READER_ROLE)} WITH LOGIN PASSWORD ${lit(options.readerPassword)}`);
-      const db = (await target.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
       await target.query(`GRANT CONNECT ON DATABASE ${ident(db)} TO ${ident(READER_ROLE)}`);
     }
     for (const reader of options.readers ?? []) await target.query(`GRANT ${ident(READER_ROLE)} TO ${ident(reader)}`);
+    await boundReaders(target, db, [READER_ROLE, ...(options.readers ?? [])], options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS);
     const results: SourceSyncResult[] = [];
     for (const source of options.sources) {
       if (publishedTables(source.service).length === 0) continue;
@@ -92,6 +95,28 @@ export async function syncReporting(options: {
     return results;
   } finally {
     await target.end();
+  }
+}
+
+/** Default of syncReporting's `queryTimeoutMs` (`REPORTING_QUERY_TIMEOUT_MS` under the CLI). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+
+// Readers share the services' cluster in the embedded default (docs/architecture.md#reporting):
+// they never get a transaction id (no write or TEMP rights, and the functions that assign one
+// revoked), so the event feeds, which wait only for transactions holding one, never wait for a
+// report; and each statement, transaction and idle spell in a transaction is bounded, since the
+// snapshot a reader holds keeps vacuum's horizon back in every database of the cluster. Role
+// settings are defaults a session may change: a bound for tools, not a wall against a hostile reader.
+async function boundReaders(client: pg.Client, database: string, readers: readonly string[], timeoutMs: number): Promise<void> {
+  const { owner } = (await client.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [database])).rows[0]!;
+  for (const fn of ['pg_current_xact_id()', 'txid_current()']) {
+    await client.query(`REVOKE EXECUTE ON FUNCTION ${fn} FROM PUBLIC`);
+    await client.query(`GRANT EXECUTE ON FUNCTION ${fn} TO ${ident(owner)}`);
+  }
+  for (const reader of readers) {
+    for (const setting of ['statement_timeout', 'transaction_timeout', 'idle_in_transaction_session_timeout']) {
+      await client.query(`ALTER ROLE ${ident(reader)} IN DATABASE ${ident(database)} SET ${setting} = ${Math.round(timeoutMs)}`);
+    }
   }
 }
 

@@ -23,7 +23,7 @@ export async function db(
     if (action === 'rollback') ordered.reverse();
     for (const database of ordered) await run(action, database, options, say);
     // Migrations may have changed published tables: reporting follows (when it is among them).
-    if (action === 'migrate') await provisionReporting(databases, say);
+    if (action === 'migrate') await provisionReporting(databases, env, say);
   } finally {
     await databases.close();
   }

@@ -1,20 +1,17 @@
-import type { Registry } from '@archipelago/registry';
-import { StartupError } from '@archipelago/platform';
+import { serviceDefinitions, type Registry } from '@archipelago/registry';
+import { loadConfig, StartupError } from '@archipelago/platform';
 import type { OpenedDatabases } from '@archipelago/platform/databases';
 import { emitHeartbeats, reportingStatus, reportingTopology, resyncReporting, syncReporting, type ReportingSource, type SourceSyncResult } from '@archipelago/platform/replication';
-import { openLocalDatabases } from '../stack.ts';
+import { localSettings, openLocalDatabases } from '../stack.ts';
 
-/** The retained-WAL size above which `reporting status` warns (`REPORTING_MAX_RETAINED_WAL_MB`, default 1024). */
-export function maxRetainedBytes(env: Readonly<Record<string, string | undefined>>): number {
-  const mb = Number(env.REPORTING_MAX_RETAINED_WAL_MB ?? 1024);
-  return (Number.isFinite(mb) && mb >= 0 ? mb : 1024) * 1024 * 1024;
-}
+// The retained-WAL size above which `reporting status` warns: the reporting service's own setting.
+const maxRetainedBytes = (env: Readonly<Record<string, string | undefined>>) => loadConfig(serviceDefinitions.reporting.config, env).REPORTING_MAX_RETAINED_WAL_MB * 1024 * 1024;
 
 /**
  * After the migrations: publications, slots, copies and subscriptions brought in line. A failure is
  * reported and start-up goes on (reporting never holds a service back); so does a missing reporting.
  */
-export async function provisionReporting(databases: OpenedDatabases, say: (line: string) => void): Promise<SourceSyncResult[]> {
+export async function provisionReporting(databases: OpenedDatabases, env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): Promise<SourceSyncResult[]> {
   if (!databases.replicatorPassword) {
     say('  reporting: not replicated (set REPORTING_REPLICATOR_PASSWORD when every database is external)');
     return [];
@@ -23,7 +20,10 @@ export async function provisionReporting(databases: OpenedDatabases, say: (line:
   if (!topology.reporting) return [];
   for (const key of topology.skipped) say(`  reporting: ${key} not replicated (no ${key.toUpperCase()}_ADMIN_DATABASE_URL)`);
   try {
-    const results = await syncReporting({ sources: topology.sources, reporting: topology.reporting, replicatorPassword: databases.replicatorPassword, readers: topology.readers, readerPassword: databases.readerPassword });
+    const results = await syncReporting({
+      sources: topology.sources, reporting: topology.reporting, replicatorPassword: databases.replicatorPassword, readers: topology.readers, readerPassword: databases.readerPassword,
+      queryTimeoutMs: localSettings(env).reporting.queryTimeoutMs,
+    });
     for (const r of results) {
       const changes = [r.created ? 'subscribed' : '', r.copied.length ? `copying ${r.copied.join(', ')}` : '', ...r.altered].filter(Boolean);
       say(`  reporting ← ${r.service}: ${changes.length ? changes.join('; ') : 'in line'}`);
@@ -35,10 +35,10 @@ export async function provisionReporting(databases: OpenedDatabases, say: (line:
   }
 }
 
-/** Heartbeats every `REPORTING_HEARTBEAT_SECONDS` (default 300, 0: none) while `start` runs; returns the stop. */
+/** Heartbeats every `REPORTING_HEARTBEAT_SECONDS` while `start` runs; returns the stop. */
 export function startHeartbeats(databases: OpenedDatabases, env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): () => void {
-  const seconds = Number(env.REPORTING_HEARTBEAT_SECONDS ?? 300);
-  if (!databases.replicatorPassword || !Number.isFinite(seconds) || seconds <= 0) return () => undefined;
+  const seconds = localSettings(env).reporting.heartbeatSeconds;
+  if (!databases.replicatorPassword || seconds === 0) return () => undefined;
   const { sources, reporting } = reportingTopology(databases.byService.values(), databases.replicatorPassword);
   if (!reporting || sources.length === 0) return () => undefined;
   const beat = (list: readonly ReportingSource[]) => emitHeartbeats(list, (service, error) => say(`  reporting: heartbeat to ${service} failed (${(error as Error).message})`));

@@ -39,7 +39,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       await seedService(database);
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
-    if (!interrupt.received()) await provisionReporting(databases, say);
+    if (!interrupt.received()) await provisionReporting(databases, env, say);
     stopHeartbeats = startHeartbeats(databases, env, say);
     if (!interrupt.received()) {
       const keyring = await cliKeyring(registry, env);
