@@ -73,7 +73,7 @@ export async function syncReporting(options: {
   readonly readers?: readonly string[];
   /** Gives reporting_reader a login (for reporting tools) with this password. */
   readonly readerPassword?: string;
-  /** Longest statement, transaction and idle time in a transaction of every reader (default 30 s). */
+  /** Longest statement and idle spell in a transaction of every reader (default 30 s); a transaction gets twice it. */
   readonly queryTimeoutMs?: number;
 }): Promise<SourceSyncResult[]> {
   const target = new pg.Client(options.reporting);
@@ -113,9 +113,11 @@ async function boundReaders(client: pg.Client, database: string, readers: readon
     await client.query(`REVOKE EXECUTE ON FUNCTION ${fn} FROM PUBLIC`);
     await client.query(`GRANT EXECUTE ON FUNCTION ${fn} TO ${ident(owner)}`);
   }
+  // A statement is cancelled at the bound; a transaction (several statements) is ended at twice it.
+  const bounds = { statement_timeout: timeoutMs, idle_in_transaction_session_timeout: timeoutMs, transaction_timeout: 2 * timeoutMs };
   for (const reader of readers) {
-    for (const setting of ['statement_timeout', 'transaction_timeout', 'idle_in_transaction_session_timeout']) {
-      await client.query(`ALTER ROLE ${ident(reader)} IN DATABASE ${ident(database)} SET ${setting} = ${Math.round(timeoutMs)}`);
+    for (const [setting, ms] of Object.entries(bounds)) {
+      await client.query(`ALTER ROLE ${ident(reader)} IN DATABASE ${ident(database)} SET ${setting} = ${Math.round(ms)}`);
     }
   }
 }

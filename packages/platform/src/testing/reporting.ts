@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { afterAll } from 'vitest';
 import { serviceRoles } from '../provision.ts';
-import { REPLICATOR_ROLE, syncReporting, type ReportingSource, type SourceSyncResult } from '../replication.ts';
+import { READER_ROLE, REPLICATOR_ROLE, syncReporting, type ReportingSource, type SourceSyncResult } from '../replication.ts';
 import { superuserClient, testCluster, type TestDatabase } from './index.ts';
 
 const PASSWORD = 'replicator-test-password';
+const READER_PASSWORD = 'reader-test-password';
 /** The vitest project (vitest.config.ts) whose files replicate, on a cluster of their own. */
 const REPLICATING_PROJECT = 'reporting';
 
@@ -37,8 +38,10 @@ export async function useTestReporting(reporting: TestDatabase, sourceDatabases:
     setSources(next: ReportingSource[]) {
       sources = next;
     },
-    sync: (): Promise<SourceSyncResult[]> =>
-      syncReporting({ sources, reporting: superuser(reporting.name), replicatorPassword: PASSWORD, readers: [serviceRoles(reporting.service).app] }),
+    /** reporting_reader's login to the reporting database (tools' connection). */
+    reader: (): pg.ClientConfig => ({ host: '127.0.0.1', port: cluster.port, user: READER_ROLE, password: READER_PASSWORD, database: reporting.name }),
+    sync: (options: { queryTimeoutMs?: number } = {}): Promise<SourceSyncResult[]> =>
+      syncReporting({ sources, reporting: superuser(reporting.name), replicatorPassword: PASSWORD, readers: [serviceRoles(reporting.service).app], readerPassword: READER_PASSWORD, ...options }),
   };
 }
 

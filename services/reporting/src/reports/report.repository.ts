@@ -38,10 +38,12 @@ export interface SubscriptionRow {
   conflicts: string;
 }
 
-// Copies missing (reporting not provisioned yet, or a resync under way) are a 503, not a 500.
+// Copies missing (reporting not provisioned yet, or a resync under way) and a report cut off by
+// its role's statement_timeout are a 503, not a 500.
 function unavailable(error: unknown): never {
   const code = (error as { code?: string }).code;
   if (code === '42P01' || code === '3F000') throw new AppError('UNAVAILABLE', 'The reporting copies are not provisioned yet; retry shortly', { cause: error });
+  if (code === '57014') throw new AppError('UNAVAILABLE', 'The report ran longer than reporting allows (REPORTING_QUERY_TIMEOUT_MS); ask for a smaller page', { cause: error });
   throw error;
 }
 
