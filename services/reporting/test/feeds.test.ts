@@ -46,7 +46,7 @@ beforeAll(async () => {
   await replication.sync({ queryTimeoutMs: TIMEOUT_MS });
   // The initial copies (table-sync workers, each a writing transaction) are over before the tests.
   const admin = await connect(replication.superuser(reporting.name));
-  await eventually(() => admin.query(`SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`), (r) => r.rows[0].n === 0);
+  await eventually(() => admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`), (r) => r.rows[0]!.n === 0);
 }, 60_000);
 
 afterAll(async () => {
