@@ -16,7 +16,7 @@ import { connect, measureWriteBaselines, type WriteRun } from './baselines.ts';
 
 export const LABELS = 1_000;
 const WRITERS = 8;
-const CHANNEL = 'bench_lookup_visible';
+const CHANNEL = 'bench_row_visible';
 export const CODES = Array.from({ length: LABELS }, (_, i) => `B${String(i).padStart(4, '0')}`);
 
 export interface Step {
@@ -72,14 +72,26 @@ export function labelChanges(db: Kysely<unknown>) {
   };
 }
 
-/** Sees each lookup row become visible in core: a trigger NOTIFYs at the consumer's commit. */
-async function watchCore(system: RunningSystem): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
-  const client = await connect(system, 'core');
+/** A table whose rows the bench watches arrive: a trigger it adds NOTIFYs `version` of each row at its writer's commit. */
+export interface WatchedTable {
+  readonly database: string;
+  /** Schema-qualified, e.g. `core.labels_lookup`. */
+  readonly table: string;
+  readonly versionColumn: string;
+  /** Fire for logical replication's apply workers too (session_replication_role = replica). */
+  readonly always?: boolean;
+}
+
+/** Sees each row of `watched` become visible: `code:version` per row written, as a notification. */
+export async function watchTable(system: RunningSystem, watched: WatchedTable): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
+  const client = await connect(system, watched.database);
+  const schema = watched.table.split('.')[0]!;
   await client.query(`
-    CREATE OR REPLACE FUNCTION core.bench_lookup_visible() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.source_version); RETURN NULL; END $$`);
-  await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup');
-  await client.query('CREATE TRIGGER bench_lookup_visible AFTER INSERT OR UPDATE ON core.labels_lookup FOR EACH ROW EXECUTE FUNCTION core.bench_lookup_visible()');
+    CREATE OR REPLACE FUNCTION ${schema}.bench_row_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.${watched.versionColumn}); RETURN NULL; END $$`);
+  await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`);
+  await client.query(`CREATE TRIGGER bench_row_visible AFTER INSERT OR UPDATE ON ${watched.table} FOR EACH ROW EXECUTE FUNCTION ${schema}.bench_row_visible()`);
+  if (watched.always) await client.query(`ALTER TABLE ${watched.table} ENABLE ALWAYS TRIGGER bench_row_visible`);
   await client.query(`LISTEN ${CHANNEL}`);
   return {
     client,
@@ -87,8 +99,8 @@ async function watchCore(system: RunningSystem): Promise<{ client: pg.Client; on
       client.on('notification', (message) => listener(message.payload ?? ''));
     },
     async close() {
-      await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup').catch(() => undefined);
-      await client.query('DROP FUNCTION IF EXISTS core.bench_lookup_visible()').catch(() => undefined);
+      await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`).catch(() => undefined);
+      await client.query(`DROP FUNCTION IF EXISTS ${schema}.bench_row_visible()`).catch(() => undefined);
       await client.end();
     },
   };
@@ -257,7 +269,7 @@ export const propagation: Scenario = {
     const system = await context.system();
     const seconds = context.quick ? 5 : 30;
     const db = await masterdataDatabase(system);
-    const watcher = await watchCore(system);
+    const watcher = await watchTable(system, { database: 'core', table: 'core.labels_lookup', versionColumn: 'source_version' });
     const clock = new VisibilityClock();
     watcher.onVisible((key) => clock.visible(key, performance.now()));
     try {

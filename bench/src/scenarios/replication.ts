@@ -3,39 +3,11 @@ import type pg from 'pg';
 import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
 import { LatencyRecorder } from '../lib/latency.ts';
 import { round } from '../lib/stats.ts';
-import type { RunningSystem } from '../lib/system.ts';
-import { connect } from './baselines.ts';
-import { CODES, LABELS, labelChanges, masterdataDatabase, runStep, VisibilityClock, writeAtRate } from './propagation.ts';
+import { CODES, LABELS, labelChanges, masterdataDatabase, runStep, VisibilityClock, watchTable, writeAtRate } from './propagation.ts';
 
 const RATE = 1_000;
-const CHANNEL = 'bench_reporting_visible';
 // `npm start` names masterdata's subscription after its database (reportingNames).
 const SUBSCRIPTION = 'reporting_masterdata';
-
-/** Sees each label change arrive in reporting's copy: a trigger, fired by the apply worker too, NOTIFYs at its commit. */
-async function watchReporting(system: RunningSystem): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
-  const client = await connect(system, 'reporting');
-  await client.query(`
-    CREATE OR REPLACE FUNCTION masterdata.bench_reporting_visible() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.version); RETURN NULL; END $$`);
-  await client.query('DROP TRIGGER IF EXISTS bench_reporting_visible ON masterdata.labels');
-  await client.query('CREATE TRIGGER bench_reporting_visible AFTER INSERT OR UPDATE ON masterdata.labels FOR EACH ROW EXECUTE FUNCTION masterdata.bench_reporting_visible()');
-  // Apply workers run with session_replication_role = replica: only ALWAYS triggers fire there.
-  await client.query('ALTER TABLE masterdata.labels ENABLE ALWAYS TRIGGER bench_reporting_visible');
-  await client.query(`LISTEN ${CHANNEL}`);
-  return {
-    client,
-    onVisible(listener) {
-      client.on('notification', (message) => listener(message.payload ?? ''));
-    },
-    async close() {
-      await client.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} ENABLE`).catch(() => undefined);
-      await client.query('DROP TRIGGER IF EXISTS bench_reporting_visible ON masterdata.labels').catch(() => undefined);
-      await client.query('DROP FUNCTION IF EXISTS masterdata.bench_reporting_visible()').catch(() => undefined);
-      await client.end();
-    },
-  };
-}
 
 async function waitUntil(check: () => boolean, limitMs: number, signal: AbortSignal): Promise<boolean> {
   const began = performance.now();
@@ -94,7 +66,8 @@ export const replication: Scenario = {
     const system = await context.system();
     const seconds = context.quick ? 5 : 30;
     const db = await masterdataDatabase(system);
-    const watcher = await watchReporting(system);
+    // Fired by the apply worker at its commit.
+    const watcher = await watchTable(system, { database: 'reporting', table: 'masterdata.labels', versionColumn: 'version', always: true });
     const clock = new VisibilityClock();
     watcher.onVisible((key) => clock.visible(key, performance.now()));
     try {
@@ -125,6 +98,7 @@ export const replication: Scenario = {
         ],
       };
     } finally {
+      await watcher.client.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} ENABLE`).catch(() => undefined);
       await watcher.close();
       await db.destroy();
     }
