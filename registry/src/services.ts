@@ -54,7 +54,9 @@ export const serviceDefinitions = {
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
       { name: 'audit.purge', schedule: '30 3 * * *', description: 'delete auth audit entries older than 2 years' },
     ],
-    reporting: { publishes: ['users', 'roles'] },
+    // Never published: password hashes, sessions, refresh/API/reset-token hashes, signing keys,
+    // outbox, idempotency keys and job status.
+    reporting: { publishes: [{ table: 'users', exclude: ['password_hash'] }, 'roles', 'user_roles', 'permissions', 'role_permissions'] },
   },
   notification: {
     hostname: 'notification',
@@ -170,7 +172,11 @@ export const serviceDefinitions = {
     layer: 'platform',
     label: 'Reporting',
     routes: [{ prefix: '/api/v1/reporting' }],
+    permissions: ['reporting:read'],
     dependsOn: ['iam'],
+    config: Type.Object({
+      REPORTING_MAX_RETAINED_WAL_MB: Type.Integer({ minimum: 0, default: 1024, description: 'the status warns when a slot retains more WAL than this (MB)' }),
+    }),
   },
   // ── Shared layer: the stateless edge ────────────────────────────────────────
   gateway: {

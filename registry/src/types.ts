@@ -159,9 +159,16 @@ export interface ServiceDefinition {
   readonly lookups?: readonly LookupDefinition[];
   /** Scheduled jobs; a service with jobs needs a database (their lock and status live there). */
   readonly jobs?: readonly JobDefinition[];
-  /** Tables published to the reporting database by logical replication (DESIGN.md §8). */
-  readonly reporting?: { readonly publishes: readonly string[] };
+  /**
+   * Tables published to the reporting database by logical replication (DESIGN.md §8): a table
+   * name publishes every column (new ones follow); `{ table, exclude }` publishes all but the
+   * excluded columns through a publication column list (secrets never leave the database).
+   */
+  readonly reporting?: { readonly publishes: readonly ReportingTable[] };
 }
+
+/** One table published to reporting. */
+export type ReportingTable = string | { readonly table: string; readonly exclude: readonly string[] };
 
 /** A validated service with its key and effective port. */
 export interface Service extends ServiceDefinition {

@@ -1,6 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
 import type { Kysely } from 'kysely';
+import { useTestReporting } from '@archipelago/platform/testing/reporting';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { peerUrls, peerUrlVariable, type HttpServer } from '@archipelago/platform';
@@ -187,7 +188,9 @@ describe('hostile input to every route of every service', async () => {
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
   const reportingDatabase = await useTestDatabase('reporting');
-  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting') });
+  // Reporting's copies replicated from the services' databases, as the CLI provisions them on start.
+  await (await useTestReporting(reportingDatabase, [coreDatabase, iamDatabase, master])).sync();
+  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: auth('reporting'), maxRetainedBytes: 1024 ** 3 });
   const reportingUrl = await reporting.listen({ host: '127.0.0.1', port: 0 });
   const urls: Record<string, string> = { iam: iamUrl, masterdata: masterdataUrl, core: coreUrl, notification: notificationUrl, reporting: reportingUrl };
   // Any service added since (npm run cli -- new service), on its own test database.

@@ -14,19 +14,19 @@ import { round } from '../lib/stats.ts';
 import type { RunningSystem } from '../lib/system.ts';
 import { connect, measureWriteBaselines, type WriteRun } from './baselines.ts';
 
-const LABELS = 1_000;
+export const LABELS = 1_000;
 const WRITERS = 8;
-const CHANNEL = 'bench_lookup_visible';
-const CODES = Array.from({ length: LABELS }, (_, i) => `B${String(i).padStart(4, '0')}`);
+const CHANNEL = 'bench_row_visible';
+export const CODES = Array.from({ length: LABELS }, (_, i) => `B${String(i).padStart(4, '0')}`);
 
-interface Step {
+export interface Step {
   readonly rate: number;
   /** Label changes per masterdata transaction (1: every change commits alone). */
   readonly perTransaction: number;
   readonly seconds: number;
 }
 
-interface StepResult extends Step {
+export interface StepResult extends Step {
   readonly committedPerSecond: number;
   readonly visiblePerSecond: number;
   /** Committed changes not yet visible in core when the step ended. */
@@ -39,7 +39,7 @@ interface StepResult extends Step {
 }
 
 /** Masterdata's own statements: a label change and its event, in one transaction. */
-function labelChanges(db: Kysely<unknown>) {
+export function labelChanges(db: Kysely<unknown>) {
   const toEvent = (row: Record<string, unknown>, type: 'label.created' | 'label.updated'): NewEvent => ({
     type,
     aggregateType: 'label',
@@ -72,14 +72,26 @@ function labelChanges(db: Kysely<unknown>) {
   };
 }
 
-/** Sees each lookup row become visible in core: a trigger NOTIFYs at the consumer's commit. */
-async function watchCore(system: RunningSystem): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
-  const client = await connect(system, 'core');
+/** A table whose rows the bench watches arrive: a trigger it adds NOTIFYs `version` of each row at its writer's commit. */
+export interface WatchedTable {
+  readonly database: string;
+  /** Schema-qualified, e.g. `core.labels_lookup`. */
+  readonly table: string;
+  readonly versionColumn: string;
+  /** Fire for logical replication's apply workers too (session_replication_role = replica). */
+  readonly always?: boolean;
+}
+
+/** Sees each row of `watched` become visible: `code:version` per row written, as a notification. */
+export async function watchTable(system: RunningSystem, watched: WatchedTable): Promise<{ client: pg.Client; onVisible(listener: (key: string) => void): void; close(): Promise<void> }> {
+  const client = await connect(system, watched.database);
+  const schema = watched.table.split('.')[0]!;
   await client.query(`
-    CREATE OR REPLACE FUNCTION core.bench_lookup_visible() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.source_version); RETURN NULL; END $$`);
-  await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup');
-  await client.query('CREATE TRIGGER bench_lookup_visible AFTER INSERT OR UPDATE ON core.labels_lookup FOR EACH ROW EXECUTE FUNCTION core.bench_lookup_visible()');
+    CREATE OR REPLACE FUNCTION ${schema}.bench_row_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.${watched.versionColumn}); RETURN NULL; END $$`);
+  await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`);
+  await client.query(`CREATE TRIGGER bench_row_visible AFTER INSERT OR UPDATE ON ${watched.table} FOR EACH ROW EXECUTE FUNCTION ${schema}.bench_row_visible()`);
+  if (watched.always) await client.query(`ALTER TABLE ${watched.table} ENABLE ALWAYS TRIGGER bench_row_visible`);
   await client.query(`LISTEN ${CHANNEL}`);
   return {
     client,
@@ -87,14 +99,14 @@ async function watchCore(system: RunningSystem): Promise<{ client: pg.Client; on
       client.on('notification', (message) => listener(message.payload ?? ''));
     },
     async close() {
-      await client.query('DROP TRIGGER IF EXISTS bench_lookup_visible ON core.labels_lookup').catch(() => undefined);
-      await client.query('DROP FUNCTION IF EXISTS core.bench_lookup_visible()').catch(() => undefined);
+      await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`).catch(() => undefined);
+      await client.query(`DROP FUNCTION IF EXISTS ${schema}.bench_row_visible()`).catch(() => undefined);
       await client.end();
     },
   };
 }
 
-async function masterdataDatabase(system: RunningSystem): Promise<Kysely<unknown>> {
+export async function masterdataDatabase(system: RunningSystem): Promise<Kysely<unknown>> {
   const service = loadRegistry(undefined, {}).service('masterdata');
   const roles = serviceRoles(service);
   const credentials = JSON.parse(await readFile(path.join(system.dataDir, 'postgres/credentials.json'), 'utf8')) as Record<string, string>;
@@ -106,7 +118,7 @@ async function masterdataDatabase(system: RunningSystem): Promise<Kysely<unknown
  * Matches each change's commit with its visibility in core, whichever is seen first (a fast
  * consumer can announce a row before the commit's acknowledgement reaches the bench).
  */
-class VisibilityClock {
+export class VisibilityClock {
   private readonly changes = new Map<string, { committedAt?: number; visibleAt?: number }>();
   private recorder: LatencyRecorder | undefined;
   seen = 0;
@@ -147,20 +159,18 @@ class VisibilityClock {
   }
 }
 
-async function runStep(step: Step, changes: ReturnType<typeof labelChanges>, clock: VisibilityClock, system: RunningSystem, context: ScenarioContext): Promise<StepResult> {
-  const recorder = new LatencyRecorder();
-  clock.measure(recorder);
-  let next = 0;
+let nextCode = 0;
+
+/** Label changes paced to `step.rate` for `step.seconds` on WRITERS connections, each commit told to `clock`; returns how many committed. */
+export async function writeAtRate(step: Step, changes: ReturnType<typeof labelChanges>, clock: VisibilityClock, signal: AbortSignal): Promise<number> {
   let committed = 0;
   let issued = 0;
   let inFlight = 0;
-  const cpu = new CpuMeter(() => system.postgresTree());
   const began = performance.now();
   const end = began + step.seconds * 1000;
-
   const send = async () => {
     inFlight++;
-    const batch = Array.from({ length: step.perTransaction }, () => CODES[next++ % LABELS]!);
+    const batch = Array.from({ length: step.perTransaction }, () => CODES[nextCode++ % LABELS]!);
     try {
       const rows = await changes.change(batch);
       const committedAt = performance.now();
@@ -170,9 +180,8 @@ async function runStep(step: Step, changes: ReturnType<typeof labelChanges>, clo
       inFlight--;
     }
   };
-
   const sends: Promise<void>[] = [];
-  while (performance.now() < end && !context.signal.aborted) {
+  while (performance.now() < end && !signal.aborted) {
     const due = Math.floor(((performance.now() - began) / 1000) * step.rate);
     while (issued < due && inFlight < WRITERS) {
       issued += step.perTransaction;
@@ -181,6 +190,15 @@ async function runStep(step: Step, changes: ReturnType<typeof labelChanges>, clo
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(sends);
+  return committed;
+}
+
+export async function runStep(step: Step, changes: ReturnType<typeof labelChanges>, clock: VisibilityClock, system: RunningSystem, context: ScenarioContext): Promise<StepResult> {
+  const recorder = new LatencyRecorder();
+  clock.measure(recorder);
+  const cpu = new CpuMeter(() => system.postgresTree());
+  const began = performance.now();
+  const committed = await writeAtRate(step, changes, clock, context.signal);
   const elapsedS = (performance.now() - began) / 1000;
   const seenAtEnd = clock.seen;
   const backlogAtEnd = clock.backlog;
@@ -251,7 +269,7 @@ export const propagation: Scenario = {
     const system = await context.system();
     const seconds = context.quick ? 5 : 30;
     const db = await masterdataDatabase(system);
-    const watcher = await watchCore(system);
+    const watcher = await watchTable(system, { database: 'core', table: 'core.labels_lookup', versionColumn: 'source_version' });
     const clock = new VisibilityClock();
     watcher.onVisible((key) => clock.visible(key, performance.now()));
     try {

@@ -9,6 +9,7 @@ import { credentialsCommand } from './credentials.ts';
 import { mail } from './commands/mail.ts';
 import { newService } from './commands/new.ts';
 import { jobs } from './commands/jobs.ts';
+import { reporting } from './commands/reporting.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -28,6 +29,8 @@ const USAGE = `Usage: archipelago <command>
   dlq discard <id>                 drop a dead letter
   jobs list [<service>]            scheduled jobs: schedule, next run, last run and its outcome
   jobs run <service> <job>         run a job now (exit 1 if it fails)
+  reporting status                 per subscription: state, lag, retained WAL, errors, conflicts (exit 1 on a warning)
+  reporting resync <service>       rebuild one service's copy in reporting from scratch
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
   mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
@@ -86,6 +89,9 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub === 'list') return jobs(registry, sub, { service: argument }, process.env, say);
       if (sub === 'run') return jobs(registry, sub, { service: argument, job: positionals[3] }, process.env, say);
       break;
+    case 'reporting':
+      if (sub !== 'status' && sub !== 'resync') break;
+      return reporting(registry, sub, argument, process.env, say);
     case 'iam':
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);

@@ -20,11 +20,16 @@ export const cliConfigSchema = Type.Object({
   ADMIN_EMAIL: Type.String({ default: 'admin@example.com', description: "the first administrator, created by IAM's seed" }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ description: 'unset: a random one, printed once and kept in .data/iam-admin-password.txt' })),
   ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000, description: 'a service not answering /health/live this long is killed and restarted (0: never)' }),
+  REPORTING_REPLICATOR_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting's replication role; needed when no database is embedded (else generated and kept in credentials.json)" })),
+  REPORTING_READER_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting_reader's login for reporting tools (else generated and kept in credentials.json)" })),
+  REPORTING_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000, description: "longest statement, transaction and idle spell in a transaction of reporting's readers" }),
+  REPORTING_HEARTBEAT_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 300, description: 'a logical message in every replicated database this often while start runs (0: none)' }),
 });
 
-export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number; livenessTimeoutMs: number } {
+export function localSettings(env: Readonly<Record<string, string | undefined>>): LocalSettings & { connectAttempts: number; livenessTimeoutMs: number; reporting: { queryTimeoutMs: number; heartbeatSeconds: number } } {
   const config = loadConfig(cliConfigSchema, env);
   return {
+    reporting: { queryTimeoutMs: config.REPORTING_QUERY_TIMEOUT_MS, heartbeatSeconds: config.REPORTING_HEARTBEAT_SECONDS },
     dataDir: path.resolve(config.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')),
     pgPort: config.ARCHIPELAGO_PG_PORT,
     connectAttempts: config.DATABASE_CONNECT_ATTEMPTS,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { envPrefix, type Service } from '@archipelago/registry';
 import { createDatabase, waitForDatabase } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedCluster, type EmbeddedOptions } from './embedded.ts';
@@ -9,6 +10,10 @@ import { updateLocalSecrets } from './local-secrets.ts';
 import { alignLookupTables } from './lookups/align.ts';
 import { createMigrator } from './migrate.ts';
 import { applyProvisioningPlan, provisioningPlan, serviceRoles } from './provision.ts';
+import { detachColumnLists } from './replication.ts';
+
+const REPLICATOR_PASSWORD_VARIABLE = 'REPORTING_REPLICATOR_PASSWORD';
+const READER_PASSWORD_VARIABLE = 'REPORTING_READER_PASSWORD';
 
 /** Where one service's database is, and how its two roles reach it. */
 export interface ServiceDatabase {
@@ -18,6 +23,11 @@ export interface ServiceDatabase {
   /** The migration URL (owner role). */
   readonly ownerUrl: string;
   readonly source: 'embedded' | 'external';
+  /**
+   * A superuser connection to this database, for reporting's publications and subscriptions: the
+   * embedded cluster's, or `<KEY>_ADMIN_DATABASE_URL` for an external one (absent: not replicated).
+   */
+  readonly admin?: pg.ClientConfig;
 }
 
 export interface OpenedDatabases {
@@ -25,6 +35,10 @@ export interface OpenedDatabases {
   readonly byService: ReadonlyMap<string, ServiceDatabase>;
   /** The embedded cluster, when any service uses it. */
   readonly cluster: EmbeddedCluster | undefined;
+  /** The reporting replicator's password (`REPORTING_REPLICATOR_PASSWORD`, else kept with the embedded roles'). */
+  readonly replicatorPassword: string | undefined;
+  /** reporting_reader's password (`REPORTING_READER_PASSWORD`, else kept with the embedded roles'). */
+  readonly readerPassword: string | undefined;
   close(): Promise<void>;
 }
 
@@ -52,7 +66,8 @@ export async function openDatabases(services: readonly Service[], options: OpenD
     const prefix = envPrefix(service.key);
     const appUrl = options.env[`${prefix}_DATABASE_URL`]!;
     const ownerUrl = options.env[`${prefix}_OWNER_DATABASE_URL`] || appUrl;
-    byService.set(service.key, { service, appUrl, ownerUrl, source: 'external' });
+    const adminUrl = options.env[`${prefix}_ADMIN_DATABASE_URL`];
+    byService.set(service.key, { service, appUrl, ownerUrl, source: 'external', ...(adminUrl ? { admin: { connectionString: adminUrl } } : {}) });
   }
   await Promise.all(
     external.map((service) =>
@@ -65,10 +80,14 @@ export async function openDatabases(services: readonly Service[], options: OpenD
   );
 
   let cluster: EmbeddedCluster | undefined;
+  let replicatorPassword = options.env.REPORTING_REPLICATOR_PASSWORD;
+  let readerPassword = options.env.REPORTING_READER_PASSWORD;
   if (embedded.length > 0) {
     cluster = await startEmbeddedPostgres(options.embedded);
     try {
       const passwords = await rolePasswords(options.embedded.dataDir, embedded);
+      replicatorPassword ??= passwords[REPLICATOR_PASSWORD_VARIABLE];
+      readerPassword ??= passwords[READER_PASSWORD_VARIABLE];
       await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
       for (const service of embedded) {
         const roles = serviceRoles(service);
@@ -77,6 +96,7 @@ export async function openDatabases(services: readonly Service[], options: OpenD
           appUrl: cluster.url(roles.app, passwords[roles.appPasswordVariable]!, service.database),
           ownerUrl: cluster.url(roles.owner, passwords[roles.ownerPasswordVariable]!, service.database),
           source: 'embedded',
+          admin: cluster.connection(service.database),
         });
       }
     } catch (error) {
@@ -89,6 +109,8 @@ export async function openDatabases(services: readonly Service[], options: OpenD
   return {
     byService: ordered,
     cluster,
+    replicatorPassword,
+    readerPassword,
     async close() {
       await cluster?.stop();
     },
@@ -99,14 +121,11 @@ export async function openDatabases(services: readonly Service[], options: OpenD
 async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
   return updateLocalSecrets(dataDir, "the embedded roles' passwords", (stored) => {
     let changed = false;
-    for (const service of services) {
-      const roles = serviceRoles(service);
-      for (const variable of [roles.ownerPasswordVariable, roles.appPasswordVariable]) {
-        if (!stored[variable]) {
-          stored[variable] = randomBytes(18).toString('base64url');
-          changed = true;
-        }
-      }
+    const variables = [REPLICATOR_PASSWORD_VARIABLE, READER_PASSWORD_VARIABLE, ...services.flatMap((s) => [serviceRoles(s).ownerPasswordVariable, serviceRoles(s).appPasswordVariable])];
+    for (const variable of variables) {
+      if (stored[variable]) continue;
+      stored[variable] = randomBytes(18).toString('base64url');
+      changed = true;
     }
     return changed;
   });
@@ -124,15 +143,19 @@ export async function withOwnerDatabase<T>(database: ServiceDatabase, work: (db:
 
 /**
  * Applies a service's pending migrations, then makes its lookup tables follow their registry
- * declaration (`alignLookupTables`); returns the migrations' names.
+ * declaration (`alignLookupTables`); returns the migrations' names. When some are pending, tables
+ * published to reporting with a column list leave the publication first (a column list would make
+ * dropping one of its columns fail); the next reporting sync puts them back.
  */
 export async function migrateService(database: ServiceDatabase, root?: string): Promise<string[]> {
   return withOwnerDatabase(database, async (db) => {
-    const applied = await createMigrator(db, {
+    const migrator = createMigrator(db, {
       service: database.service.key,
       schema: database.service.database,
       folder: serviceLayout(database.service.key, root).migrations,
-    }).migrateToLatest();
+    });
+    if ((await migrator.status()).some((m) => m.executedAt === undefined)) await detachColumnLists(database.ownerUrl);
+    const applied = await migrator.migrateToLatest();
     await alignLookupTables(db, database.service);
     return applied;
   });

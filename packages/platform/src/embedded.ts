@@ -179,8 +179,14 @@ const postgresFlags = (port: number, ephemeral: boolean) => [
   '-c', 'unix_socket_directories=',
   '-c', 'wal_level=logical',
   '-c', 'max_connections=200',
-  '-c', 'max_wal_senders=20',
-  '-c', 'max_replication_slots=20',
+  '-c', 'max_wal_senders=40',
+  '-c', 'max_replication_slots=40',
+  // Reporting: an apply worker per subscription plus table-sync workers; an abandoned slot may
+  // retain at most this much WAL before PostgreSQL invalidates it (then `reporting resync`).
+  '-c', 'max_worker_processes=32',
+  '-c', 'max_logical_replication_workers=16',
+  '-c', 'max_sync_workers_per_subscription=4',
+  '-c', 'max_slot_wal_keep_size=2GB',
   '-c', 'shared_buffers=64MB',
   '-c', 'io_method=sync',
   // Crash recovery starts by syncing the data directory: one syncfs() instead of a fsync per file.

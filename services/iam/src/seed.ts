@@ -15,7 +15,8 @@ const ADMINISTRATION = ['users', 'roles', 'policies'];
 /** Every permission the services declare (registry `permissions`): registered by every seed run. */
 export const SEEDED_PERMISSIONS = [...new Set(loadRegistry(undefined, {}).services.flatMap((s) => s.permissions ?? []))].sort();
 
-const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read'));
+// Reporting reads every service's copies (users' emails among them): the admin's alone at first.
+const reads = SEEDED_PERMISSIONS.filter((p) => p.endsWith(':read') && p !== 'reporting:read');
 /**
  * Default grants; a role keeps whatever an administrator has since made of it, except `admin`,
  * which gets every declared permission on every run (a new service's included).

@@ -1,7 +1,24 @@
 import { checkDatabase, createHttpServer, type HttpServer, type AppDeps } from '@archipelago/platform';
+import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
+import type { Kysely } from 'kysely';
 import type { ReportingDatabase } from './database.ts';
+import { loadReports, reportRepository } from './reports/report.repository.ts';
+import { reportRoutes } from './reports/report.routes.ts';
 
-/** Composition root of the reporting service; its domain routes arrive with their issue. */
-export async function buildApp({ db, logger, credentials }: AppDeps<ReportingDatabase>): Promise<HttpServer> {
-  return createHttpServer({ service: 'reporting', logger, readiness: () => checkDatabase(db), credentials });
+export interface ReportingDeps extends AppDeps<ReportingDatabase> {
+  /** Verifies tokens and `reporting:read` against IAM. */
+  readonly auth: Auth;
+  /** Retained WAL above which the status warns (bytes). */
+  readonly maxRetainedBytes: number;
+}
+
+// Subscriptions are named reporting_<source database>; the source's database is its service's.
+const sourceOf = (subscription: string) => subscription.replace(/^reporting_/, '').replace(/_t[0-9a-f]{8}$/, '');
+
+/** Composition root of the reporting service: the cross-service reports and the replication status. */
+export async function buildApp({ db, logger, credentials, auth, maxRetainedBytes }: ReportingDeps): Promise<HttpServer> {
+  const app = await createHttpServer({ service: 'reporting', logger, readiness: () => checkDatabase(db), credentials });
+  protectApiRoutes(app, auth);
+  reportRoutes(app, reportRepository(db as Kysely<unknown>), loadReports(), { maxRetainedBytes, sourceOf });
+  return app;
 }

@@ -6,7 +6,7 @@ import type { ReportingDatabase } from './database.ts';
 export async function seed(db: Kysely<unknown>): Promise<void> {
   const rows = loadRegistry()
     .services.filter((s) => (s.reporting?.publishes.length ?? 0) > 0)
-    .map((s) => ({ service: s.key, database: s.database, publication: `${s.database}_reporting`, tables: [...(s.reporting?.publishes ?? [])] }));
+    .map((s) => ({ service: s.key, database: s.database, publication: 'reporting', tables: (s.reporting?.publishes ?? []).map((t) => (typeof t === 'string' ? t : t.table)) }));
   if (rows.length === 0) return;
   await (db as Kysely<ReportingDatabase>)
     .insertInto('sources')

@@ -3,6 +3,7 @@ import { createMigrator } from '@archipelago/platform';
 import { migrateService, seedService, withOwnerDatabase, type ServiceDatabase } from '@archipelago/platform/databases';
 import { serviceLayout } from '@archipelago/platform';
 import { openLocalDatabases } from '../stack.ts';
+import { provisionReporting } from './reporting.ts';
 
 export type DbAction = 'migrate' | 'rollback' | 'status' | 'seed';
 
@@ -21,6 +22,8 @@ export async function db(
     const ordered = [...databases.byService.values()];
     if (action === 'rollback') ordered.reverse();
     for (const database of ordered) await run(action, database, options, say);
+    // Migrations may have changed published tables: reporting follows (when it is among them).
+    if (action === 'migrate') await provisionReporting(databases, env, say);
   } finally {
     await databases.close();
   }

@@ -4,6 +4,7 @@ import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';
+import { provisionReporting, startHeartbeats } from './reporting.ts';
 import { localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
@@ -20,6 +21,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
 
   const interrupt = listenForInterrupt();
   let supervisor: Supervisor | undefined;
+  let stopHeartbeats = () => undefined as void;
   const databases = await openLocalDatabases(selected, env, say);
   try {
     if (databases.cluster?.stoppedLeftover) {
@@ -37,6 +39,8 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       await seedService(database);
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
+    if (!interrupt.received()) await provisionReporting(databases, env, say);
+    stopHeartbeats = startHeartbeats(databases, env, say);
     if (!interrupt.received()) {
       const keyring = await cliKeyring(registry, env);
       const logDir = path.join(settings.dataDir, 'logs');
@@ -65,6 +69,7 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
     }
     say(`\n${await interrupt.signal}: stopping…`);
   } finally {
+    stopHeartbeats();
     await supervisor?.stop();
     await databases.close();
     interrupt.dispose();

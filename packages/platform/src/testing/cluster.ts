@@ -1,5 +1,7 @@
 /** What the global setup hands to every test worker. */
 export interface TestCluster {
+  /** The vitest project whose files share this cluster. */
+  readonly project: string;
   readonly dataDir: string;
   readonly port: number;
   readonly superuserPassword: string;

@@ -7,10 +7,11 @@ import { migrateService, openDatabases } from '../databases.ts';
 import { freePort } from '../net.ts';
 import type { TestCluster } from './cluster.ts';
 
-// One embedded PostgreSQL per test run. Every service database is provisioned and migrated
+// One embedded PostgreSQL per test project (vitest.config.ts: `main`, and `reporting` for the
+// files that replicate). Every service database is provisioned and migrated
 // once here and then used as a template: each test file gets fresh copies in milliseconds.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'archipelago-test-'));
+  const dataDir = await mkdtemp(path.join(tmpdir(), `archipelago-test-${project.name}-`));
   const registry = loadRegistry(undefined, {});
   const opened = await openDatabases(registry.services, {
     env: {},
@@ -20,6 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cluster = opened.cluster!;
   const superuser = cluster.connection('postgres');
   const provided: TestCluster = {
+    project: project.name,
     dataDir,
     port: cluster.port,
     superuserPassword: String(superuser.password),
