@@ -7,6 +7,7 @@ import { generate } from './commands/generate.ts';
 import { iam } from './commands/iam.ts';
 import { credentialsCommand } from './credentials.ts';
 import { mail } from './commands/mail.ts';
+import { notifications } from './commands/notifications.ts';
 import { jobs } from './commands/jobs.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
@@ -27,6 +28,7 @@ const USAGE = `Usage: archipelago <command>
   dlq discard <id>                 drop a dead letter
   jobs list [<service>]            scheduled jobs: schedule, next run, last run and its outcome
   jobs run <service> <job>         run a job now (exit 1 if it fails)
+  notifications restore <dept> <date>  put a department's archived day back (_none: no department)
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
   mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
@@ -78,6 +80,9 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub === 'list') return jobs(registry, sub, { service: argument }, process.env, say);
       if (sub === 'run') return jobs(registry, sub, { service: argument, job: positionals[3] }, process.env, say);
       break;
+    case 'notifications':
+      if (sub !== 'restore') break;
+      return notifications(registry, sub, { department: argument, day: positionals[3] }, process.env, say);
     case 'iam':
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);
