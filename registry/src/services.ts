@@ -84,6 +84,7 @@ export const serviceDefinitions = {
       { name: 'partitions.create-ahead', schedule: '0 1 * * *', description: "create notifications' monthly partitions for this month and the next three" },
       { name: 'partitions.drain-default', schedule: '*/10 * * * *', description: 'move rows out of the default partition into their month, creating it' },
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      { name: 'applied-events.prune', schedule: '45 * * * *', description: "forget core's events applied more than 8 days ago (core's feed keeps 7)" },
       {
         name: 'archive.run', schedule: '0 2 * * *', scheduleVariable: 'NOTIFICATION_ARCHIVE_AT',
         description: 'move notifications older than NOTIFICATION_RETENTION_DAYS (30) to gzip JSONL archives per department and day, verified before delete, in short batches; drop fully archived months; delete archives older than NOTIFICATION_ARCHIVE_KEEP_DAYS (365)',

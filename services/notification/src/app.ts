@@ -17,7 +17,7 @@ import { startIntegration, type NotificationPeers } from './integration.ts';
 import { badgeCounter } from './notifications/badges.ts';
 import { notificationRepository } from './notifications/notification.repository.ts';
 import { notificationRoutes } from './notifications/notification.routes.ts';
-import { notificationService, orderEventHandler } from './notifications/notification.service.ts';
+import { notificationService, orderEventHandler, pruneAppliedEventsJob } from './notifications/notification.service.ts';
 import { partitionJobs } from './notifications/partitions.ts';
 import { startRealtime, type Realtime } from './realtime/realtime.ts';
 
@@ -50,7 +50,7 @@ export async function buildApp({ db, logger, peers, auth, databaseUrl, env, cred
   // LOOKUP_RECONCILE_AT (cron, HH:MM or off) overrides the reconciliation's schedule.
   const jobs = await startJobs({
     service: 'notification', db, declared: loadRegistry().service('notification').jobs ?? [], env, logger: logger || undefined,
-    handlers: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, store, settings), 'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>), 'lookups.reconcile': reconcileLookupsJob(lookups) },
+    handlers: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, store, settings), 'idempotency.prune': pruneIdempotencyKeysJob(db as Kysely<unknown>), 'applied-events.prune': pruneAppliedEventsJob(repository), 'lookups.reconcile': reconcileLookupsJob(lookups) },
   });
   registerJobRoutes(app, jobs);
   registerArchiveRoutes(app, archive, store);
