@@ -70,6 +70,14 @@ export const serviceDefinitions = {
     calls: ['core', 'masterdata'],
     // Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
     permissions: ['notifications:read', 'notifications:write'],
+    // Archives go to an S3-compatible store when OBJECT_STORAGE_URL is set, else to a directory.
+    uses: ['objectStorage'],
+    config: Type.Object({
+      NOTIFICATION_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30, description: 'notifications older than this many days are archived, then deleted' }),
+      NOTIFICATION_ARCHIVE_KEEP_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'archives older than this many days are deleted' }),
+      NOTIFICATION_ARCHIVE_BUCKET: Type.String({ minLength: 3, default: 'archipelago-archives', description: 'bucket of the archives in the S3-compatible store' }),
+      NOTIFICATION_ARCHIVE_DIR: Type.Optional(Type.String({ minLength: 1, description: 'directory of the archives when OBJECT_STORAGE_URL is unset; unset: .data/archives', examples: ['.data/archives'] })),
+    }),
     events: {
       // The rules' notifications: written once per event across the instances (the handler of that name).
       consumes: [{ name: 'notification.orders', from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],
@@ -81,9 +89,10 @@ export const serviceDefinitions = {
       { name: 'partitions.create-ahead', schedule: '0 1 * * *', description: "create notifications' monthly partitions for this month and the next three" },
       { name: 'partitions.drain-default', schedule: '*/10 * * * *', description: 'move rows out of the default partition into their month, creating it' },
       { name: 'idempotency.prune', schedule: '15 * * * *', description: 'delete Idempotency-Keys past their 24 h' },
+      { name: 'applied-events.prune', schedule: '45 * * * *', description: "forget core's events applied more than 8 days ago (core's feed keeps 7)" },
       {
         name: 'archive.run', schedule: '0 2 * * *', scheduleVariable: 'NOTIFICATION_ARCHIVE_AT',
-        description: 'move notifications older than 30 days to gzip JSONL archives per department and day, verified before delete; delete archives older than a year',
+        description: 'move notifications older than NOTIFICATION_RETENTION_DAYS (30) to gzip JSONL archives per department and day, verified before delete, in short batches; drop fully archived months; delete archives older than NOTIFICATION_ARCHIVE_KEEP_DAYS (365)',
       },
       {
         name: 'lookups.reconcile', schedule: '0 2 * * *', scheduleVariable: 'LOOKUP_RECONCILE_AT',

@@ -26,7 +26,8 @@ describe('notifications through the gateway', async () => {
   const notification = await buildNotification({
     db: database.db as Kysely<NotificationDatabase>, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' },
     credentials: testCredentials('notification'), peer: peerUrls('notification', { iam: identity.url, core: coreUrl, masterdata: coreUrl }),
-    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }) }),
+    // Sessions asked about on every handshake, so a sign-out is seen at the next one.
+    auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
   });
   const notificationUrl = await notification.listen({ host: '127.0.0.1', port: 0 });
   const registry = loadRegistry(undefined, {});
@@ -55,7 +56,7 @@ describe('notifications through the gateway', async () => {
     const badge = new Promise((resolve) => socket.once('badge:update', resolve));
     const outcome = await new Promise<string>((resolve) => {
       socket.once('connect', () => resolve('connected'));
-      socket.once('connect_error', (error) => resolve(`refused: ${error.message}`));
+      socket.once('connect_error', (error: Error & { data?: { status?: number } }) => resolve(`refused (${error.data?.status ?? '?'}): ${error.message}`));
     });
     if (outcome === 'connected') await badge;
     return { outcome, received };
@@ -82,5 +83,19 @@ describe('notifications through the gateway', async () => {
 
   it('refuses a bad token at the handshake through the gateway', async () => {
     expect((await listen('nope')).outcome).toMatch(/^refused/);
+  });
+
+  it('refuses an expired token at the handshake through the gateway', async () => {
+    const expired = await identity.token(member, { expiresAt: new Date(Date.now() - 60_000) });
+    expect((await listen(expired)).outcome).toMatch(/^refused \(401\)/);
+  });
+
+  it('refuses a revoked token (its session signed out) at the next handshake through the gateway', async () => {
+    const leaving = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
+    const token = await identity.token(leaving);
+    const before = await listen(token);
+    expect(before.outcome).toBe('connected');
+    identity.signOut(leaving);
+    expect((await listen(token)).outcome).toMatch(/^refused \(401\)/);
   });
 });

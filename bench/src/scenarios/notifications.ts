@@ -1,4 +1,269 @@
-import { notBuilt } from '../scenario.ts';
+import { performance } from 'node:perf_hooks';
+import { freePort } from '@archipelago/platform';
+import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
+import { startChildScript, type ChildScript } from '../lib/child-script.ts';
+import { registerCleanup } from '../lib/cleanup.ts';
+import { LatencyRecorder } from '../lib/latency.ts';
+import { round } from '../lib/stats.ts';
+import { BENCH_ADMIN, type RunningSystem } from '../lib/system.ts';
+import { connect } from './baselines.ts';
 
-/** Persisted notifications and real-time delivery; the notification capability is not built yet. */
-export const notifications = notBuilt('notifications', 'Notifications (persist and deliver)', 'notification delivery');
+const SOCKETS = 1_000;
+const CLIENT_PROCESSES = 2;
+const DEPARTMENT = 'LAB';
+const TABLE_ROWS = 1_000_000;
+const RAMP = [10, 20, 40, 80, 160, 320, 640];
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+type Headers = Record<string, string>;
+
+async function json<T>(response: Response, what: string, status = 200): Promise<T> {
+  if (response.status !== status) throw new Error(`${what} answered ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+async function signIn(gateway: string, credentials: { email: string; password: string }): Promise<{ token: string; headers: Headers }> {
+  const response = await fetch(`${gateway}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+  const { accessToken } = await json<{ accessToken: string }>(response, 'sign-in');
+  return { token: accessToken, headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' } };
+}
+
+/** A staff member of the department, created by the administrator, signed in. */
+async function member(gateway: string, admin: Headers, name: string) {
+  const credentials = { email: `${name}-${Date.now()}@bench.example`, password: 'bench member password 1' };
+  const created = await fetch(`${gateway}/api/v1/users`, {
+    method: 'POST', headers: admin,
+    body: JSON.stringify({ ...credentials, display_name: name, department_code: DEPARTMENT, roles: ['staff'] }),
+  });
+  const { id } = await json<{ id: string }>(created, `creating ${name}`, 201);
+  return { id, ...(await signIn(gateway, credentials)) };
+}
+
+/** The department's 1,000 sockets, over client processes; `done` is told when a key reached them all. */
+async function startClients(url: string, token: string, processes: number, perProcess: number, signal: AbortSignal) {
+  const arrivals = new Map<string, number[]>();
+  const waiters = new Set<() => void>();
+  const clients: ChildScript[] = [];
+  for (let i = 0; i < processes; i++) {
+    clients.push(startChildScript('servers/socket-clients.ts', [url, token, String(perProcess)], (line) => {
+      const [kind, key, at] = line.split(' ');
+      if (kind !== 'done') return;
+      arrivals.set(key!, [...(arrivals.get(key!) ?? []), Number(at)]);
+      for (const wake of [...waiters]) wake();
+    }));
+  }
+  await Promise.all(clients.map((client) => client.waitFor(/^ready$/, signal)));
+  return {
+    /** When the last socket of every process had `key`, or undefined while some have not. */
+    lastArrival: (key: string) => {
+      const times = arrivals.get(key);
+      return times && times.length === processes ? Math.max(...times) : undefined;
+    },
+    /** Waits until every key has reached every socket, or `timeoutMs` passed; returns how many did. */
+    async settle(keys: readonly string[], timeoutMs: number): Promise<number> {
+      const deadline = performance.now() + timeoutMs;
+      const complete = () => keys.filter((key) => arrivals.get(key)?.length === processes).length;
+      while (complete() < keys.length && performance.now() < deadline && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          waiters.add(resolve);
+          setTimeout(resolve, 50);
+        }).finally(() => waiters.clear());
+      }
+      return complete();
+    },
+    stop: () => Promise.all(clients.map((client) => client.stop())),
+  };
+}
+
+type Clients = Awaited<ReturnType<typeof startClients>>;
+
+/** Sends `send(i)` at `rate` per second for `seconds` (open loop, at most 256 in flight); returns the keys sent and the rate they left at. */
+async function atRate(rate: number, seconds: number, send: (i: number) => Promise<string>, signal: AbortSignal): Promise<{ keys: string[]; sentPerSecond: number }> {
+  const keys: string[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const total = Math.round(rate * seconds);
+  const began = performance.now();
+  for (let i = 0; i < total && !signal.aborted; i++) {
+    await sleep(began + (i * 1000) / rate - performance.now());
+    if (inFlight.size >= 256) await Promise.race(inFlight);
+    const request = send(i).then((key) => void keys.push(key));
+    inFlight.add(request);
+    void request.finally(() => inFlight.delete(request));
+  }
+  const dispatched = Math.round(rate * seconds);
+  const dispatchS = (performance.now() - began) / 1000 + 1 / rate;
+  await Promise.all(inFlight);
+  return { keys, sentPerSecond: dispatched / dispatchS };
+}
+
+/** The highest rate of the ramp at which every broadcast reached every socket within a second after its step. */
+async function ramp(context: ScenarioContext, clients: Clients, broadcast: (i: number) => Promise<string>, what: string) {
+  const seconds = context.quick ? 2 : 4;
+  let sustained = 0;
+  const steps: { rate: number; sentPerSecond: number; delivered: number; sent: number }[] = [];
+  for (const rate of RAMP) {
+    const { keys, sentPerSecond } = await atRate(rate, seconds, broadcast, context.signal);
+    const delivered = await clients.settle(keys, 1_000);
+    steps.push({ rate, sentPerSecond: round(sentPerSecond, 1), delivered, sent: keys.length });
+    context.log(`${what}: ${rate}/s offered, ${sentPerSecond.toFixed(1)}/s sent, ${delivered}/${keys.length} reached all ${SOCKETS} sockets`);
+    if (delivered < keys.length || sentPerSecond < rate * 0.95) {
+      await clients.settle(keys, 10_000); // let the backlog drain before the next measurement
+      break;
+    }
+    sustained = rate;
+  }
+  return { sustained, steps };
+}
+
+/** Fills notifications with `rows` department broadcasts over 100 departments (1 % of them the bench's), this month. */
+async function fillTable(system: RunningSystem, rows: number): Promise<number> {
+  const client = await connect(system, 'notification');
+  try {
+    const began = performance.now();
+    await client.query(`
+      INSERT INTO notification.notifications (department_code, notification_type, title, message, priority, created_at, created_by)
+      SELECT CASE WHEN g % 100 = 0 THEN '${DEPARTMENT}' ELSE 'BENCH' || (g % 100) END, 'BENCH', 'Bench ' || g, 'filler',
+             (ARRAY['CRITICAL', 'HIGH', 'NORMAL', 'LOW'])[1 + g % 4],
+             date_trunc('month', now()) + (now() - date_trunc('month', now())) * (g::float8 / $1), 'bench'
+      FROM generate_series(1, $1::int) AS g`, [rows]);
+    await client.query('ANALYZE notification.notifications');
+    return performance.now() - began;
+  } finally {
+    await client.end();
+  }
+}
+
+/** GET unread-count `times` times in a row through the gateway; its latency. */
+async function unreadCounts(gateway: string, headers: Headers, times: number) {
+  const recorder = new LatencyRecorder();
+  let total = 0;
+  for (let i = 0; i < times; i++) {
+    const began = performance.now();
+    const response = await fetch(`${gateway}/api/v1/notifications/unread-count`, { headers });
+    total = (await json<{ total: number }>(response, 'unread-count')).total;
+    recorder.record(performance.now() - began);
+  }
+  return { ...recorder.summary(), total };
+}
+
+export const notifications: Scenario = {
+  name: 'notifications',
+  title: `Notifications: ${SOCKETS.toLocaleString('en')} sockets of one department, end to end from an order; broadcast rate against bare Socket.IO`,
+  built: true,
+  timeLimitS: { quick: 240, full: 420 },
+  async run(context) {
+    const system = await context.system();
+    const gateway = system.url('gateway');
+    const admin = await signIn(gateway, BENCH_ADMIN);
+    const [staff, recipient] = [await member(gateway, admin.headers, 'bench-member'), await member(gateway, admin.headers, 'bench-recipient')];
+
+    context.log(`filling notifications with ${TABLE_ROWS.toLocaleString('en')} rows…`);
+    const fillMs = await fillTable(system, context.quick ? TABLE_ROWS / 10 : TABLE_ROWS);
+    const cold = await unreadCounts(gateway, recipient.headers, 1);
+    const warm = await unreadCounts(gateway, recipient.headers, context.quick ? 200 : 1_000);
+    context.log(`unread-count with the table filled: cold ${cold.p50Ms.toFixed(1)} ms, then p50 ${warm.p50Ms.toFixed(2)} ms, p99 ${warm.p99Ms.toFixed(2)} ms (total ${warm.total})`);
+
+    const perProcess = SOCKETS / CLIENT_PROCESSES;
+    context.log(`connecting ${SOCKETS} sockets through the gateway in ${CLIENT_PROCESSES} client processes…`);
+    const clients = await startClients(gateway, staff.token, CLIENT_PROCESSES, perProcess, context.signal);
+    const stopClients = registerCleanup(async () => void (await clients.stop()));
+    const recipientSocket = await startClients(gateway, recipient.token, 1, 1, context.signal);
+    const stopRecipient = registerCleanup(async () => void (await recipientSocket.stop()));
+
+    // End to end: POST /api/v1/orders returning → the last of the 1,000 sockets receiving notification:new.
+    const e2eSeconds = context.quick ? 10 : 30;
+    const returned = new Map<string, number>();
+    const order = async (i: number) => {
+      const response = await fetch(`${gateway}/api/v1/orders`, { method: 'POST', headers: admin.headers, body: JSON.stringify({ item_name: `Bench ${i}`, department_code: DEPARTMENT }) });
+      const { id } = await json<{ id: string }>(response, 'POST /api/v1/orders', 201);
+      returned.set(id, now());
+      return id;
+    };
+    const orders = await atRate(10, e2eSeconds, order, context.signal);
+    const reached = await clients.settle(orders.keys, 10_000);
+    const e2e = new LatencyRecorder();
+    for (const key of orders.keys) {
+      const last = clients.lastArrival(key);
+      if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!));
+    }
+    const endToEnd = e2e.summary();
+    context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket)`);
+
+    // Highest sustained broadcast rate: department broadcasts created through the API.
+    let n = 0;
+    const broadcast = async () => {
+      const response = await fetch(`${gateway}/api/v1/notifications`, {
+        method: 'POST', headers: admin.headers,
+        body: JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: `Broadcast ${n++}`, message: 'A department broadcast from the bench' }),
+      });
+      return (await json<{ id: string }>(response, 'POST /api/v1/notifications', 201)).id;
+    };
+    const ours = await ramp(context, clients, broadcast, 'notification service');
+
+    // User notifications persisted and delivered per second: closed loop, 32 at a time, to one user's socket.
+    const userSeconds = context.quick ? 3 : 10;
+    const userKeys: string[] = [];
+    const userBegan = performance.now();
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (performance.now() - userBegan < userSeconds * 1000 && !context.signal.aborted) {
+        const response = await fetch(`${gateway}/api/v1/notifications`, {
+          method: 'POST', headers: admin.headers,
+          body: JSON.stringify({ user_id: recipient.id, notification_type: 'BENCH', title: 'For you', message: 'A user notification from the bench' }),
+        });
+        userKeys.push((await json<{ id: string }>(response, 'POST /api/v1/notifications', 201)).id);
+      }
+    }));
+    const userElapsedS = (performance.now() - userBegan) / 1000;
+    const userDelivered = await recipientSocket.settle(userKeys, 5_000);
+    const userRate = Math.min(userKeys.length, userDelivered) / userElapsedS;
+    context.log(`user notifications: ${userKeys.length} persisted, ${userDelivered} delivered in ${userElapsedS.toFixed(1)} s`);
+    await stopRecipient();
+    await stopClients();
+
+    // Baseline: a bare Socket.IO server broadcasting to the same 1,000 sockets (same client processes' code).
+    const port = await freePort();
+    const bare = startChildScript('servers/bare-socketio.ts', [String(port)]);
+    const stopBare = registerCleanup(() => bare.stop());
+    await bare.waitFor(/^listening$/, context.signal);
+    const bareUrl = `http://127.0.0.1:${port}`;
+    const bareClients = await startClients(bareUrl, 'none', CLIENT_PROCESSES, perProcess, context.signal);
+    const stopBareClients = registerCleanup(async () => void (await bareClients.stop()));
+    const sample = JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: 'Broadcast', message: 'A department broadcast from the bench', priority: 'NORMAL', metadata: {}, created_by: 'bench', read_at: null, seen_at: null, archived_at: null, actioned_at: null });
+    const bareBroadcast = async (i: number) => {
+      const id = `bare-${i}`;
+      const response = await fetch(`${bareUrl}/broadcast`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(JSON.parse(sample) as object), id }) });
+      if (response.status !== 204) throw new Error(`bare broadcast answered ${response.status}`);
+      return id;
+    };
+    const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO');
+    await stopBareClients();
+    await stopBare();
+
+    const deliveries = (rate: number) => rate * SOCKETS;
+    const figures: Figure[] = [
+      { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms' },
+      { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
+      { key: 'notifications.bare.deliveries', label: `bare Socket.IO: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(baseline.sustained), unit: 'deliveries/s', isBaseline: true },
+      {
+        key: 'notifications.deliveries', label: `notification service: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(ours.sustained), unit: 'deliveries/s',
+        baseline: { name: 'bare Socket.IO', value: deliveries(baseline.sustained) }, goal: { comparison: '>=', value: round(deliveries(baseline.sustained) * 0.8, 0) },
+        note: `${ours.sustained} broadcasts/s (bare: ${baseline.sustained}/s); ramp ${RAMP.join(', ')}/s, ${context.quick ? 2 : 4} s each`,
+      },
+      { key: 'notifications.user.rate', label: 'user notifications persisted and delivered (32 concurrent POSTs)', value: round(userRate, 0), unit: 'notifications/s', goal: { comparison: '>=', value: 1_000 } },
+      { key: 'notifications.unread.p99', label: `unread-count through the gateway, ${(context.quick ? TABLE_ROWS / 10 : TABLE_ROWS).toLocaleString('en')} notifications in the table: p99`, value: round(warm.p99Ms, 2), unit: 'ms', goal: { comparison: '<=', value: 5 } },
+      { key: 'notifications.unread.p50', label: 'unread-count through the gateway: p50', value: round(warm.p50Ms, 2), unit: 'ms' },
+      { key: 'notifications.unread.cold', label: 'unread-count, first (uncached) count', value: round(cold.p50Ms, 1), unit: 'ms', note: `${warm.total} unread in the department` },
+    ];
+    return {
+      figures,
+      details: { endToEnd, reached, sent: orders.keys.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
+      notes: [
+        `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
+        'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
+        `Unread count: ${warm.total} unread broadcasts for the member; the served count is the in-process badge cache (exact, invalidated on every change); the first, uncached count is reported beside it.`,
+        'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy.',
+      ],
+    };
+  },
+};

@@ -17,20 +17,21 @@ export function serviceUrl(service: Service, env: Readonly<Record<string, string
 }
 
 /**
- * Calls a running service's internal (not gateway-routed) endpoint as the operator and returns its JSON.
+ * Calls a running service's internal (not gateway-routed) endpoint as the operator (with a JSON body, if given) and returns its JSON.
  * A service that is not running is a StartupError saying so; a problem answer is an
  * InternalApiError carrying the problem's detail.
  */
 export async function callService<T>(
   service: Service,
   env: Readonly<Record<string, string | undefined>>,
-  request: { method?: 'GET' | 'POST' | 'DELETE'; path: string },
+  request: { method?: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown },
 ): Promise<T | undefined> {
   const url = new URL(request.path, serviceUrl(service, env));
   const credentials = await operatorCredentials(loadRegistry(undefined, env), env);
   let response: Response;
   try {
-    response = await internalFetch(credentials, service.key, url, { method: request.method ?? 'GET', signal: AbortSignal.timeout(120_000) });
+    const body = request.body === undefined ? {} : { body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } };
+    response = await internalFetch(credentials, service.key, url, { method: request.method ?? 'GET', signal: AbortSignal.timeout(120_000), ...body });
   } catch (error) {
     throw new StartupError(`${service.key} is not answering at ${url.origin} (${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}). Start the system with \`npm start\` first.`);
   }

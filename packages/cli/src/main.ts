@@ -8,6 +8,7 @@ import { iam } from './commands/iam.ts';
 import { credentialsCommand } from './credentials.ts';
 import { mail } from './commands/mail.ts';
 import { newService } from './commands/new.ts';
+import { notifications } from './commands/notifications.ts';
 import { jobs } from './commands/jobs.ts';
 import { reporting } from './commands/reporting.ts';
 import { start } from './commands/start.ts';
@@ -31,6 +32,7 @@ const USAGE = `Usage: archipelago <command>
   jobs run <service> <job>         run a job now (exit 1 if it fails)
   reporting status                 per subscription: state, lag, retained WAL, errors, conflicts (exit 1 on a warning)
   reporting resync <service>       rebuild one service's copy in reporting from scratch
+  notifications restore <dept> <date>  put a department's archived day back (_none: no department)
   iam rotate-keys                  add a JWT signing key to the running IAM (old tokens stay valid)
   credentials env [<principal>]    a service's (or the operator's) key variables; all of them as .env lines
   mail list                        IAM's local mailbox (reset links when no SMTP_URL is set)
@@ -92,6 +94,9 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'reporting':
       if (sub !== 'status' && sub !== 'resync') break;
       return reporting(registry, sub, argument, process.env, say);
+    case 'notifications':
+      if (sub !== 'restore') break;
+      return notifications(registry, sub, { department: argument, day: positionals[3] }, process.env, say);
     case 'iam':
       if (sub !== 'rotate-keys') break;
       await iam(registry, sub, process.env, say);

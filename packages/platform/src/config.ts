@@ -94,7 +94,10 @@ export const backingConfigSchemas = {
     })),
   }),
   objectStorage: Type.Object({
-    OBJECT_STORAGE_URL: Type.String({ pattern: '^https?://', description: 'S3-compatible object storage endpoint', examples: ['http://localhost:9000'] }),
+    OBJECT_STORAGE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'S3-compatible object storage endpoint; unset: a directory under .data/', examples: ['http://localhost:9000'] })),
+    OBJECT_STORAGE_REGION: Type.String({ minLength: 1, default: 'us-east-1', description: 'region of the S3-compatible store' }),
+    OBJECT_STORAGE_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1, description: 'access key of the S3-compatible store; unset: the AWS SDK\'s default chain', examples: ['archipelago'] })),
+    OBJECT_STORAGE_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1, description: 'secret key of the S3-compatible store (never logged)', examples: ['change-me'] })),
   }),
   mail: Type.Object({
     SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://', description: 'mail through SMTP (smtps:// for TLS); unset: the local mailbox', examples: ['smtp://user:pass@mail.example.com:587'] })),

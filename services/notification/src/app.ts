@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
-import path from 'node:path';
-import { checkDatabase, createHttpServer, repositoryRoot, type AppDeps, type HttpServer } from '@archipelago/platform';
+import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { composeService } from '@archipelago/platform/compose';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
@@ -8,12 +7,13 @@ import { cachedReferences, ownerCodeResolver } from '@archipelago/platform/refer
 import { archiveJob } from './archive/archive.ts';
 import { archiveRepository } from './archive/archive.repository.ts';
 import { registerArchiveRoutes } from './archive/archive.routes.ts';
-import { fileObjectStore, type ObjectStore } from './archive/object-store.ts';
+import { archiveSettingsFromEnv } from './archive/archive.settings.ts';
+import type { ObjectStore } from './archive/object-store.ts';
 import type { NotificationDatabase } from './database.ts';
 import { badgeCounter } from './notifications/badges.ts';
 import { notificationRepository } from './notifications/notification.repository.ts';
 import { notificationRoutes } from './notifications/notification.routes.ts';
-import { notificationService, orderEventHandler } from './notifications/notification.service.ts';
+import { notificationService, orderEventHandler, pruneAppliedEventsJob } from './notifications/notification.service.ts';
 import { partitionJobs } from './notifications/partitions.ts';
 import { startRealtime, type Realtime } from './realtime/realtime.ts';
 
@@ -24,7 +24,7 @@ export interface NotificationDeps extends AppDeps<NotificationDatabase> {
   readonly credentials: ServiceCredentials;
   /** Fallback poll of live delivery (default 1 s). */
   readonly pollMs?: number;
-  /** Where archives go (default: a directory under the repository's .data/). */
+  /** Where archives go (default: from the environment, see archive.settings.ts). */
   readonly archives?: ObjectStore;
 }
 
@@ -35,12 +35,14 @@ const MISS_TTL_MS = 10_000;
 
 /** Composition root of the notification service. */
 export async function buildApp(deps: NotificationDeps): Promise<NotificationApp> {
-  const { db, logger, auth, databaseUrl, credentials, pollMs, archives = fileObjectStore(path.join(repositoryRoot, '.data', 'archives')) } = deps;
+  const { db, logger, auth, databaseUrl, env, credentials, pollMs, archives } = deps;
   const app = await createHttpServer({ service: 'notification', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const repository = notificationRepository(db);
   const badges = badgeCounter(repository);
   const archive = archiveRepository(db);
+  const settings = archiveSettingsFromEnv(env ?? {});
+  const store = archives ?? settings.store;
   const realtime = await startRealtime(app, { auth, repository, badges, logger: logger || undefined, listenUrl: databaseUrl, pollMs });
   // A notification's department is checked with masterdata itself (no local copy), cached.
   const departments = cachedReferences({
@@ -53,10 +55,10 @@ export async function buildApp(deps: NotificationDeps): Promise<NotificationApp>
     service: 'notification', deps, auth,
     handlers: { 'notification.orders': orderEventHandler(repository, realtime) },
     references: { department: departments },
-    jobs: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, archives) },
+    jobs: { ...partitionJobs(repository), 'archive.run': archiveJob(archive, store, settings), 'applied-events.prune': pruneAppliedEventsJob(repository) },
   });
   const service = notificationService(db, repository, references, badges, realtime);
   notificationRoutes(app, auth, service);
-  registerArchiveRoutes(app, archive, archives);
+  registerArchiveRoutes(app, archive, store);
   return Object.assign(app, { realtime });
 }

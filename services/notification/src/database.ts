@@ -43,9 +43,16 @@ export interface OrdersLookupTable {
   synced_at: Date;
 }
 
+/** Core's events whose notifications were made (a redelivery finds its id here). */
+export interface AppliedEventTable {
+  event_id: string;
+  applied_at: ColumnType<Date, Date | undefined, never>;
+}
+
 /** The notification schema as Kysely sees it. */
 export interface NotificationDatabase {
   notifications: NotificationTable;
   notification_receipts: NotificationReceiptTable;
   orders_lookup: OrdersLookupTable;
+  applied_events: AppliedEventTable;
 }

@@ -57,6 +57,27 @@ describe("notifications from core's order events", async () => {
     expect(await titlesOf(asColleague, cancelled.id)).toEqual([]);
   });
 
+  it("makes no second notification when core's events are delivered again (the consumer's cursor moved back)", async () => {
+    const cursor = async () => (await sql<{ position: string }>`SELECT position FROM event_cursors WHERE consumer = 'notification.orders'`.execute(db)).rows[0]!.position;
+    const before = await cursor();
+    const placed = order();
+    const done = order({ status: 'COMPLETED', version: 3, previous_status: 'PROCESSING' });
+    await peers.publish('order.created', placed);
+    await peers.publish('order.status-changed', done);
+    await until(async () => ((await referencing(done.id)) === 2 ? true : undefined), 'the first delivery');
+    await until(async () => ((await cursor()) !== before ? true : undefined), 'the cursor past both');
+
+    // An operator's replay: the cursor goes back, and the next event wakes the consumer, which
+    // finds the cursor moved, reloads it and receives both events again before the new one.
+    await sql`UPDATE event_cursors SET position = ${before} WHERE consumer = 'notification.orders'`.execute(db);
+    const next = order();
+    await peers.publish('order.created', next);
+    await until(async () => ((await referencing(next.id)) === 1 ? true : undefined), 'the event after the replay');
+    expect(await referencing(placed.id)).toBe(1);
+    expect(await referencing(done.id)).toBe(2);
+    expect((await titlesOf(asColleague, placed.id)).map((n) => n.title)).toEqual([`New order ${placed.order_code}`]);
+  });
+
   it('keeps orders_lookup from the same events, so the feed shows the current code and status', async () => {
     const placed = order();
     await peers.publish('order.created', placed);

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import Type from 'typebox';
 import { afterAll } from 'vitest';
-import { createHttpServer, peerUrls } from '@archipelago/platform';
+import { createHttpServer, peerUrls, type Logger } from '@archipelago/platform';
 import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { appendEvents, registerEventFeed } from '@archipelago/platform/events';
 import { useTestDatabase } from '@archipelago/platform/testing';
 import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { asUser, startTestIdentity, type TestUser } from '@archipelago/platform/testing/identity';
 import { buildApp, type NotificationApp } from '../src/app.ts';
-import { fileObjectStore } from '../src/archive/object-store.ts';
+import { fileObjectStore, type ObjectStore } from '../src/archive/object-store.ts';
 import type { NotificationDatabase } from '../src/database.ts';
 
 export const DEPARTMENTS = ['LAB', 'RADIO', 'PHARM'];
@@ -71,8 +71,17 @@ async function startPeers() {
   };
 }
 
+export interface NotificationTestOptions {
+  readonly instances?: number;
+  /** Where archives go (default: a temp directory); `'env'`: from `env`, as in production. */
+  readonly archives?: ObjectStore | 'env';
+  /** Variables beyond LOOKUP_RECONCILE_AT=off. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly logger?: Logger;
+}
+
 /** A notification app on a fresh database, with a test IAM, and stand-ins for core and masterdata. */
-export async function notificationTestApp(options: { instances?: number } = {}) {
+export async function notificationTestApp(options: NotificationTestOptions = {}) {
   const database = await useTestDatabase('notification');
   const identity = await startTestIdentity({ roles: ROLES });
   const peers = await startPeers();
@@ -80,10 +89,10 @@ export async function notificationTestApp(options: { instances?: number } = {}) 
   const archiveDir = await mkdtemp(path.join(tmpdir(), 'notification-archives-'));
   const build = () =>
     buildApp({
-      db, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' }, credentials: testCredentials('notification'),
+      db, logger: options.logger ?? false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off', ...options.env }, credentials: testCredentials('notification'),
       peer: peerUrls('notification', { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl }),
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
-      archives: fileObjectStore(archiveDir),
+      archives: options.archives === 'env' ? undefined : (options.archives ?? fileObjectStore(archiveDir)),
     });
   const apps: NotificationApp[] = [];
   for (let i = 0; i < (options.instances ?? 1); i++) apps.push(await build());

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { notificationRepository } from '../src/notifications/notification.repository.ts';
+import { pruneAppliedEventsJob } from '../src/notifications/notification.service.ts';
 import { seed } from '../src/seed.ts';
 import { monthStart, partitionJobs } from '../src/notifications/partitions.ts';
 import { notificationTestApp } from './notification-app.ts';
@@ -32,6 +33,13 @@ describe('notification storage', async () => {
     expect((await sql`SELECT id FROM notifications WHERE id = ${old!.id}`.execute(db)).rows).toHaveLength(1);
     const indexes = await sql<{ indexname: string }>`SELECT indexname FROM pg_indexes WHERE tablename = 'notifications_y2020m02'`.execute(db);
     expect(indexes.rows.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it("forgets core's events applied more than 8 days ago, and only those", async () => {
+    await sql`INSERT INTO applied_events (event_id, applied_at) VALUES (gen_random_uuid(), now() - interval '9 days'), (gen_random_uuid(), now() - interval '7 days')`.execute(db);
+    const result = await pruneAppliedEventsJob(repository)({ trigger: 'manual', tick: undefined, signal: new AbortController().signal });
+    expect(result).toEqual({ deleted: 1 });
+    expect((await sql`SELECT 1 FROM applied_events`.execute(db)).rows).toHaveLength(1);
   });
 
   it('seeds the welcome broadcast once, however often the seed runs', async () => {

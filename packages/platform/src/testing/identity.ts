@@ -21,8 +21,8 @@ export interface TestIdentity {
   readonly url: string;
   /** A known user (admin unless told otherwise). */
   user(options?: { roles?: readonly string[]; departmentCode?: string | null }): TestUser;
-  /** An access token of `user`, signed like IAM's (EdDSA, kid, issuer, audience, 10 min). */
-  token(user: TestUser): Promise<string>;
+  /** An access token of `user`, signed like IAM's (EdDSA, kid, issuer, audience, 10 min, or until `expiresAt`). */
+  token(user: TestUser, options?: { expiresAt?: Date }): Promise<string>;
   /** Makes a user unknown to `/internal/v1/users/validate`, as deleting it in IAM would. */
   forget(user: TestUser): void;
   /** Ends the session of every token issued so far for `user`, as signing out would. */
@@ -104,7 +104,7 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
       users.set(user.id, user);
       return user;
     },
-    token(user) {
+    token(user, { expiresAt } = {}) {
       const sid = randomUUID();
       sessionsOf.set(user.id, [...(sessionsOf.get(user.id) ?? []), sid]);
       holderOf.set(sid, user);
@@ -113,8 +113,8 @@ export async function startTestIdentity(options: { roles?: Record<string, readon
         .setSubject(user.id)
         .setIssuer(ACCESS_TOKEN_ISSUER)
         .setAudience(ACCESS_TOKEN_AUDIENCE)
-        .setIssuedAt()
-        .setExpirationTime('10m')
+        .setIssuedAt(expiresAt ? new Date(expiresAt.getTime() - 600_000) : undefined)
+        .setExpirationTime(expiresAt ?? '10m')
         .sign(privateKey);
     },
     signOut(user) {

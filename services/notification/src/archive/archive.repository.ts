@@ -42,7 +42,20 @@ export function archiveRepository(db: Kysely<NotificationDatabase>) {
         return Number(result.numAffectedRows ?? 0);
       });
     },
-    /** Puts archived notifications back (those already there are left alone); returns how many came back. */
+    /** First days (YYYY-MM-DD) of the months that have a partition of their own. */
+    async partitionMonths(): Promise<string[]> {
+      const result = await sql<{ month: string }>`
+        SELECT regexp_replace(c.relname, '^notifications_y(\\d{4})m(\\d{2})$', '\\1-\\2-01') AS month
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'notifications'::regclass AND c.relname ~ '^notifications_y\\d{4}m\\d{2}$' ORDER BY 1`.execute(db);
+      return result.rows.map((row) => row.month);
+    },
+    /** Drops a month's partition if it holds no row; returns whether it went. */
+    async dropPartition(month: string): Promise<boolean> {
+      const result = await sql<{ dropped: boolean }>`SELECT notification_drop_partition(${month}::date) AS dropped`.execute(db);
+      return result.rows[0]!.dropped;
+    },
+    /** Puts archived notifications back (those already there are left alone), in one short transaction; returns how many came back. */
     async restore(lines: readonly ArchivedNotification[]): Promise<number> {
       if (lines.length === 0) return 0;
       return db.transaction().execute(async (trx) => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
-/** Where archives go: one small interface; a directory by default (S3 is the next implementation). */
+/** Where archives go: one small interface; a directory by default, S3 when configured. */
 export interface ObjectStore {
   put(key: string, body: Buffer): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
@@ -55,6 +56,68 @@ export function fileObjectStore(root: string): ObjectStore {
     },
     async delete(key) {
       await rm(fileOf(key), { force: true });
+    },
+  };
+}
+
+/** Where an S3-compatible store is and who we are to it. */
+export interface S3StoreOptions {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly accessKeyId?: string;
+  readonly secretAccessKey?: string;
+}
+
+/**
+ * An object store in an S3 bucket (path-style, so MinIO and other S3-compatible servers serve it).
+ * `head` reads the object back and hashes what came back, not what was sent.
+ */
+export function s3ObjectStore(options: S3StoreOptions): ObjectStore {
+  const client = new S3Client({
+    endpoint: options.endpoint,
+    region: options.region,
+    forcePathStyle: true,
+    // Checksums only where S3 requires them: S3-compatible servers differ on the newer trailers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
+  });
+  const Bucket = options.bucket;
+  const get = async (key: string) => {
+    try {
+      const object = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+      return { body: Buffer.from(await object.Body!.transformToByteArray()), length: object.ContentLength };
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  };
+  return {
+    async put(key, body) {
+      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
+    },
+    async get(key) {
+      return (await get(key))?.body;
+    },
+    async head(key) {
+      const object = await get(key);
+      if (!object) return undefined;
+      if (object.length !== undefined && object.length !== object.body.length) throw new Error(`object ${key}: ${object.body.length} bytes read of ${object.length}`);
+      return { size: object.body.length, sha256: sha256(object.body) };
+    },
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const item of page.Contents ?? []) if (item.Key) keys.push(item.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return keys.sort();
+    },
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
     },
   };
 }

@@ -179,6 +179,20 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
       return row ? { at: row.at, id: row.id } : { at: '1970-01-01T00:00:00.000000Z', id: '00000000-0000-0000-0000-000000000000' };
     },
 
+    /** Records events as applied, in the applying transaction; returns the ids not applied before. */
+    async firstApplications(trx: Transaction<NotificationDatabase>, eventIds: readonly string[]): Promise<Set<string>> {
+      if (eventIds.length === 0) return new Set();
+      const result = await sql<{ event_id: string }>`
+        INSERT INTO applied_events (event_id) SELECT unnest(${eventIds}::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id`.execute(trx);
+      return new Set(result.rows.map((row) => row.event_id));
+    },
+
+    /** Forgets events applied before `before`; returns how many. */
+    async pruneAppliedEvents(before: Date): Promise<number> {
+      const result = await sql`DELETE FROM applied_events WHERE applied_at < ${before}`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    },
+
     /** Tells every instance, at commit, what changed (LISTEN notification_changes). */
     async announce(trx: Transaction<NotificationDatabase>, change: string): Promise<void> {
       await sql`SELECT pg_notify('notification_changes', ${change})`.execute(trx);

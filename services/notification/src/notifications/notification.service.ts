@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import type { EventEnvelope } from '@archipelago/platform/events';
 import { markIdempotentWrite } from '@archipelago/platform/idempotency';
+import type { JobHandler } from '@archipelago/platform/jobs';
 import type { ReferenceValidator } from '@archipelago/platform/references';
 import type { NotificationDatabase, Priority } from '../database.ts';
 import type { Change, Realtime } from '../realtime/realtime.ts';
@@ -51,12 +52,21 @@ const inserter = (repository: NotificationRepository, realtime: Realtime) => asy
   return created;
 };
 
-/** The group consumer's handler of core's order events: the rules' notifications, in the consumer's transaction (one effect per event). */
+/**
+ * The group consumer's handler of core's order events: the rules' notifications, in the consumer's
+ * transaction (one effect per event), for events not applied before — a redelivered one makes none.
+ */
 export function orderEventHandler(repository: NotificationRepository, realtime: Realtime) {
   const insert = inserter(repository, realtime);
   return async (trx: Transaction<NotificationDatabase>, events: readonly EventEnvelope[]): Promise<void> => {
-    await insert(trx, events.flatMap(notificationsOf));
+    const fresh = await repository.firstApplications(trx, events.map((event) => event.id));
+    await insert(trx, events.filter((event) => fresh.has(event.id)).flatMap(notificationsOf));
   };
+}
+
+/** Core's feed keeps events 7 days (outbox.prune), so an event applied 8 days ago cannot come back. */
+export function pruneAppliedEventsJob(repository: NotificationRepository, keepDays = 8): JobHandler {
+  return async () => ({ deleted: await repository.pruneAppliedEvents(new Date(Date.now() - keepDays * 24 * 60 * 60_000)) });
 }
 
 /** The rules of notifications: who sees what, per-user state, and every change told to the sockets after it commits. */
