@@ -65,6 +65,8 @@ export const serviceDefinitions = {
     calls: ['core', 'masterdata'],
     // Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
     permissions: ['notifications:read', 'notifications:write'],
+    // Badge counts shared by the instances and one Socket.IO cluster (in-process, per instance, without REDIS_URL).
+    uses: ['redis'],
     events: {
       // The rules' notifications and the orders_lookup: written once per event across the instances.
       consumes: [{ from: 'core', mode: 'group', types: ['order.created', 'order.status-changed'] }],

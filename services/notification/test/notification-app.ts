@@ -71,8 +71,8 @@ async function startPeers() {
   };
 }
 
-/** A notification app on a fresh database, with a test IAM, and stand-ins for core and masterdata. */
-export async function notificationTestApp(options: { instances?: number } = {}) {
+/** A notification app on a fresh database, with a test IAM, and stand-ins for core and masterdata (several instances sharing `redisUrl`, if given). */
+export async function notificationTestApp(options: { instances?: number; redisUrl?: string } = {}) {
   const database = await useTestDatabase('notification');
   const identity = await startTestIdentity({ roles: ROLES });
   const peers = await startPeers();
@@ -80,7 +80,7 @@ export async function notificationTestApp(options: { instances?: number } = {}) 
   const archiveDir = await mkdtemp(path.join(tmpdir(), 'notification-archives-'));
   const build = () =>
     buildApp({
-      db, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off' }, credentials: testCredentials('notification'),
+      db, logger: false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off', ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}) }, credentials: testCredentials('notification'),
       peers: { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl },
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
       archives: fileObjectStore(archiveDir),

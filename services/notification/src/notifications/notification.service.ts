@@ -91,7 +91,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await markIdempotentWrite(trx);
         return rows;
       });
-      realtime.changed(changeOfRows([created!]));
+      await realtime.changed(changeOfRows([created!]));
       return created!;
     },
 
@@ -121,7 +121,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await repository.announce(trx, realtime.announcement(change));
         await markIdempotentWrite(trx);
       });
-      realtime.changed(change);
+      await realtime.changed(change);
       return this.find(viewer, id);
     },
 
@@ -133,7 +133,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await markIdempotentWrite(trx);
         return count;
       });
-      realtime.changed(change);
+      await realtime.changed(change);
       return { updated };
     },
 
