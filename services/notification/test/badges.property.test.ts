@@ -49,7 +49,7 @@ describe.each([
   const pushed = users.map(() => [] as Counts[]);
   const sockets: Socket[] = await Promise.all(
     users.map(async (u, i) => {
-      const socket = connect(urls[i % urls.length]!, { path: '/socket.io', transports: ['websocket'], auth: { token: await identity.token(u) }, reconnection: false, forceNew: true });
+      const socket = connect(urls[i % urls.length], { path: '/socket.io', transports: ['websocket'], auth: { token: await identity.token(u) }, reconnection: false, forceNew: true });
       socket.on('badge:update', (counts: Counts) => pushed[i]!.push(counts));
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       return socket;

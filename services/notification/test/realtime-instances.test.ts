@@ -61,7 +61,7 @@ describe.skipIf(!redisInstalled && !process.env.CI)('real time across instances 
     throw new Error(`gave up waiting for ${what}`);
   };
   const tab = async (instance: number) => {
-    const socket = connect(urls[instance]!, { path: '/socket.io', transports: ['websocket'], auth: { token: await identity.token(user) }, reconnection: false, forceNew: true });
+    const socket = connect(urls[instance], { path: '/socket.io', transports: ['websocket'], auth: { token: await identity.token(user) }, reconnection: false, forceNew: true });
     sockets.push(socket);
     const seen = { ids: [] as string[], badges: [] as number[], disconnects: 0 };
     socket.on('notification:new', (n: { id: string }) => seen.ids.push(n.id));
