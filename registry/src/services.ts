@@ -70,8 +70,9 @@ export const serviceDefinitions = {
     calls: ['core', 'masterdata'],
     // Everyone reads their own notifications (and sets their own state of them); creating one directly is the admin's.
     permissions: ['notifications:read', 'notifications:write'],
-    // Archives go to an S3-compatible store when OBJECT_STORAGE_URL is set, else to a directory.
-    uses: ['objectStorage'],
+    // Archives go to an S3-compatible store when OBJECT_STORAGE_URL is set, else to a directory;
+    // badge counts shared by the instances and one Socket.IO cluster with REDIS_URL (in-process, per instance, without).
+    uses: ['objectStorage', 'redis'],
     config: Type.Object({
       NOTIFICATION_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30, description: 'notifications older than this many days are archived, then deleted' }),
       NOTIFICATION_ARCHIVE_KEEP_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'archives older than this many days are deleted' }),

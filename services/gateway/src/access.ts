@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
+import { connectRedis } from '@archipelago/platform/redis';
 import { isUnder } from './paths.ts';
 import type { GatewaySettings } from './settings.ts';
 
@@ -16,31 +17,11 @@ export async function accessGuard(
   settings: GatewaySettings,
   publicRoutes: readonly string[],
 ): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
-  let redis: { quit(): Promise<unknown>; disconnect(): void } | undefined;
-  if (settings.redisUrl) {
-    const { Redis } = await import('ioredis');
-    const client = new Redis(settings.redisUrl, { connectTimeout: 2_000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
-    let warned = false;
-    client.on('error', (error: Error) => {
-      if (!warned) app.log.warn({ err: error }, 'rate-limit store (Redis) unreachable; requests are not rate limited until it is back');
-      warned = true;
-    });
-    client.on('ready', () => (warned = false));
-    // Start enforcing shared limits with the first request: wait (briefly) for the connection.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2_000);
-      client.once('ready', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    redis = client;
-  }
-  await app.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'archipelago-gateway-' } : {}), skipOnError: true });
-  app.addHook('onClose', async () => {
-    await redis?.quit().catch(() => redis?.disconnect());
-  });
+  // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
+  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
+  // Start enforcing shared limits with the first request: wait (briefly) for the connection.
+  await redis?.whenReady(2_000);
+  await app.register(rateLimit, { global: false, ...(redis ? { redis: redis.client, nameSpace: 'archipelago-gateway-' } : {}), skipOnError: true });
   const timeWindow = settings.rateLimit.windowMs;
   const byAddress = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `ip:${request.ip}` });
   const byUser = app.createRateLimit({ max: settings.rateLimit.perUser, timeWindow, keyGenerator: (request) => `user:${request.user?.id ?? request.ip}` });

@@ -1,16 +1,17 @@
 import type { Kysely } from 'kysely';
-import { checkDatabase, createHttpServer, type AppDeps, type HttpServer } from '@archipelago/platform';
+import { backingConfigSchemas, checkDatabase, createHttpServer, loadConfig, type AppDeps, type HttpServer } from '@archipelago/platform';
 import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { composeService } from '@archipelago/platform/compose';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { cachedReferences, ownerCodeResolver } from '@archipelago/platform/references';
+import { connectRedis } from '@archipelago/platform/redis';
 import { archiveJob } from './archive/archive.ts';
 import { archiveRepository } from './archive/archive.repository.ts';
 import { registerArchiveRoutes } from './archive/archive.routes.ts';
 import { archiveSettingsFromEnv } from './archive/archive.settings.ts';
 import type { ObjectStore } from './archive/object-store.ts';
 import type { NotificationDatabase } from './database.ts';
-import { badgeCounter } from './notifications/badges.ts';
+import { badgeCounter, memoryBadgeCache, redisBadgeCache } from './notifications/badges.ts';
 import { notificationRepository } from './notifications/notification.repository.ts';
 import { notificationRoutes } from './notifications/notification.routes.ts';
 import { notificationService, orderEventHandler, pruneAppliedEventsJob } from './notifications/notification.service.ts';
@@ -39,11 +40,15 @@ export async function buildApp(deps: NotificationDeps): Promise<NotificationApp>
   const app = await createHttpServer({ service: 'notification', logger, readiness: () => checkDatabase(db), credentials, idempotency: { db: db as Kysely<unknown> } });
   protectApiRoutes(app, auth);
   const repository = notificationRepository(db);
-  const badges = badgeCounter(repository);
+  // REDIS_URL: badge counts shared by the instances, and one Socket.IO cluster (see README "Redis").
+  const { REDIS_URL: redisUrl } = loadConfig(backingConfigSchemas.redis, env);
+  const redisLogger = logger || undefined;
+  const badges = badgeCounter(repository, redisUrl ? redisBadgeCache(connectRedis(redisUrl, { name: 'notification.badges', logger: redisLogger, app })) : memoryBadgeCache());
+  const sockets = redisUrl ? connectRedis(redisUrl, { name: 'notification.socket.io', mode: 'streams', logger: redisLogger, app }) : undefined;
   const archive = archiveRepository(db);
   const settings = archiveSettingsFromEnv(env ?? {});
   const store = archives ?? settings.store;
-  const realtime = await startRealtime(app, { auth, repository, badges, logger: logger || undefined, listenUrl: databaseUrl, pollMs });
+  const realtime = await startRealtime(app, { auth, repository, badges, logger: logger || undefined, listenUrl: databaseUrl, pollMs, redis: sockets });
   // A notification's department is checked with masterdata itself (no local copy), cached.
   const departments = cachedReferences({
     owner: 'masterdata', ttlMs: DEPARTMENT_TTL_MS, negativeTtlMs: MISS_TTL_MS,

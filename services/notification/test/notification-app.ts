@@ -78,6 +78,8 @@ export interface NotificationTestOptions {
   /** Variables beyond LOOKUP_RECONCILE_AT=off. */
   readonly env?: Readonly<Record<string, string>>;
   readonly logger?: Logger;
+  /** Several instances share this Redis (badge cache, Socket.IO adapter). */
+  readonly redisUrl?: string;
 }
 
 /** A notification app on a fresh database, with a test IAM, and stand-ins for core and masterdata. */
@@ -89,7 +91,7 @@ export async function notificationTestApp(options: NotificationTestOptions = {})
   const archiveDir = await mkdtemp(path.join(tmpdir(), 'notification-archives-'));
   const build = () =>
     buildApp({
-      db, logger: options.logger ?? false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off', ...options.env }, credentials: testCredentials('notification'),
+      db, logger: options.logger ?? false, databaseUrl: database.appUrl, env: { LOOKUP_RECONCILE_AT: 'off', ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}), ...options.env }, credentials: testCredentials('notification'),
       peer: peerUrls('notification', { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl }),
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
       archives: options.archives === 'env' ? undefined : (options.archives ?? fileObjectStore(archiveDir)),

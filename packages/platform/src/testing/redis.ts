@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,24 +14,49 @@ export interface TestRedis {
 /** Whether `redis-server` is installed (`.ci/run` installs it; a developer may not have it). */
 export const redisInstalled = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
-export async function startRedis(): Promise<TestRedis> {
+/** A real Redis server, stopped by `stop()`; `restart()` stops it and starts an empty one on the same port (an outage). */
+export interface RestartableRedis extends TestRedis {
+  restart(options?: { downMs?: number }): Promise<void>;
+  /** Stops it, keeping the port for `start()`. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RestartableRedis> {
   const dir = await mkdtemp(path.join(tmpdir(), 'archipelago-redis-'));
   const port = await freePort();
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let attempt = 0; ; attempt++) {
-    if (await accepts(port)) break;
-    if (attempt > 100 || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on 127.0.0.1:${port}`);
+  let child: ChildProcess | undefined;
+  let exited = Promise.resolve();
+  const start = async () => {
+    const started = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
+    child = started;
+    for (let attempt = 0; ; attempt++) {
+      if (await accepts(port)) return;
+      if (attempt > 100 || started.exitCode !== null) {
+        started.kill('SIGKILL');
+        throw new Error(`redis-server did not start on 127.0.0.1:${port}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  };
+  const kill = async () => {
+    child?.kill('SIGTERM');
+    await exited;
+    child = undefined;
+  };
+  await start();
   return {
     url: `redis://127.0.0.1:${port}`,
+    kill,
+    start,
+    async restart(options = {}) {
+      await kill();
+      await new Promise((resolve) => setTimeout(resolve, options.downMs ?? 0));
+      await start();
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await exited;
+      await kill();
       await rm(dir, { recursive: true, force: true });
     },
   };

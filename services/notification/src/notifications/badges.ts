@@ -1,55 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { RedisConnection } from '@archipelago/platform/redis';
 import type { NotificationRepository, UnreadCounts, Viewer } from './notification.repository.ts';
 
 /**
- * Unread counts cached in this process, exact by construction: every change drops the entries it
- * may alter (a user's, or a whole department's), and a count read while a change happened is
- * returned but not kept (each user and department has a generation; a fill stores only if
- * neither moved while it ran).
+ * Where cached unread counts live. A lookup hands out a token per viewer (its generation); a fill
+ * is kept only under the token it was read with, so a count read while a change happened is
+ * never served later. Invalidation moves a user's or a department's generation.
  */
-export function badgeCounter(repository: NotificationRepository) {
-  const cache = new Map<string, { departmentCode: string | null; counts: UnreadCounts }>();
+export interface BadgeCache {
+  lookup(viewers: readonly Viewer[]): Promise<{ hits: Map<string, UnreadCounts>; tokens: Map<string, string> }>;
+  store(fills: readonly { viewer: Viewer; token: string; counts: UnreadCounts }[]): Promise<void>;
+  userChanged(userId: string): Promise<void>;
+  departmentChanged(departmentCode: string): Promise<void>;
+}
+
+/** Counts cached in this process (the default; with several instances, each follows the others' changes by LISTEN). */
+export function memoryBadgeCache(): BadgeCache {
+  const cache = new Map<string, { token: string; counts: UnreadCounts }>();
   const userGeneration = new Map<string, number>();
   const departmentGeneration = new Map<string, number>();
-  const generationOf = (viewer: Viewer) => `${userGeneration.get(viewer.userId) ?? 0}/${viewer.departmentCode === null ? '' : departmentGeneration.get(viewer.departmentCode) ?? 0}`;
+  const tokenOf = (viewer: Viewer) => `${userGeneration.get(viewer.userId) ?? 0}/${viewer.departmentCode ?? ''}/${viewer.departmentCode === null ? '' : departmentGeneration.get(viewer.departmentCode) ?? 0}`;
   const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  return {
+    async lookup(viewers) {
+      const hits = new Map<string, UnreadCounts>();
+      const tokens = new Map<string, string>();
+      for (const viewer of viewers) {
+        const token = tokenOf(viewer);
+        const hit = cache.get(viewer.userId);
+        if (hit?.token === token) hits.set(viewer.userId, { ...hit.counts });
+        else tokens.set(viewer.userId, token);
+      }
+      return { hits, tokens };
+    },
+    async store(fills) {
+      for (const { viewer, token, counts } of fills) {
+        if (token !== tokenOf(viewer)) continue;
+        if (cache.size >= 100_000) cache.clear();
+        cache.set(viewer.userId, { token, counts: { ...counts } });
+      }
+    },
+    async userChanged(userId) {
+      bump(userGeneration, userId);
+      cache.delete(userId);
+    },
+    async departmentChanged(departmentCode) {
+      bump(departmentGeneration, departmentCode);
+    },
+  };
+}
 
+const ENTRY_TTL_SECONDS = 3_600;
+const GENERATION_TTL_SECONDS = 86_400;
+
+/**
+ * Counts cached in Redis, shared by every instance. A generation is a random id per user and per
+ * department, and an entry's key holds both: moving a generation (one SET) orphans every entry
+ * made under the old one, a department's members included, without finding them. A generation
+ * Redis lost (restart, eviction) comes back as a new random id, so no old entry is ever read again.
+ * While Redis cannot be reached, counts come from the tables (exact, uncached); an invalidation
+ * that failed is retried before this instance reads the cache again, and every other instance
+ * repeats each invalidation when it hears of the change (LISTEN), so one instance cut off from
+ * Redis does not leave a stale entry for the others.
+ */
+export function redisBadgeCache(redis: RedisConnection, prefix = 'notification:badges:v1'): BadgeCache {
+  const userKey = (id: string) => `${prefix}:gen:user:${id}`;
+  const departmentKey = (code: string) => `${prefix}:gen:dept:${code}`;
+  const entryKey = (viewer: Viewer, token: string) => `${prefix}:counts:${viewer.userId}:${viewer.departmentCode ?? ''}:${token}`;
+  const pending = new Set<string>();
+  const move = (key: string) => redis.client.set(key, randomUUID(), 'EX', GENERATION_TTL_SECONDS);
+  const flushPending = async (): Promise<boolean> => {
+    for (const key of [...pending]) {
+      await move(key);
+      pending.delete(key);
+    }
+    return true;
+  };
+  const invalidate = async (key: string) => {
+    try {
+      await move(key);
+    } catch {
+      pending.add(key);
+    }
+  };
+  // The current generation, or a new one if Redis has none (SET … NX GET answers the old value, or null when it set ours).
+  const generation = (key: string): Promise<string> => {
+    const fresh = randomUUID();
+    return redis.client.set(key, fresh, 'EX', GENERATION_TTL_SECONDS, 'NX', 'GET').then((old) => old ?? fresh);
+  };
+  return {
+    async lookup(viewers) {
+      const hits = new Map<string, UnreadCounts>();
+      const tokens = new Map<string, string>();
+      if (viewers.length === 0 || !redis.ready() || !(await flushPending().catch(() => false))) return { hits, tokens };
+      try {
+        const found = await Promise.all(
+          viewers.map(async (viewer) => {
+            const [user, department] = await Promise.all([generation(userKey(viewer.userId)), viewer.departmentCode === null ? '' : generation(departmentKey(viewer.departmentCode))]);
+            return { viewer, token: `${user}/${department}` };
+          }),
+        );
+        const entries = await redis.client.mget(found.map(({ viewer, token }) => entryKey(viewer, token)));
+        found.forEach(({ viewer, token }, i) => {
+          const entry = entries[i];
+          if (entry) hits.set(viewer.userId, JSON.parse(entry) as UnreadCounts);
+          else tokens.set(viewer.userId, token);
+        });
+        return { hits, tokens };
+      } catch {
+        return { hits: new Map(), tokens: new Map() };
+      }
+    },
+    async store(fills) {
+      if (fills.length === 0) return;
+      const batch = redis.client.pipeline();
+      for (const { viewer, token, counts } of fills) batch.set(entryKey(viewer, token), JSON.stringify(counts), 'EX', ENTRY_TTL_SECONDS);
+      await batch.exec().catch(() => undefined);
+    },
+    userChanged: (userId) => invalidate(userKey(userId)),
+    departmentChanged: (departmentCode) => invalidate(departmentKey(departmentCode)),
+  };
+}
+
+/**
+ * Unread counts, exact by construction: every change moves the generations it may alter (a
+ * user's, or a whole department's) before anyone is told, and a count read while a change
+ * happened is returned but not kept.
+ */
+export function badgeCounter(repository: NotificationRepository, cache: BadgeCache = memoryBadgeCache()) {
   return {
     /** Counts of many viewers at once; misses are counted in one query. */
     async countsOf(viewers: readonly Viewer[]): Promise<Map<string, UnreadCounts>> {
-      const result = new Map<string, UnreadCounts>();
-      const missing: Viewer[] = [];
-      for (const viewer of viewers) {
-        const hit = cache.get(viewer.userId);
-        if (hit && hit.departmentCode === viewer.departmentCode) result.set(viewer.userId, { ...hit.counts });
-        else missing.push(viewer);
-      }
-      if (missing.length > 0) {
-        const before = new Map(missing.map((viewer) => [viewer.userId, generationOf(viewer)]));
-        const fresh = await repository.unreadCounts(missing);
-        for (const viewer of missing) {
-          const counts = fresh.get(viewer.userId)!;
-          result.set(viewer.userId, counts);
-          if (before.get(viewer.userId) === generationOf(viewer)) {
-            if (cache.size >= 100_000) cache.clear();
-            cache.set(viewer.userId, { departmentCode: viewer.departmentCode, counts: { ...counts } });
-          }
-        }
-      }
-      return result;
+      const { hits, tokens } = await cache.lookup(viewers);
+      const missing = viewers.filter((viewer) => !hits.has(viewer.userId));
+      if (missing.length === 0) return hits;
+      const fresh = await repository.unreadCounts(missing);
+      const fills = missing.flatMap((viewer) => {
+        const token = tokens.get(viewer.userId);
+        return token === undefined ? [] : [{ viewer, token, counts: fresh.get(viewer.userId)! }];
+      });
+      await cache.store(fills);
+      for (const viewer of missing) hits.set(viewer.userId, fresh.get(viewer.userId)!);
+      return hits;
     },
     async countOf(viewer: Viewer): Promise<UnreadCounts> {
       return (await this.countsOf([viewer])).get(viewer.userId)!;
     },
     /** A user's notifications or receipts changed. */
-    userChanged(userId: string): void {
-      bump(userGeneration, userId);
-      cache.delete(userId);
-    },
+    userChanged: (userId: string): Promise<void> => cache.userChanged(userId),
     /** A department broadcast was added or changed. */
-    departmentChanged(departmentCode: string): void {
-      bump(departmentGeneration, departmentCode);
-      for (const [userId, entry] of cache) if (entry.departmentCode === departmentCode) cache.delete(userId);
-    },
+    departmentChanged: (departmentCode: string): Promise<void> => cache.departmentChanged(departmentCode),
   };
 }
 

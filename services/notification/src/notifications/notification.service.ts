@@ -101,7 +101,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await markIdempotentWrite(trx);
         return rows;
       });
-      realtime.changed(changeOfRows([created!]));
+      await realtime.changed(changeOfRows([created!]));
       return created!;
     },
 
@@ -131,7 +131,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await repository.announce(trx, realtime.announcement(change));
         await markIdempotentWrite(trx);
       });
-      realtime.changed(change);
+      await realtime.changed(change);
       return this.find(viewer, id);
     },
 
@@ -143,7 +143,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await markIdempotentWrite(trx);
         return count;
       });
-      realtime.changed(change);
+      await realtime.changed(change);
       return { updated };
     },
 

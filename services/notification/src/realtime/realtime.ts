@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server, type Socket } from 'socket.io';
 import { AppError, type HttpServer, type Logger } from '@archipelago/platform';
 import { permissionCovers, type Auth } from '@archipelago/platform/auth';
+import type { RedisConnection } from '@archipelago/platform/redis';
 import type { BadgeCounter } from '../notifications/badges.ts';
 import { decodeCursor, type NotificationRepository, type Position, type Viewer } from '../notifications/notification.repository.ts';
 
@@ -23,16 +25,20 @@ export interface RealtimeOptions {
   readonly listenUrl?: string;
   /** Fallback poll of the table when no wake-up came (default 1 s). */
   readonly pollMs?: number;
+  /** With REDIS_URL: the instances' Socket.IO servers form one cluster through the Redis Streams adapter. */
+  readonly redis?: RedisConnection;
 }
 
 /** The real-time side, as the service uses it. */
 export interface Realtime {
-  /** Called after a commit of this instance: drops cached counts, delivers, pushes badges. */
-  changed(change: Change): void;
+  /** Called after a commit of this instance: resolves once cached counts are dropped; then delivers and pushes badges. */
+  changed(change: Change): Promise<void>;
   /** What to announce in the committing transaction so other instances follow (see `announce`). */
   announcement(change: Change): string;
   /** Resolves once everything committed so far has been delivered (tests, shutdown). */
   settled(): Promise<void>;
+  /** The Socket.IO server (with REDIS_URL, its rooms span every instance). */
+  readonly io: Server;
 }
 
 const PAGE = 500;
@@ -51,6 +57,9 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   const { repository, badges } = options;
   const instance = randomUUID();
   const io = new Server(app.server, { path: '/socket.io', transports: ['websocket'], serveClient: false });
+  if (options.redis) io.adapter(createAdapter(options.redis.client, { streamName: 'notification:socket.io' }));
+  // Every emit is local: each instance delivers to its own sockets from the table (see README "Redis").
+  const local = io.local;
 
   let position: Position = await repository.newest();
   let queue: Promise<void> = Promise.resolve();
@@ -61,7 +70,7 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
 
   const viewersIn = async (rooms: readonly string[]): Promise<Viewer[]> => {
     if (rooms.length === 0) return [];
-    const sockets = await io.in([...rooms]).fetchSockets();
+    const sockets = await local.in([...rooms]).fetchSockets();
     const viewers = new Map<string, Viewer>();
     for (const socket of sockets) {
       const viewer = socket.data as Viewer;
@@ -72,11 +81,14 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   const pushBadges = async (users: readonly string[], departments: readonly string[]) => {
     const viewers = await viewersIn([...users.map((id) => `user:${id}`), ...departments.map((code) => `dept:${code}`)]);
     const counts = await badges.countsOf(viewers);
-    for (const [userId, count] of counts) io.to(`user:${userId}`).emit('badge:update', count);
+    for (const [userId, count] of counts) local.to(`user:${userId}`).emit('badge:update', count);
   };
-  const forget = (change: Pick<Change, 'users' | 'departments'>) => {
-    for (const id of change.users) badges.userChanged(id);
-    for (const code of change.departments) badges.departmentChanged(code);
+  const forget = async (change: Pick<Change, 'users' | 'departments'>) => {
+    await Promise.all([...change.users.map((id) => badges.userChanged(id)), ...change.departments.map((code) => badges.departmentChanged(code))]);
+  };
+  const follow = (change: Change) => {
+    if (change.created) void deliver();
+    else void enqueue(() => pushBadges(change.users, change.departments));
   };
 
   let deliveryQueued = false;
@@ -93,11 +105,11 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
         for (const notification of fresh) {
           if (notification.user_id) users.add(notification.user_id);
           else if (notification.department_code) departments.add(notification.department_code);
-          io.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
+          local.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
         }
         const last = fresh[fresh.length - 1]!;
         position = { at: last.created_at, id: last.id };
-        forget({ users: [...users], departments: [...departments] });
+        await forget({ users: [...users], departments: [...departments] });
         await pushBadges([...users], [...departments]);
         if (fresh.length < PAGE) return;
       }
@@ -108,9 +120,7 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     try {
       const change = JSON.parse(payload) as Change & { instance: string };
       if (change.instance === instance) return;
-      forget(change);
-      if (change.created) void deliver();
-      else void enqueue(() => pushBadges(change.users, change.departments));
+      void forget(change).then(() => follow(change));
     } catch {
       void deliver();
     }
@@ -158,22 +168,23 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
 
   app.addHook('preClose', async () => {
     clearInterval(poll);
-    io.disconnectSockets(true);
+    local.disconnectSockets(true);
     await listener?.end();
     await queue;
+    await io.of('/').adapter.close();
     io.engine.close();
   });
 
   return {
-    changed(change) {
-      forget(change);
-      if (change.created) void deliver();
-      else void enqueue(() => pushBadges(change.users, change.departments));
+    async changed(change) {
+      await forget(change);
+      follow(change);
     },
     announcement: (change) => JSON.stringify({ ...change, instance }),
     async settled() {
       await queue;
     },
+    io,
   };
 }
 
