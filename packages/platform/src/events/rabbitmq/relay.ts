@@ -67,7 +67,7 @@ export function startRelay(options: RelayOptions): Relay {
     stats.relayedThrough = marker && formatPosition(marker);
     let readHead = marker;
     const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
-    let failure: unknown;
+    let failure: Error | undefined;
     let writing: Promise<void> | undefined;
     let dirty = false;
     const writeMark = () => {
@@ -80,7 +80,7 @@ export function startRelay(options: RelayOptions): Relay {
           stats.relayedThrough = formatPosition(position);
         } while (dirty);
       })()
-        .catch((error: unknown) => void (failure ??= error))
+        .catch((error: unknown) => void (failure ??= error instanceof Error ? error : new Error(String(error))))
         .finally(() => (writing = undefined));
     };
     // The confirmed prefix is relayed; a confirm for a later message waits for those before it.
@@ -103,7 +103,7 @@ export function startRelay(options: RelayOptions): Relay {
         stats.published++;
         const body = Buffer.from(JSON.stringify(event));
         const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
-        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error) => {
+        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
           if (error) {
             stats.unconfirmed++;
             failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
