@@ -46,7 +46,8 @@ async function fetchHead(credentials: ServiceCredentials, source: string, baseUr
   return ((await response.json()) as { position: string | null }).position ?? undefined;
 }
 
-async function fetchEvents(credentials: ServiceCredentials, source: string, baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {
+/** One long poll of a producer's feed: the events after `after` (undefined: from the start). */
+export async function fetchEvents(credentials: ServiceCredentials, source: string, baseUrl: string, after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]> {
   const url = new URL('/internal/v1/events', baseUrl);
   if (after) url.searchParams.set('after', after);
   url.searchParams.set('limit', String(options.limit));

@@ -1,0 +1,177 @@
+import type { ConfirmChannel } from 'amqplib';
+import pg from 'pg';
+import { formatPosition, parsePosition, readOutbox, type OutboxPosition } from '../outbox.ts';
+import type { Producer } from '../transport.ts';
+import type { SharedConnection } from './connection.ts';
+import { listenForOutbox, markRelayed, relayedThrough, tryLeadRelay } from './relay-marker.ts';
+import { declareExchanges, EVENTS_EXCHANGE, routingKey } from './topology.ts';
+
+export interface RelayOptions {
+  readonly producer: Omit<Producer, 'app' | 'listenUrl'> & { readonly listenUrl: string };
+  readonly connection: SharedConnection;
+  /** Key of the mark in `outbox_relayed`. */
+  readonly transport?: string;
+  /** Messages published and not yet confirmed, at most. */
+  readonly window?: number;
+  readonly batchSize?: number;
+  /** How often a follower tries for the lock, and the first backoff after a failure. */
+  readonly retryMs?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface RelayStats {
+  leader: boolean;
+  published: number;
+  confirmed: number;
+  /** Publishes the broker refused (basic.nack) or that went with a lost channel; none of them, nor anything after, was marked. */
+  unconfirmed: number;
+  relayedThrough: string | undefined;
+}
+
+export interface Relay {
+  readonly stats: Readonly<RelayStats>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Hands a producer's committed outbox rows to the broker, in commit order (`readOutbox`'s rule),
+ * from whichever instance holds the producer's relay lock. Up to `window` messages are in flight
+ * on a confirm channel; the mark in `outbox_relayed` moves only over the prefix the broker has
+ * confirmed, so a crash, a lost connection or a refusal republishes from there (consumers drop
+ * what they already applied) and never skips an event.
+ */
+export function startRelay(options: RelayOptions): Relay {
+  const { producer, connection } = options;
+  const transport = options.transport ?? 'rabbitmq';
+  const window = options.window ?? 1_000;
+  const batchSize = options.batchSize ?? 500;
+  const retryMs = options.retryMs ?? 1_000;
+  const stats: RelayStats = { leader: false, published: 0, confirmed: 0, unconfirmed: 0, relayedThrough: undefined };
+  const abort = new AbortController();
+  let wake = () => undefined as void;
+  const nap = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        abort.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      wake = done;
+      abort.signal.addEventListener('abort', done, { once: true });
+    });
+
+  // Publishes from the mark until stopped; throws on a refusal or a failed mark.
+  const pump = async (channel: ConfirmChannel, lost: Promise<never>) => {
+    let marker = await relayedThrough(producer.db, transport);
+    stats.relayedThrough = marker && formatPosition(marker);
+    let readHead = marker;
+    const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
+    let failure: Error | undefined;
+    let writing: Promise<void> | undefined;
+    let dirty = false;
+    const writeMark = () => {
+      if (writing) return void (dirty = true);
+      writing = (async () => {
+        do {
+          dirty = false;
+          const position = marker!;
+          await markRelayed(producer.db, transport, position);
+          stats.relayedThrough = formatPosition(position);
+        } while (dirty);
+      })()
+        .catch((error: unknown) => void (failure ??= error instanceof Error ? error : new Error(String(error))))
+        .finally(() => (writing = undefined));
+    };
+    // The confirmed prefix is relayed; a confirm for a later message waits for those before it.
+    const settle = () => {
+      let last: OutboxPosition | undefined;
+      while (inFlight[0]?.confirmed) last = inFlight.shift()!.position;
+      if (last) {
+        marker = last;
+        writeMark();
+      }
+      wake();
+    };
+    while (!abort.signal.aborted) {
+      if (failure) throw failure;
+      const room = Math.min(batchSize, window - inFlight.length);
+      const events = room > 0 ? await readOutbox(producer.db, producer.source, { after: readHead, limit: room }) : [];
+      for (const event of events) {
+        const entry = { position: parsePosition(event.position), confirmed: false };
+        inFlight.push(entry);
+        stats.published++;
+        const body = Buffer.from(JSON.stringify(event));
+        const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
+        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
+          if (error) {
+            stats.unconfirmed++;
+            failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
+            return wake();
+          }
+          stats.confirmed++;
+          entry.confirmed = true;
+          settle();
+        });
+        if (!flowing) await Promise.race([new Promise((resolve) => channel.once('drain', resolve)), lost]);
+      }
+      if (events.length > 0) readHead = parsePosition(events.at(-1)!.position);
+      if (events.length < room || room === 0) await Promise.race([nap(250), lost]);
+    }
+    await writing;
+  };
+
+  // One term as leader, if the lock is free: until stopped or something fails.
+  const lead = async (): Promise<boolean> => {
+    const client = new pg.Client({ connectionString: producer.listenUrl, application_name: `${producer.source}-relay`, connectionTimeoutMillis: 5_000 });
+    let channel: ConfirmChannel | undefined;
+    let acquired = false;
+    let lose = (_: Error) => undefined as void;
+    const lost = new Promise<never>((_, reject) => (lose = reject));
+    lost.catch(() => undefined);
+    client.on('error', lose);
+    client.on('end', () => lose(new Error('the relay lock session ended')));
+    await client.connect();
+    try {
+      if (!(await tryLeadRelay(client, producer.source))) return false;
+      stats.leader = true;
+      await listenForOutbox(client, producer.schema, () => wake());
+      acquired = true;
+      channel = await (await connection.acquire()).createConfirmChannel();
+      channel.on('error', lose);
+      channel.on('close', () => lose(new Error('the relay channel closed')));
+      await declareExchanges(channel);
+      await Promise.race([pump(channel, lost), lost]);
+      return true;
+    } finally {
+      stats.leader = false;
+      await channel?.close().catch(() => undefined);
+      if (acquired) await connection.release();
+      await client.end().catch(() => undefined);
+    }
+  };
+
+  const running = (async () => {
+    let failures = 0;
+    while (!abort.signal.aborted) {
+      try {
+        const led = await lead();
+        failures = 0;
+        if (!led) await nap(retryMs);
+      } catch (error) {
+        if (abort.signal.aborted) break;
+        options.onError?.(error);
+        await nap(Math.min(retryMs * 2 ** failures++, 5_000));
+      }
+    }
+  })();
+
+  return {
+    stats,
+    async stop() {
+      abort.abort();
+      wake();
+      await running;
+    },
+  };
+}
