@@ -18,7 +18,9 @@ export async function accessGuard(
 ): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
   let redis: { quit(): Promise<unknown>; disconnect(): void } | undefined;
   if (settings.redisUrl) {
-    const { Redis } = await import('ioredis');
+    const ioredis = await import('ioredis');
+    // In the bundle `npm start` runs (esbuild's CommonJS interop) the named export is missing; the default is the class.
+    const Redis = typeof ioredis.Redis === 'function' ? ioredis.Redis : (ioredis.default as unknown as typeof ioredis.Redis);
     const client = new Redis(settings.redisUrl, { connectTimeout: 2_000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
     let warned = false;
