@@ -423,7 +423,7 @@ describe('npm start in the distributed topology', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('gives each service a PostgreSQL of its own, provisioned with its roles only and migrated', async () => {
+  it('gives each service a PostgreSQL of its own, provisioned with its roles only and migrated', { timeout: 120_000 }, async () => {
     for (const key of SERVICES) {
       const port = Number((await cli.waitFor(new RegExp(`PostgreSQL created and started on 127\\.0\\.0\\.1:(\\d+) for ${key} `)))[1]);
       const password = (await readFile(path.join(dataDir, `postgres-${key}`, 'superuser-password'), 'utf8')).trim();
@@ -444,7 +444,7 @@ describe('npm start in the distributed topology', () => {
     for (const key of SERVICES) expect(status.stdout).toMatch(new RegExp(`${key} \\(embedded\\):\\n\\s+applied`));
   });
 
-  it("carries masterdata's change to core's lookup across the clusters", async () => {
+  it("carries masterdata's change to core's lookup across the clusters", { timeout: 120_000 }, async () => {
     const resource = { reference_number: 'REF-DIST', label_code: 'DIST', first_name: 'Ada', last_name: 'Byron' };
     expect((await call('/api/v1/resources', resource)).status).toBe(422); // no such label yet
     expect((await call('/api/v1/labels', { code: 'DIST', label: 'Dist.', display_name: 'Distributed', abbreviation: 'Dist.', display_order: 9 })).status).toBe(201);
@@ -456,7 +456,7 @@ describe('npm start in the distributed topology', () => {
     expect(status).toBe(201);
   });
 
-  it('balances over both core instances, and keeps answering while one is dead', async () => {
+  it('balances over both core instances, and keeps answering while one is dead', { timeout: 120_000 }, async () => {
     const served = async () => Promise.all(['core', 'core-2'].map(async (key) => (await readFile(path.join(dataDir, 'logs', `${key}.log`), 'utf8')).split('"url":"/api/v1/orders"').length - 1));
     const before = await served();
     for (let i = 0; i < 6; i++) expect((await call('/api/v1/orders')).status).toBe(200);
@@ -481,7 +481,7 @@ describe('npm start in the distributed topology', () => {
     }
   });
 
-  it('refuses an internal call without a service credential, on every service, and so does the gateway', async () => {
+  it('refuses an internal call without a service credential, on every service, and so does the gateway', { timeout: 120_000 }, async () => {
     for (const url of [coreUrls[0]!, `http://127.0.0.1:${env.MASTERDATA_PORT}`, `http://127.0.0.1:${env.IAM_PORT}`]) {
       expect((await fetch(`${url}/internal/v1/events`)).status, url).toBe(401);
     }
