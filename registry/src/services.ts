@@ -64,6 +64,8 @@ export const serviceDefinitions = {
     database: 'notification',
     layer: 'platform',
     label: 'Notifications',
+    // Sockets of one user may sit on either instance: deliveries and badges cross by the database (or Redis).
+    replicas: 2,
     routes: [{ prefix: '/api/v1/notifications' }, { prefix: '/socket.io', public: true, websocket: true }],
     dependsOn: ['iam'],
     // Core's order events (and the orders_lookup's export); masterdata checks a notification's department.
@@ -139,6 +141,7 @@ export const serviceDefinitions = {
     database: 'core',
     layer: 'domain',
     label: 'Core records and orders',
+    replicas: 2,
     routes: [
       { prefix: '/api/v1/resources' },
       { prefix: '/api/v1/orders' },

@@ -109,6 +109,11 @@ export interface ServiceDefinition {
   /** Human-readable name. */
   readonly label: string;
   /**
+   * How many instances run in the distributed topology (`npm run start:distributed`) and in the
+   * production compose file (default 1); the gateway balances across them. `npm start` runs one.
+   */
+  readonly replicas?: number;
+  /**
    * Route prefixes this service handles; the gateway routes them (a prefix nested in another of the
    * same service refines it, e.g. a public `/api/v1/auth/login` under `/api/v1/auth`).
    */

@@ -208,6 +208,13 @@ describe('the service registry', () => {
     ]);
   });
 
+  it('checks replicas: a whole number from 1 to 16', () => {
+    const service = (replicas: number) => ({ ...base, hostname: 'a', port: 1, database: '', replicas });
+    expect(issuesOf({ a: service(2) })).toEqual([]);
+    expect(issuesOf({ a: service(0) })).toEqual(['a.replicas: 0 must be a whole number from 1 to 16']);
+    expect(issuesOf({ a: service(1.5) })).toEqual(['a.replicas: 1.5 must be a whole number from 1 to 16']);
+  });
+
   it('makes every service with routes a peer of the edge, in its dependsOn or not', () => {
     const today = loadRegistry(serviceDefinitions, {});
     const gateway = today.service('gateway');

@@ -11,6 +11,7 @@ import { newService } from './commands/new.ts';
 import { notifications } from './commands/notifications.ts';
 import { jobs } from './commands/jobs.ts';
 import { reporting } from './commands/reporting.ts';
+import { startDistributed } from './commands/distributed.ts';
 import { start } from './commands/start.ts';
 import { sync } from './commands/sync.ts';
 import { InternalApiError } from './internal-api.ts';
@@ -18,6 +19,8 @@ import { InternalApiError } from './internal-api.ts';
 const USAGE = `Usage: archipelago <command>
 
   start [--service <key>]…         PostgreSQL, migrations, seeds and services; Ctrl-C stops all
+  start --distributed              the same with Redis, RabbitMQ, one PostgreSQL per service and
+                                   each service's replicas behind the gateway (start:distributed)
   generate [--check]               write infra/ from the registry (--check: fail on a stale file)
   db migrate [--seed] [--service <key>]…
   db rollback [--all] [--service <key>]…
@@ -51,6 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
     options: {
       service: { type: 'string', multiple: true, short: 's' },
       check: { type: 'boolean', default: false },
+      distributed: { type: 'boolean', default: false },
       seed: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -70,7 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
   keys.forEach((k) => registry.service(k));
   switch (command) {
     case 'start':
-      await start(registry, keys, process.env, say);
+      await (values.distributed ? startDistributed : start)(registry, keys, process.env, say);
       return 0;
     case 'generate':
       return generate(registry, values.check, say);

@@ -6,10 +6,18 @@ import Type from 'typebox';
 import { openDatabases, type OpenedDatabases } from '@archipelago/platform/databases';
 import type { EmbeddedEvent } from '@archipelago/platform/embedded';
 
+/**
+ * `local`: one embedded PostgreSQL for every service, one instance of each (`npm start`).
+ * `distributed`: one embedded PostgreSQL per service and each service's `replicas` instances
+ * (`npm run start:distributed`; set it for the other CLI commands to find those clusters).
+ */
+export type Topology = 'local' | 'distributed';
+
 /** Where this checkout keeps its runtime data, and the embedded cluster's port. */
 export interface LocalSettings {
   readonly dataDir: string;
   readonly pgPort: number;
+  readonly topology: Topology;
 }
 
 /** The variables the CLI itself reads, validated like a service's (and listed in .env.example). */
@@ -19,6 +27,10 @@ export const cliConfigSchema = Type.Object({
   DATABASE_CONNECT_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 8, description: 'tries to reach a database before giving up' }),
   ADMIN_EMAIL: Type.String({ default: 'admin@example.com', description: "the first administrator, created by IAM's seed" }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ description: 'unset: a random one, printed once and kept in .data/iam-admin-password.txt' })),
+  ARCHIPELAGO_TOPOLOGY: Type.Union([Type.Literal('local'), Type.Literal('distributed')], {
+    default: 'local',
+    description: 'local: one embedded PostgreSQL, one instance per service; distributed: one embedded PostgreSQL per service (on ARCHIPELAGO_PG_PORT+1…) and each service\'s replicas',
+  }),
   ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000, description: 'a service not answering /health/live this long is killed and restarted (0: never)' }),
   REPORTING_REPLICATOR_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting's replication role; needed when no database is embedded (else generated and kept in credentials.json)" })),
   REPORTING_READER_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting_reader's login for reporting tools (else generated and kept in credentials.json)" })),
@@ -32,32 +44,41 @@ export function localSettings(env: Readonly<Record<string, string | undefined>>)
     reporting: { queryTimeoutMs: config.REPORTING_QUERY_TIMEOUT_MS, heartbeatSeconds: config.REPORTING_HEARTBEAT_SECONDS },
     dataDir: path.resolve(config.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')),
     pgPort: config.ARCHIPELAGO_PG_PORT,
+    topology: config.ARCHIPELAGO_TOPOLOGY,
     connectAttempts: config.DATABASE_CONNECT_ATTEMPTS,
     livenessTimeoutMs: config.ARCHIPELAGO_LIVENESS_TIMEOUT_MS,
   };
 }
 
-/** Opens the databases of `services` (embedded or external), as configured by the environment. */
+/**
+ * Opens the databases of `services` (embedded or external), as configured by the environment.
+ * In the distributed topology each stateful service of the registry has its own embedded
+ * cluster, in `<data>/postgres-<key>` on ARCHIPELAGO_PG_PORT + 1 + its place among them.
+ */
 export async function openLocalDatabases(
+  registry: Registry,
   services: readonly Service[],
   env: Readonly<Record<string, string | undefined>>,
   say: (line: string) => void,
 ): Promise<OpenedDatabases> {
   const settings = localSettings(env);
   await privateDirectory(settings.dataDir);
+  // A restart that keeps failing (disk full, …) retries every 2 s: say so now and then, not each time.
+  const onEvent = (event: EmbeddedEvent) => (event.kind !== 'restart-failed' || event.attempt <= 3 || event.attempt % 30 === 0) && say(describeEmbeddedEvent(event));
+  const stateful = registry.services.filter((s) => s.stateful);
   return openDatabases(services, {
     env,
-    embedded: {
-      dataDir: path.join(settings.dataDir, 'postgres'),
-      port: settings.pgPort,
-      // A restart that keeps failing (disk full, …) retries every 2 s: say so now and then, not each time.
-      onEvent: (event) => (event.kind !== 'restart-failed' || event.attempt <= 3 || event.attempt % 30 === 0) && say(describeEmbeddedEvent(event)),
-    },
+    embedded: settings.topology === 'distributed'
+      ? (service) => ({ dataDir: clusterDirectory(settings, service), port: settings.pgPort + 1 + stateful.findIndex((s) => s.key === service.key), onEvent })
+      : { dataDir: path.join(settings.dataDir, 'postgres'), port: settings.pgPort, onEvent },
     connectAttempts: settings.connectAttempts,
     onRetry: (service, attempt, delay, error) =>
       say(`  … ${service}: database not reachable (${(error as Error).message}); retry ${attempt} in ${delay} ms`),
   });
 }
+
+/** The data directory of a service's own cluster in the distributed topology. */
+export const clusterDirectory = (settings: LocalSettings, service: Service): string => path.join(settings.dataDir, `postgres-${service.key}`);
 
 /**
  * Creates (or tightens) a directory of the data dir to 0700: it holds secrets, logs and the
@@ -104,25 +125,52 @@ export function mailDirectory(env: Readonly<Record<string, string | undefined>>)
   return env.MAIL_DIR ?? path.join(localSettings(env).dataDir, 'mail');
 }
 
-/** The environment a service process runs with; `credentials` are its own key and every public key. */
+/** One process of a service: `core`, `core-2`, … */
+export interface Instance {
+  readonly key: string;
+  readonly service: Service;
+  /** 0 for the first. */
+  readonly index: number;
+  readonly port: number;
+}
+
+/** A service's instances: one, or its `replicas` in the distributed topology; the n-th listens on its port + 100·(n−1). */
+export function instancesOf(service: Service, topology: Topology): Instance[] {
+  const count = topology === 'distributed' ? (service.replicas ?? 1) : 1;
+  return Array.from({ length: count }, (_, index) => ({ key: index === 0 ? service.key : `${service.key}-${index + 1}`, service, index, port: instancePort(service, index) }));
+}
+
+const instancePort = (service: Service, index: number) => service.port + 100 * index;
+
+/**
+ * The environment a service process runs with; `credentials` are its own key and every public key.
+ * With several instances of a peer, the edge (the gateway) gets them all in its `<KEY>_URL`
+ * and balances; any other caller's n-th instance talks to the peer's n-th (modulo their count).
+ */
 export function serviceEnvironment(
   registry: Registry,
   service: Service,
   databaseUrl: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   credentials: Readonly<Record<string, string>> = {},
+  placement: { readonly topology: Topology; readonly index: number } = { topology: 'local', index: 0 },
 ): Record<string, string | undefined> {
   // Exactly the variables its schema reads that the operator sets: a secret meant for another
   // service (its database URL, its key, PGPASSWORD, …) never reaches it.
   const operatorSet = new Set(Object.entries(serviceConfigSchemaOf(service).properties).filter(([, schema]) => !isDerived(schema)).map(([name]) => name));
   const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => PROCESS_VARIABLE.test(name) || operatorSet.has(name)));
-  const urls = Object.fromEntries(peersOf(service).map((peer) => [peerUrlVariable(peer), `http://127.0.0.1:${registry.service(peer).port}`]));
+  const urls = Object.fromEntries(
+    peersOf(service).map((peer) => {
+      const instances = instancesOf(registry.service(peer), placement.topology).map((i) => `http://127.0.0.1:${i.port}`);
+      return [peerUrlVariable(peer), service.edge ? instances.join(',') : instances[placement.index % instances.length]!];
+    }),
+  );
   return {
     ...derivedDefaults(registry, service, env),
     ...inherited,
     ...urls,
     HOST: '127.0.0.1',
-    PORT: String(service.port),
+    PORT: String(instancePort(service, placement.index)),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...credentials,
   };

@@ -54,6 +54,18 @@ describe('generated compose files', () => {
       registry.services.filter((s) => s.stateful).map((s) => `postgres-${s.key}`).sort(),
     );
   });
+
+  it('runs the distributed topology in production: the replicas the registry declares, one of each in development', () => {
+    type Services = { services: Record<string, { deploy?: { replicas?: number }; environment?: Record<string, string> }> };
+    const prod = parse(files.get('infra/docker-compose.production.yml')!) as Services;
+    const dev = parse(files.get('infra/docker-compose.yml')!) as Services;
+    const replicas = (compose: Services) => Object.fromEntries(registry.services.map((s) => [s.key, compose.services[s.hostname]?.deploy?.replicas ?? 1]));
+    expect(replicas(prod)).toMatchObject({ core: 2, notification: 2, iam: 1, masterdata: 1, gateway: 1 });
+    expect(Object.values(replicas(dev)).every((n) => n === 1)).toBe(true);
+    expect(prod.services.redis).toBeDefined();
+    // Each replica of core reaches its own PostgreSQL, shared by the replicas only.
+    expect(prod.services.core?.environment?.DATABASE_URL).toContain('@postgres-core:5432/');
+  });
 });
 
 describe('generate --check', () => {

@@ -7,9 +7,13 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envPrefix, loadRegistry } from '@archipelago/registry';
-import { repositoryRoot } from '@archipelago/platform';
+import { repositoryRoot, type HttpServer } from '@archipelago/platform';
+import { serviceCredentialsFromEnv } from '@archipelago/platform/internal-auth';
 import { freePort } from '@archipelago/platform/testing';
+import { buildApp as buildGateway } from '../../../services/gateway/src/app.ts';
+import { gatewayUpstreams } from '../../../services/gateway/src/upstreams.ts';
 import { build } from '../build.mjs';
+import { cliKeyring } from '../src/credentials.ts';
 
 const CLI = path.join(repositoryRoot, 'dist/packages/cli/src/main.mjs');
 const services = loadRegistry(undefined, {}).services;
@@ -23,8 +27,8 @@ class StartedCli {
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
 
-  constructor(env: Record<string, string>, options: { uid?: number } = {}) {
-    this.child = spawn(process.execPath, [CLI, 'start'], {
+  constructor(env: Record<string, string>, options: { uid?: number; args?: readonly string[] } = {}) {
+    this.child = spawn(process.execPath, [CLI, 'start', ...(options.args ?? [])], {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group, like a command in a terminal
@@ -49,6 +53,15 @@ class StartedCli {
       if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${pattern}:\n${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** SIGSTOP/SIGCONT to the CLI alone: its services run on, unsupervised meanwhile. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child.kill('SIGCONT');
   }
 
   stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
@@ -86,11 +99,12 @@ async function portsEnv(): Promise<Record<string, string>> {
   return env;
 }
 
+beforeAll(async () => {
+  await build();
+});
+
 describe('npm start', () => {
   const dirs: string[] = [];
-  beforeAll(async () => {
-    await build();
-  });
   afterAll(async () => {
     // A failed assertion must not leave a system running.
     await Promise.all(launched.filter((cli) => cli.running).map((cli) => cli.stop('SIGINT')));
@@ -339,5 +353,143 @@ describe('npm start', () => {
     expect(cli.output).toContain(`Cannot write to the data directory ${path.join(dir, 'postgres')}`);
     expect(cli.output).toContain('chown');
     expect(cli.output).not.toMatch(/\n\s+at /);
+  });
+});
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+// A free port whose neighbours at these offsets are free too (a second instance, the clusters).
+async function freeBase(offsets: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if ((await Promise.all(offsets.map((offset) => canListen(port + offset)))).every(Boolean)) return port;
+  }
+}
+
+// The distributed topology as `start` runs it: IAM, masterdata and core each on a PostgreSQL of
+// their own, core twice (the registry's replicas); the gateway in this process, with the keys
+// the CLI generated.
+describe('npm start in the distributed topology', () => {
+  const SERVICES = ['iam', 'masterdata', 'core'];
+  const ADMIN_PASSWORD = 'distributed test admin password';
+  let dataDir = '';
+  let env: Record<string, string> = {};
+  let cli: StartedCli;
+  let gateway: HttpServer | undefined;
+  let gatewayUrl = '';
+  let coreUrls: string[] = [];
+  let headers: Record<string, string> = {};
+  const call = (route: string, body?: unknown) => fetch(`${gatewayUrl}${route}`, { method: body === undefined ? 'GET' : 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const command = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'archipelago-distributed-'));
+    await chmod(dataDir, 0o755); // run as root, PostgreSQL's own user must be able to enter it
+    env = {
+      ARCHIPELAGO_TOPOLOGY: 'distributed',
+      ARCHIPELAGO_DATA_DIR: dataDir,
+      ARCHIPELAGO_PG_PORT: String(await freeBase([1, 2, 3, 4, 5])),
+      IAM_PORT: String(await freeBase([0])),
+      MASTERDATA_PORT: String(await freeBase([0])),
+      CORE_PORT: String(await freeBase([0, 100])),
+      ADMIN_PASSWORD,
+      LOG_LEVEL: 'info', // request lines tell which instance served what
+      LOOKUP_RECONCILE_AT: 'off',
+    };
+    coreUrls = [`http://127.0.0.1:${env.CORE_PORT}`, `http://127.0.0.1:${Number(env.CORE_PORT) + 100}`];
+    cli = new StartedCli(env, { args: SERVICES.flatMap((s) => ['--service', s]) });
+    await cli.waitFor(/All 3 services \(4 processes\) ready in/);
+
+    const registry = loadRegistry(undefined, env);
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    gateway = await buildGateway({
+      logger: false,
+      credentials: serviceCredentialsFromEnv('gateway', (await cliKeyring(registry, env)).environmentOf('gateway')),
+      upstreams: gatewayUpstreams(registry, {
+        IAM_URL: `http://127.0.0.1:${env.IAM_PORT}`, MASTERDATA_URL: `http://127.0.0.1:${env.MASTERDATA_PORT}`, CORE_URL: coreUrls.join(','), NOTIFICATION_URL: dead, REPORTING_URL: dead,
+      }),
+    });
+    gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: 0 });
+    headers = { 'content-type': 'application/json' };
+    const login = await call('/api/v1/auth/login', { email: 'admin@example.com', password: ADMIN_PASSWORD });
+    headers.authorization = `Bearer ${((await login.json()) as { accessToken: string }).accessToken}`;
+  }, 180_000);
+  afterAll(async () => {
+    await gateway?.close();
+    if (cli?.running) await cli.stop('SIGINT');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('gives each service a PostgreSQL of its own, provisioned with its roles only and migrated', { timeout: 120_000 }, async () => {
+    for (const key of SERVICES) {
+      const port = Number((await cli.waitFor(new RegExp(`PostgreSQL created and started on 127\\.0\\.0\\.1:(\\d+) for ${key} `)))[1]);
+      const password = (await readFile(path.join(dataDir, `postgres-${key}`, 'superuser-password'), 'utf8')).trim();
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+      await client.connect();
+      try {
+        const databases = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname');
+        expect(databases.rows.map((r) => r.datname)).toEqual([key, 'postgres'].sort());
+        const roles = await client.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname ~ '_(owner|app)$' ORDER BY rolname");
+        expect(roles.rows.map((r) => r.rolname)).toEqual([`${key}_app`, `${key}_owner`]);
+      } finally {
+        await client.end();
+      }
+    }
+    // The CLI's own commands find every cluster of the running system.
+    const status = command('db', 'status');
+    expect(status.status, status.stderr).toBe(0);
+    for (const key of SERVICES) expect(status.stdout).toMatch(new RegExp(`${key} \\(embedded\\):\\n\\s+applied`));
+  });
+
+  it("carries masterdata's change to core's lookup across the clusters", { timeout: 120_000 }, async () => {
+    const resource = { reference_number: 'REF-DIST', label_code: 'DIST', first_name: 'Ada', last_name: 'Byron' };
+    expect((await call('/api/v1/resources', resource)).status).toBe(422); // no such label yet
+    expect((await call('/api/v1/labels', { code: 'DIST', label: 'Dist.', display_name: 'Distributed', abbreviation: 'Dist.', display_order: 9 })).status).toBe(201);
+    let status = 0;
+    for (let i = 0; i < 300 && status !== 201; i++) {
+      status = (await call('/api/v1/resources', resource)).status;
+      if (status !== 201) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(201);
+  });
+
+  it('balances over both core instances, and keeps answering while one is dead', { timeout: 120_000 }, async () => {
+    const served = async () => Promise.all(['core', 'core-2'].map(async (key) => (await readFile(path.join(dataDir, 'logs', `${key}.log`), 'utf8')).split('"url":"/api/v1/orders"').length - 1));
+    const before = await served();
+    for (let i = 0; i < 6; i++) expect((await call('/api/v1/orders')).status).toBe(200);
+    // The logs reach their files through the supervisor's pipes: wait (bounded) for them.
+    let after = await served();
+    for (let i = 0; i < 100 && !(after[0]! > before[0]! && after[1]! > before[1]!); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      after = await served();
+    }
+    expect(after[0]!).toBeGreaterThan(before[0]!);
+    expect(after[1]!).toBeGreaterThan(before[1]!);
+
+    // The supervisor paused, so nothing restarts the killed instance while the requests run.
+    const pid = Number((await cli.waitFor(/✓ core-2 +\S+ +ready in .*\(pid (\d+)\)/))[1]);
+    cli.pause();
+    try {
+      process.kill(pid, 'SIGKILL');
+      while (!(await canListen(Number(env.CORE_PORT) + 100))) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 6; i++) expect((await call('/api/v1/orders')).status).toBe(200);
+    } finally {
+      cli.resume();
+    }
+  });
+
+  it('refuses an internal call without a service credential, on every service, and so does the gateway', { timeout: 120_000 }, async () => {
+    for (const url of [coreUrls[0]!, `http://127.0.0.1:${env.MASTERDATA_PORT}`, `http://127.0.0.1:${env.IAM_PORT}`]) {
+      expect((await fetch(`${url}/internal/v1/events`)).status, url).toBe(401);
+    }
+    expect((await call('/internal/v1/events')).status).toBe(401); // a user's token is no service credential
+    // The operator's CLI signs its calls, so it gets through.
+    const dlq = command('dlq', 'list', '--service', 'core');
+    expect(dlq.status, dlq.stdout + dlq.stderr).toBe(0);
   });
 });

@@ -33,19 +33,32 @@ export interface ServiceDatabase {
 export interface OpenedDatabases {
   /** In the order of `services` (dependencies first). */
   readonly byService: ReadonlyMap<string, ServiceDatabase>;
-  /** The embedded cluster, when any service uses it. */
+  /** The embedded cluster, when any service uses it (the first one, with several). */
   readonly cluster: EmbeddedCluster | undefined;
   /** The reporting replicator's password (`REPORTING_REPLICATOR_PASSWORD`, else kept with the embedded roles'). */
   readonly replicatorPassword: string | undefined;
   /** reporting_reader's password (`REPORTING_READER_PASSWORD`, else kept with the embedded roles'). */
   readonly readerPassword: string | undefined;
+  /** Every embedded cluster this opened, with the services whose databases it holds. */
+  readonly clusters: readonly EmbeddedDatabases[];
   close(): Promise<void>;
+}
+
+/** One embedded cluster and the services it holds. */
+export interface EmbeddedDatabases {
+  readonly cluster: EmbeddedCluster;
+  readonly dataDir: string;
+  readonly services: readonly string[];
 }
 
 export interface OpenDatabasesOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Embedded cluster settings; its superuser secret and role passwords live in `dataDir`. */
-  readonly embedded: EmbeddedOptions;
+  /**
+   * Embedded cluster settings; its superuser secret and role passwords live in `dataDir`. A
+   * function gives each service its settings: services with the same `dataDir` share a cluster,
+   * so one per service gives each database a PostgreSQL of its own (the distributed topology).
+   */
+  readonly embedded: EmbeddedOptions | ((service: Service) => EmbeddedOptions);
   /** Tries per external database before giving up (default 8, about 16 s). */
   readonly connectAttempts?: number;
   readonly onRetry?: (service: string, attempt: number, delayMs: number, error: unknown) => void;
@@ -79,48 +92,77 @@ export async function openDatabases(services: readonly Service[], options: OpenD
     ),
   );
 
-  let cluster: EmbeddedCluster | undefined;
-  let replicatorPassword = options.env.REPORTING_REPLICATOR_PASSWORD;
-  let readerPassword = options.env.REPORTING_READER_PASSWORD;
-  if (embedded.length > 0) {
-    cluster = await startEmbeddedPostgres(options.embedded);
-    try {
-      const passwords = await rolePasswords(options.embedded.dataDir, embedded);
-      replicatorPassword ??= passwords[REPLICATOR_PASSWORD_VARIABLE];
-      readerPassword ??= passwords[READER_PASSWORD_VARIABLE];
-      await applyProvisioningPlan(provisioningPlan(embedded), (db) => cluster!.connection(db), passwords);
-      for (const service of embedded) {
-        const roles = serviceRoles(service);
-        byService.set(service.key, {
-          service,
-          appUrl: cluster.url(roles.app, passwords[roles.appPasswordVariable]!, service.database),
-          ownerUrl: cluster.url(roles.owner, passwords[roles.ownerPasswordVariable]!, service.database),
-          source: 'embedded',
-          admin: cluster.connection(service.database),
-        });
-      }
-    } catch (error) {
-      await cluster.stop();
-      throw error;
+  const clusters: EmbeddedDatabases[] = [];
+  const close = () => Promise.all(clusters.map((c) => c.cluster.stop()));
+  // Reporting's two roles exist in every cluster with one password each (reporting subscribes
+  // to every source with the replicator's): the environment's, else the first cluster's.
+  const shared: Record<string, string> = {};
+  if (options.env.REPORTING_REPLICATOR_PASSWORD) shared[REPLICATOR_PASSWORD_VARIABLE] = options.env.REPORTING_REPLICATOR_PASSWORD;
+  if (options.env.REPORTING_READER_PASSWORD) shared[READER_PASSWORD_VARIABLE] = options.env.REPORTING_READER_PASSWORD;
+  // Clusters start side by side; each is provisioned with its own services' plan only, so
+  // nothing of another service exists there.
+  const openCluster = async ([settings, members]: [EmbeddedOptions, Service[]]) => {
+    const cluster = await startEmbeddedPostgres(settings);
+    clusters.push({ cluster, dataDir: settings.dataDir, services: members.map((s) => s.key) });
+    const passwords = await rolePasswords(settings.dataDir, members, shared);
+    shared[REPLICATOR_PASSWORD_VARIABLE] ??= passwords[REPLICATOR_PASSWORD_VARIABLE]!;
+    shared[READER_PASSWORD_VARIABLE] ??= passwords[READER_PASSWORD_VARIABLE]!;
+    await applyProvisioningPlan(provisioningPlan(members), (db) => cluster.connection(db), passwords);
+    for (const service of members) {
+      const roles = serviceRoles(service);
+      byService.set(service.key, {
+        service,
+        appUrl: cluster.url(roles.app, passwords[roles.appPasswordVariable]!, service.database),
+        ownerUrl: cluster.url(roles.owner, passwords[roles.ownerPasswordVariable]!, service.database),
+        source: 'embedded',
+        admin: cluster.connection(service.database),
+      });
     }
+  };
+  // The first alone: run as root, its initdb creates the `postgres` system user the others need.
+  const [first, ...others] = clusterGroups(embedded, options.embedded);
+  const started: PromiseSettledResult<void>[] = first ? await Promise.allSettled([openCluster(first)]) : [];
+  if (!started.some((result) => result.status === 'rejected')) started.push(...(await Promise.allSettled(others.map(openCluster))));
+  const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) {
+    await close();
+    throw failure.reason;
   }
+  clusters.sort((a, b) => stateful.findIndex((s) => s.key === a.services[0]) - stateful.findIndex((s) => s.key === b.services[0]));
   // Dependency order (the registry's), whichever of them are external.
   const ordered = new Map(stateful.map((s) => [s.key, byService.get(s.key)!]));
   return {
     byService: ordered,
-    cluster,
-    replicatorPassword,
-    readerPassword,
+    cluster: clusters[0]?.cluster,
+    clusters,
+    replicatorPassword: shared[REPLICATOR_PASSWORD_VARIABLE],
+    readerPassword: shared[READER_PASSWORD_VARIABLE],
     async close() {
-      await cluster?.stop();
+      await close();
     },
   };
 }
 
+// The embedded services grouped by cluster (by data directory), in the registry's order.
+function clusterGroups(services: readonly Service[], embedded: OpenDatabasesOptions['embedded']): [EmbeddedOptions, Service[]][] {
+  const groups = new Map<string, [EmbeddedOptions, Service[]]>();
+  for (const service of services) {
+    const settings = typeof embedded === 'function' ? embedded(service) : embedded;
+    const group = groups.get(settings.dataDir) ?? groups.set(settings.dataDir, [settings, []]).get(settings.dataDir)!;
+    group[1].push(service);
+  }
+  return [...groups.values()];
+}
+
 // Role passwords of the embedded cluster: random on first use, kept in a file only the owner can read.
-async function rolePasswords(dataDir: string, services: readonly Service[]): Promise<Record<string, string>> {
+async function rolePasswords(dataDir: string, services: readonly Service[], shared: Readonly<Record<string, string>> = {}): Promise<Record<string, string>> {
   return updateLocalSecrets(dataDir, "the embedded roles' passwords", (stored) => {
     let changed = false;
+    for (const [variable, value] of Object.entries(shared)) {
+      if (stored[variable] === value) continue;
+      stored[variable] = value;
+      changed = true;
+    }
     const variables = [REPLICATOR_PASSWORD_VARIABLE, READER_PASSWORD_VARIABLE, ...services.flatMap((s) => [serviceRoles(s).ownerPasswordVariable, serviceRoles(s).appPasswordVariable])];
     for (const variable of variables) {
       if (stored[variable]) continue;

@@ -323,7 +323,14 @@ const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as cons
  * at once and exit with 130, before our services have stopped, and on `beforeExit` it would
  * replace our exit code with 0. startEmbeddedPostgres installs its own exit handler instead.
  */
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+let loading: Promise<typeof EmbeddedPostgres> | undefined;
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  // Once: clusters created side by side must not see each other's half-removed hooks.
+  loading ??= importWithoutHooks();
+  return loading;
+}
+
+async function importWithoutHooks(): Promise<typeof EmbeddedPostgres> {
   // Node's typings overload listeners() per event name; one loose view serves all five.
   const emitter = process as unknown as { listeners(event: string): unknown[]; removeListener(event: string, listener: unknown): void };
   const before = new Map(TAKEN_OVER.map((event) => [event, emitter.listeners(event)]));

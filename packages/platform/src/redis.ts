@@ -1,7 +1,11 @@
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import * as ioredis from 'ioredis';
 import { redactUrl } from './db.ts';
 import type { HttpServer } from './http.ts';
+
+// In the bundle `npm start` runs (esbuild's CommonJS interop) the named export is missing; the default is the class.
+const Redis = typeof ioredis.Redis === 'function' ? ioredis.Redis : (ioredis.default as unknown as typeof ioredis.Redis);
+type Redis = ioredis.Redis;
 
 /**
  * How commands behave while Redis is unreachable:

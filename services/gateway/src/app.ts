@@ -10,7 +10,7 @@ import { mergedDocs } from './docs.ts';
 import { answerExpectations, endToEndHeaders } from './forwarding.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
-import { publicPrefixes, type Upstream } from './upstreams.ts';
+import { balancersOf, publicPrefixes, type Lease, type Upstream } from './upstreams.ts';
 import { isCanonicalPath } from './paths.ts';
 import { securityHeaders } from './security-headers.ts';
 import { proxyWebSockets } from './websocket.ts';
@@ -71,28 +71,46 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
     void reply.status(problem.status).type('application/problem+json').send(toProblem(problem, reply.request.url.split('?')[0]));
   };
 
+  const balancers = balancersOf(options.upstreams);
   for (const upstream of options.upstreams) {
+    const balancer = balancers.get(upstream.service)!;
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
       // The upstream trusts X-Forwarded-For because this token proves the gateway set it.
       const serviceToken = await options.credentials.token(upstream.service);
-      return reply.from(`${upstream.url}${request.url}`, {
-        // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
-        retriesCount: 1,
-        onError: onUpstreamError,
-        rewriteRequestHeaders: (_req, headers) => forwardedHeaders(endToEndHeaders(headers, request.headers), {
-          requestId: request.id,
-          traceparent: nextTraceparent(request.headers.traceparent),
-          clientAddress: request.ip,
-          serviceToken,
-        }),
-      });
+      const tried = new Set<string>();
+      // One instance after another while they refuse the connection (the request never reached
+      // them, so trying the next is safe for any method): 503 only once every instance refused.
+      const attempt = (lease: Lease): FastifyReply => {
+        tried.add(lease.url);
+        reply.raw.once('close', () => lease.release());
+        return reply.from(`${lease.url}${request.url}`, {
+          // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
+          retriesCount: 1,
+          onError: (failed, failure) => {
+            lease.release();
+            if (refused(failure.error)) {
+              lease.refused();
+              const next = balancer.pick(tried);
+              if (next) return void attempt(next);
+            }
+            onUpstreamError(failed, failure);
+          },
+          rewriteRequestHeaders: (_req, headers) => forwardedHeaders(endToEndHeaders(headers, request.headers), {
+            requestId: request.id,
+            traceparent: nextTraceparent(request.headers.traceparent),
+            clientAddress: request.ip,
+            serviceToken,
+          }),
+        });
+      };
+      return attempt(balancer.pick(tried)!);
     };
     for (const { prefix } of upstream.routes) {
       app.all(prefix, { schema: { hide: true }, onRequest: guard }, forward);
       app.all(`${prefix}/*`, { schema: { hide: true }, onRequest: guard }, forward);
     }
   }
-  proxyWebSockets(app, options.upstreams, options.credentials);
+  proxyWebSockets(app, options.upstreams, balancers, options.credentials);
   await mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
@@ -104,13 +122,22 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
 }
 
 // Public: says which service is not ready and roughly why, never where services live or their errors.
-async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; detail?: string }> {
+// With several instances the service is ready when one is, and says how many are.
+async function readiness(upstream: Upstream): Promise<{ service: string; status: 'ready' | 'unavailable'; detail?: string; instances?: { ready: number; of: number } }> {
+  const checks = await Promise.all(upstream.urls.map((url) => instanceReadiness(url)));
+  const ready = checks.filter((detail) => detail === undefined).length;
+  const instances = upstream.urls.length > 1 ? { instances: { ready, of: upstream.urls.length } } : {};
+  if (ready > 0) return { service: upstream.service, status: 'ready', ...instances };
+  return { service: upstream.service, status: 'unavailable', detail: checks[0], ...instances };
+}
+
+// undefined when ready, else why not.
+async function instanceReadiness(url: string): Promise<string | undefined> {
   try {
-    const response = await probe(`${upstream.url}/health/ready`);
-    if (response.ok) return { service: upstream.service, status: 'ready' };
-    return { service: upstream.service, status: 'unavailable', detail: `HTTP ${response.status}` };
+    const response = await probe(`${url}/health/ready`);
+    return response.ok ? undefined : `HTTP ${response.status}`;
   } catch (error) {
-    return { service: upstream.service, status: 'unavailable', detail: (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable' };
+    return (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable';
   }
 }
 
@@ -122,12 +149,18 @@ function refused(error: unknown): boolean {
   return false;
 }
 
+// Live when one of its instances answers.
 async function live(upstream: Upstream): Promise<boolean> {
-  try {
-    return (await fetch(`${upstream.url}/health/live`, { signal: AbortSignal.timeout(2_000) })).ok;
-  } catch {
-    return false;
-  }
+  const answers = await Promise.all(
+    upstream.urls.map(async (url) => {
+      try {
+        return (await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(2_000) })).ok;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return answers.includes(true);
 }
 
 // One retry: a kept-alive connection to a process that has restarted fails on first use.

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { HttpServer } from '@archipelago/platform';
+import { RETRY_AFTER_SECONDS, type HttpServer } from '@archipelago/platform';
 import { SERVICE_TOKEN_HEADER, type ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { isEdgeHeader } from './forwarded.ts';
 import { nextTraceparent } from './trace.ts';
 import { isCanonicalPath, isUnder } from './paths.ts';
-import { websocketPrefixes, type Upstream } from './upstreams.ts';
+import { websocketPrefixes, type Balancer, type Upstream } from './upstreams.ts';
 
 const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
 
@@ -14,9 +14,12 @@ const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
  * Proxies WebSocket upgrades (Socket.IO) to the service owning the path: the handshake is
  * replayed to the upstream, and only once it answers 101 are the two sockets piped. Upgrades are
  * accepted on WebSocket routes only (else 404), so no other request can ride an upgraded
- * connection past the gateway's checks; a dead upstream is a 502.
+ * connection past the gateway's checks. The connection goes to one instance (the balancer's
+ * choice) and stays there for its life: Socket.IO runs WebSocket-only, so no request of it needs
+ * to find the same instance again. An instance that refuses is skipped; when all do, a 503 with
+ * Retry-After; one that fails otherwise is a 502.
  */
-export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], credentials: ServiceCredentials): void {
+export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], balancers: ReadonlyMap<string, Balancer>, credentials: ServiceCredentials): void {
   const open = new Set<Duplex>();
   const websocketRoutes = websocketPrefixes(upstreams);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -28,7 +31,7 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[],
     const upstream = upstreams.find((u) => u.routes.some((route) => route.websocket && isUnder(path, route.prefix)));
     if (!upstream) return refuse(socket, '404 Not Found');
     credentials.token(upstream.service).then(
-      (token) => relay(request, socket, head, upstream, token),
+      (token) => relay(request, socket, head, balancers.get(upstream.service)!, new Set(), token),
       () => refuse(socket, '502 Bad Gateway'),
     );
   });
@@ -38,8 +41,11 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[],
 }
 
 // Replays the handshake to the upstream (with the gateway's token), and pipes once it answers 101.
-function relay(request: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, serviceToken: string): void {
-  const target = new URL(upstream.url);
+function relay(request: IncomingMessage, socket: Duplex, head: Buffer, balancer: Balancer, tried: Set<string>, serviceToken: string): void {
+  const lease = balancer.pick(tried);
+  if (!lease) return refuse(socket, `503 Service Unavailable\r\nRetry-After: ${RETRY_AFTER_SECONDS}`);
+  tried.add(lease.url);
+  const target = new URL(lease.url);
   const connection = net.connect(Number(target.port || 80), target.hostname);
   let connected = false;
   connection.setTimeout(10_000, () => connection.destroy());
@@ -70,8 +76,16 @@ function relay(request: IncomingMessage, socket: Duplex, head: Buffer, upstream:
       socket.pipe(connection);
     });
   });
-  connection.on('error', () => (connected ? socket.destroy() : refuse(socket, '502 Bad Gateway')));
-  connection.on('close', () => connected && socket.destroy());
+  connection.on('error', (error: NodeJS.ErrnoException) => {
+    if (connected) return void socket.destroy();
+    if (error.code !== 'ECONNREFUSED') return refuse(socket, '502 Bad Gateway');
+    lease.refused();
+    relay(request, socket, head, balancer, tried, serviceToken);
+  });
+  connection.on('close', () => {
+    lease.release();
+    if (connected) socket.destroy();
+  });
   socket.on('error', () => connection.destroy());
   socket.on('close', () => connection.destroy());
 }

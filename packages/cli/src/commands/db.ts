@@ -16,7 +16,7 @@ export async function db(
   say: (line: string) => void,
 ): Promise<void> {
   const selected: Service[] = (options.keys.length > 0 ? options.keys.map((k) => registry.service(k)) : [...registry.services]).filter((s) => s.stateful);
-  const databases = await openLocalDatabases(selected, env, say);
+  const databases = await openLocalDatabases(registry, selected, env, say);
   try {
     // Roll back in reverse dependency order; everything else goes forwards.
     const ordered = [...databases.byService.values()];

@@ -59,7 +59,7 @@ export async function reporting(
     say('reporting resync needs a service, e.g. `reporting resync core`.');
     return 2;
   }
-  const databases = await openLocalDatabases(registry.services.filter((s) => s.stateful), env, say);
+  const databases = await openLocalDatabases(registry, registry.services.filter((s) => s.stateful), env, say);
   try {
     if (!databases.replicatorPassword) throw new StartupError('REPORTING_REPLICATOR_PASSWORD is not set and no database is embedded.');
     const topology = reportingTopology(databases.byService.values(), databases.replicatorPassword);

@@ -5,32 +5,39 @@ import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';
 import { provisionReporting, startHeartbeats } from './reporting.ts';
-import { localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
+import { instancesOf, localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
 /**
  * `archipelago start [--service key]…`: PostgreSQL (embedded unless configured), migrations and
  * seeds, then every service under a supervisor. Resolves when the system has shut down; Ctrl-C
- * at any moment stops whatever has started, services first and PostgreSQL last.
+ * at any moment stops whatever has started, services first and PostgreSQL last. In the
+ * distributed topology (ARCHIPELAGO_TOPOLOGY) each service has its own PostgreSQL and runs its
+ * `replicas` instances. `given` is the caller's interrupt when it has more to stop afterwards.
  */
-export async function start(registry: Registry, keys: readonly string[], env: Readonly<Record<string, string | undefined>>, say: (line: string) => void): Promise<void> {
+export async function start(
+  registry: Registry,
+  keys: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  say: (line: string) => void,
+  given?: Interrupt,
+): Promise<void> {
   const began = Date.now();
   const selected: Service[] = keys.length > 0 ? keys.map((k) => registry.service(k)) : [...registry.services];
   const settings = localSettings(env);
-  for (const service of selected) await assertPortFree(service.port, `service "${service.key}"`, `${envPrefix(service.key)}_PORT`);
+  const instances = selected.flatMap((service) => instancesOf(service, settings.topology));
+  for (const instance of instances) await assertPortFree(instance.port, `service "${instance.key}"`, `${envPrefix(instance.service.key)}_PORT`);
 
-  const interrupt = listenForInterrupt();
+  const interrupt = given ?? listenForInterrupt();
   let supervisor: Supervisor | undefined;
   let stopHeartbeats = () => undefined as void;
-  const databases = await openLocalDatabases(selected, env, say);
+  const databases = await openLocalDatabases(registry, selected, env, say);
   try {
-    if (databases.cluster?.stoppedLeftover) {
-      say(`Stopped a PostgreSQL (pid ${databases.cluster.stoppedLeftover}) left running by an earlier start that was killed.`);
-    }
-    if (databases.cluster?.attached) {
-      say(`Using the PostgreSQL another Archipelago process runs on 127.0.0.1:${databases.cluster.port}`);
-    } else if (databases.cluster) {
-      say(`PostgreSQL ${databases.cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${databases.cluster.port} (data in ${path.join(settings.dataDir, 'postgres')})`);
+    for (const { cluster, dataDir, services } of databases.clusters) {
+      const holds = settings.topology === 'distributed' ? ` for ${services.join(', ')}` : '';
+      if (cluster.stoppedLeftover) say(`Stopped a PostgreSQL (pid ${cluster.stoppedLeftover}) left running by an earlier start that was killed.`);
+      if (cluster.attached) say(`Using the PostgreSQL another Archipelago process runs on 127.0.0.1:${cluster.port}${holds}`);
+      else say(`PostgreSQL ${cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${cluster.port}${holds} (data in ${dataDir})`);
     }
     for (const database of databases.byService.values()) {
       if (interrupt.received()) break;
@@ -46,15 +53,18 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       const logDir = path.join(settings.dataDir, 'logs');
       await privateDirectory(logDir);
       supervisor = createSupervisor(
-        selected.map((service) => ({
-          key: service.key,
-          args: serviceCommand(service),
-          env: serviceEnvironment(registry, service, databases.byService.get(service.key)?.appUrl, env, keyring.environmentOf(service.key)),
-          readyUrl: `http://127.0.0.1:${service.port}/health/ready`,
-          liveUrl: `http://127.0.0.1:${service.port}/health/live`,
-          logFile: path.join(logDir, `${service.key}.log`),
+        instances.map((instance) => ({
+          key: instance.key,
+          args: serviceCommand(instance.service),
+          env: serviceEnvironment(registry, instance.service, databases.byService.get(instance.service.key)?.appUrl, env, keyring.environmentOf(instance.service.key), {
+            topology: settings.topology,
+            index: instance.index,
+          }),
+          readyUrl: `http://127.0.0.1:${instance.port}/health/ready`,
+          liveUrl: `http://127.0.0.1:${instance.port}/health/live`,
+          logFile: path.join(logDir, `${instance.key}.log`),
         })),
-        { noRestartExitCode: EXIT_CONFIG, livenessTimeoutMs: settings.livenessTimeoutMs, onEvent: (event) => report(event, say, registry) },
+        { noRestartExitCode: EXIT_CONFIG, livenessTimeoutMs: settings.livenessTimeoutMs, onEvent: (event) => report(event, say, new Map(instances.map((i) => [i.key, i.port]))) },
       );
       const startup = supervisor.start();
       startup.catch(() => undefined); // an interrupt during start-up makes it fail; that is expected
@@ -63,7 +73,8 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
       });
       if (first === 'ready') {
         const gateway = selected.find((s) => s.key === 'gateway');
-        say(`All ${selected.length} service${selected.length === 1 ? '' : 's'} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
+        const processes = instances.length > selected.length ? ` (${instances.length} processes)` : '';
+        say(`All ${selected.length} service${selected.length === 1 ? '' : 's'}${processes} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
         if (gateway) say(`Try: curl http://127.0.0.1:${gateway.port}/health    (Ctrl-C stops everything)`);
       }
     }
@@ -72,13 +83,20 @@ export async function start(registry: Registry, keys: readonly string[], env: Re
     stopHeartbeats();
     await supervisor?.stop();
     await databases.close();
-    interrupt.dispose();
+    if (!given) interrupt.dispose();
   }
   say('Stopped.');
 }
 
 /** SIGINT/SIGTERM as a promise, taken over from Node's default (exit at once, orphaning children). */
-function listenForInterrupt(): { signal: Promise<NodeJS.Signals>; received(): boolean; dispose(): void } {
+export interface Interrupt {
+  readonly signal: Promise<NodeJS.Signals>;
+  received(): boolean;
+  dispose(): void;
+}
+
+/** Listens for SIGINT/SIGTERM from now until dispose(). */
+export function listenForInterrupt(): Interrupt {
   let received: NodeJS.Signals | undefined;
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   const signal = new Promise<NodeJS.Signals>((resolve) => {
@@ -99,11 +117,10 @@ function listenForInterrupt(): { signal: Promise<NodeJS.Signals>; received(): bo
   };
 }
 
-function report(event: SupervisorEvent, say: (line: string) => void, registry: Registry): void {
+function report(event: SupervisorEvent, say: (line: string) => void, ports: ReadonlyMap<string, number>): void {
   switch (event.kind) {
     case 'ready': {
-      const service = registry.service(event.key);
-      say(`  ✓ ${event.key.padEnd(13)} http://127.0.0.1:${service.port}  ready in ${(event.ms / 1000).toFixed(1)} s (pid ${event.pid})`);
+      say(`  ✓ ${event.key.padEnd(13)} http://127.0.0.1:${ports.get(event.key)}  ready in ${(event.ms / 1000).toFixed(1)} s (pid ${event.pid})`);
       return;
     }
     case 'exited':

@@ -99,6 +99,8 @@ function appService(registry: Registry, service: Service, layout: Layout): Compo
     restart: 'unless-stopped',
     environment,
     ...(Object.keys(dependsOn).length > 0 ? { depends_on: dependsOn } : {}),
+    // Production runs the registry's replicas (the distributed topology); development one of each, like `npm start`.
+    ...(layout === 'production' && (service.replicas ?? 1) > 1 ? { deploy: { replicas: service.replicas } } : {}),
     ...(service.key === 'gateway' ? { ports: [`\${GATEWAY_PUBLIC_PORT:-${service.port}}:${service.port}`] } : {}),
     healthcheck: {
       test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${service.port}/health/${service.stateful ? 'ready' : 'live'}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
@@ -160,7 +162,7 @@ export function composeFile(registry: Registry, layout: Layout): string {
   services.migrate = migrateService(stateful, layout);
   for (const service of registry.services) services[service.hostname] = appService(registry, service, layout);
 
-  const what = layout === 'development' ? 'compose file, development layout (one PostgreSQL, one database per service)' : 'compose file, production layout (one PostgreSQL instance per service)';
+  const what = layout === 'development' ? 'compose file, development layout (one PostgreSQL, one database per service)' : 'compose file, production layout (one PostgreSQL instance per service, replicas as the registry says)';
   // No top-level `name`: the schema we validate against predates it; .env.example sets COMPOSE_PROJECT_NAME.
   return generatedHeader('#', what) + stringify({ services, volumes }, { lineWidth: 0 });
 }
