@@ -5,12 +5,8 @@ import type { Registry } from '@archipelago/registry';
 import { startRabbitmqServer, startRedisServer, type Broker } from '../brokers.ts';
 import { listenForInterrupt, start } from './start.ts';
 
-/**
- * How events travel under `start:distributed` unless EVENT_TRANSPORT says otherwise: `feed` until
- * the RabbitMQ transport is in (RABBITMQ_URL is passed either way); then this one line becomes
- * 'rabbitmq'.
- */
-export const DISTRIBUTED_EVENT_TRANSPORT: 'feed' | 'rabbitmq' = 'feed';
+/** How events travel under `start:distributed` unless EVENT_TRANSPORT says otherwise. */
+export const DISTRIBUTED_EVENT_TRANSPORT: 'feed' | 'rabbitmq' = 'rabbitmq';
 
 /**
  * `archipelago start --distributed` (`npm run start:distributed`): the distributed topology on

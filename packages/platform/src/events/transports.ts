@@ -2,6 +2,7 @@ import { ConfigError } from '../config.ts';
 import type { ServiceCredentials } from '../internal-auth/credentials.ts';
 import type { Logger } from '../logger.ts';
 import { feedTransport } from './feed-transport.ts';
+import { rabbitmqTransport } from './rabbitmq/index.ts';
 import type { EventTransport } from './transport.ts';
 
 /** What a transport may need to be built: who it runs for, how to reach peers, the service's config. */
@@ -18,10 +19,15 @@ export interface TransportDeps {
 
 /**
  * The transports `EVENT_TRANSPORT` may name, each a factory. The one seam where a transport joins:
- * a RabbitMQ transport is one more line (`rabbitmq: (deps) => rabbitmqTransport(deps)`).
+ * `feed` (the producer's HTTP feed) and `rabbitmq` (the outbox relayed to RabbitMQ).
  */
 const transportFactories: Readonly<Record<string, (deps: TransportDeps) => EventTransport>> = {
   feed: (deps) => feedTransport({ urlOf: deps.peer, credentials: deps.credentials }),
+  rabbitmq: (deps) => {
+    const url = deps.config?.RABBITMQ_URL;
+    if (typeof url !== 'string') throw new ConfigError([{ variable: 'RABBITMQ_URL', message: `is required with EVENT_TRANSPORT=rabbitmq (declare uses: ['rabbitmq'] for ${deps.service})` }]);
+    return rabbitmqTransport({ url, urlOf: deps.peer, credentials: deps.credentials, onError: (error) => deps.logger?.warn({ err: error }, 'rabbitmq transport') });
+  },
 };
 
 /**
