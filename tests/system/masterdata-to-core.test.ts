@@ -221,7 +221,7 @@ describe('masterdata to core', async () => {
     const after = await cli('sync', 'drift', '--service', 'core');
     expect(after.code, after.output).toBe(0);
     expect(after.output).not.toContain('DRIFT');
-  }, 60_000);
+  }, 120_000); // five CLI processes, each compiling the CLI with tsx: slow on a loaded machine
 
   it('dead-letters an event it cannot apply; the CLI lists, replays and discards it', async () => {
     // A producer bug: a label event without the columns core copies (its payload check, which
@@ -245,5 +245,5 @@ describe('masterdata to core', async () => {
     expect((await cli('dlq', 'discard', id!)).code).toBe(0);
     expect((await cli('dlq', 'list', '--service', 'core')).output).toContain('No dead letters.');
     expect(await lookupRow('labels_lookup', 'MR', () => true)).toMatchObject({ label: 'Mr.', source_version: 1 });
-  }, 60_000);
+  }, 120_000);
 });
