@@ -110,7 +110,7 @@ export async function composeService<S extends string, DB>(app: HttpServer, opti
   });
   if ((service.lookups ?? []).length > 0) registerLookupRoutes(app, lookups);
 
-  const handlers = (options.handlers ?? {}) as Readonly<Record<string, AnyHandler>>;
+  const handlers: Readonly<Record<string, AnyHandler>> = options.handlers ?? {};
   const declared = service.subscriptions.filter((subscription) => subscription.for === 'handler');
   const unhandled = declared.filter((subscription) => !handlers[subscription.name]).map((subscription) => subscription.name);
   const undeclared = Object.keys(handlers).filter((name) => !declared.some((subscription) => subscription.name === name));

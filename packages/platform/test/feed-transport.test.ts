@@ -38,7 +38,7 @@ describe('outbox retention', async () => {
     await producer.close();
   });
   const publish = (codes: string[]) =>
-    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'label.created', aggregateType: 'label', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
+    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
   const applied = async (name: string) =>
     (await sql<{ aggregate: string }>`SELECT aggregate FROM conformance_applied WHERE consumer = ${name} ORDER BY seq`.execute(consumerDb.db)).rows.map((row) => row.aggregate);
 

@@ -2,12 +2,12 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
 import type { AppError } from '../src/errors.ts';
-import { appendEvents, createOutboxTableV1, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
+import { appendEvents, checkingEventPayloads, createOutboxTableV1, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
 const event = (id: string, version = 1): NewEvent => ({
-  type: 'label.created',
-  aggregateType: 'label',
+  type: 'thing.created',
+  aggregateType: 'thing',
   aggregateId: id,
   aggregateVersion: version,
   payload: { code: id },
@@ -50,9 +50,9 @@ describe('the transactional outbox', async () => {
     await eventually(() => codes(), ['A', 'B']);
     const events = await readOutbox(db, 'masterdata', { limit: 10 });
     expect(events[0]).toMatchObject({
-      type: 'label.created',
+      type: 'thing.created',
       source: 'masterdata',
-      aggregate: { type: 'label', id: 'A', version: 1 },
+      aggregate: { type: 'thing', id: 'A', version: 1 },
       payload: { code: 'A' },
       metadata: { userId: 'u1', correlationId: 'c-A' },
     });
@@ -125,5 +125,30 @@ describe('the outbox feed order', async () => {
     await eventually(async () => (await readOutbox(database.db, 'masterdata', { limit: 10 })).map((e) => e.aggregate.id), ['9', '10', '100']);
     const events = await readOutbox(database.db, 'masterdata', { limit: 10 });
     expect((await readOutbox(database.db, 'masterdata', { after: parsePosition(events[0]!.position), limit: 10 })).map((e) => e.aggregate.id)).toEqual(['10', '100']);
+  });
+});
+
+describe('payload checks under test', async () => {
+  const database = await useTestDatabase('notification');
+  await withOwnerDatabase(database, createOutboxTableV1);
+  const order = { id: '0190a7a4-7d1e-7c3f-8b5e-1f2a3b4c5d6e', order_code: 'ORD-2026-000001', item_name: 'Gauze', quantity: 2, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 };
+  const append = (payload: unknown) =>
+    database.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'order.created', aggregateType: 'order', aggregateId: order.id, aggregateVersion: 1, payload }]));
+  const stored = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox WHERE type = 'order.created'`.execute(database.db)).rows[0]!.n;
+
+  it("refuses a payload that does not match its type's declared schema, and writes nothing", async () => {
+    await expect(append({ ...order, order_code: undefined, quantity: 'two' })).rejects.toThrow(
+      'The payload of order.created (order 0190a7a4-7d1e-7c3f-8b5e-1f2a3b4c5d6e) does not match its declared schema (registry/src/events.ts): / must have required properties order_code; /quantity must be integer',
+    );
+    expect(await stored()).toBe(0);
+    await append(order);
+    expect(await stored()).toBe(1);
+  });
+
+  it('checks under test or with the flag, and never when the flag says 0', () => {
+    expect(checkingEventPayloads({ NODE_ENV: 'test' })).toBe(true);
+    expect(checkingEventPayloads({ NODE_ENV: 'production' })).toBe(false);
+    expect(checkingEventPayloads({ ARCHIPELAGO_CHECK_EVENT_PAYLOADS: '1' })).toBe(true);
+    expect(checkingEventPayloads({ NODE_ENV: 'test', ARCHIPELAGO_CHECK_EVENT_PAYLOADS: '0' })).toBe(false);
   });
 });

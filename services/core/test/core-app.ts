@@ -17,19 +17,19 @@ export async function fillLookups(db: Kysely<unknown>): Promise<void> {
     VALUES ('MR', 'Mr.', 'Mister', 'Mr.', 1, true, 1), ('MRS', 'Mrs.', 'Mistress', 'Mrs.', 2, true, 1),
            ('MISS', 'Miss', 'Miss', 'Miss', 3, true, 1), ('DR', 'Dr.', 'Doctor', 'Dr.', 4, true, 1)`.execute(db);
   await sql`
-    INSERT INTO regions_lookup (code, name, zone, source_version)
-    VALUES ('US-CA', 'California', 'West', 1), ('US-WA', 'Washington', 'West', 1), ('US-NY', 'New York', 'East', 1)`.execute(db);
+    INSERT INTO regions_lookup (code, name, zone, is_active, source_version)
+    VALUES ('US-CA', 'California', 'West', true, 1), ('US-WA', 'Washington', 'West', true, 1), ('US-NY', 'New York', 'East', true, 1)`.execute(db);
   await sql`
-    INSERT INTO districts_lookup (code, name, region_code, source_version)
-    VALUES ('US-CA-LA', 'Los Angeles County', 'US-CA', 1), ('US-CA-SF', 'San Francisco County', 'US-CA', 1), ('US-NY-NY', 'New York County', 'US-NY', 1)`.execute(db);
+    INSERT INTO districts_lookup (code, name, region_code, is_active, source_version)
+    VALUES ('US-CA-LA', 'Los Angeles County', 'US-CA', true, 1), ('US-CA-SF', 'San Francisco County', 'US-CA', true, 1), ('US-NY-NY', 'New York County', 'US-NY', true, 1)`.execute(db);
   await sql`
     INSERT INTO departments_lookup (code, name, is_active, source_version)
     VALUES ('CARDIO', 'Cardiology', true, 1), ('ENDO', 'Endocrinology', true, 1), ('RADIO', 'Radiology', true, 1),
            ('LAB', 'Laboratory', true, 1), ('PHARM', 'Pharmacy', true, 1), ('OLD', 'Closed ward', false, 1)`.execute(db);
   await sql`
-    INSERT INTO classification_codes_lookup (code, description, category, source_version)
-    VALUES ('E11.9', 'Type 2 diabetes mellitus without complications', 'Endocrine, nutritional and metabolic diseases', 1),
-           ('I10', 'Essential (primary) hypertension', 'Diseases of the circulatory system', 1)`.execute(db);
+    INSERT INTO classification_codes_lookup (code, description, category, is_active, source_version)
+    VALUES ('E11.9', 'Type 2 diabetes mellitus without complications', 'Endocrine, nutritional and metabolic diseases', true, 1),
+           ('I10', 'Essential (primary) hypertension', 'Diseases of the circulatory system', true, 1)`.execute(db);
 }
 
 /**

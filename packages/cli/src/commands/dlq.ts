@@ -5,7 +5,8 @@ import { callService, InternalApiError } from '../internal-api.ts';
 
 const consumersOf = (registry: Registry, keys: readonly string[]): Service[] =>
   (keys.length > 0 ? keys.map((key) => registry.service(key)) : registry.services).filter(
-    (service) => (service.lookups?.length ?? 0) > 0 || (service.events?.consumes?.length ?? 0) > 0,
+    // Only a group consumer dead-letters (a broadcast skips what keeps failing).
+    (service) => service.subscriptions.some((subscription) => subscription.mode === 'group'),
   );
 
 /** `archipelago dlq list|replay <id>|discard <id>`: the dead letters of every consuming service. */

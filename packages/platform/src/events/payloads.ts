@@ -25,8 +25,12 @@ function schemasOf(type: string): readonly TObject[] | undefined {
   return declared.get(type);
 }
 
-/** Whether appended payloads are checked: under test (NODE_ENV=test), or with ARCHIPELAGO_CHECK_EVENT_PAYLOADS=1. */
+/**
+ * Whether appended payloads are checked: under test (NODE_ENV=test) or with
+ * ARCHIPELAGO_CHECK_EVENT_PAYLOADS=1; `0` turns it off (a test that appends a malformed event on purpose).
+ */
 export function checkingEventPayloads(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  if (env.ARCHIPELAGO_CHECK_EVENT_PAYLOADS === '0') return false;
   return env.NODE_ENV === 'test' || env.ARCHIPELAGO_CHECK_EVENT_PAYLOADS === '1';
 }
 

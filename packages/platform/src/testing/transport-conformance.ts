@@ -52,8 +52,8 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
     });
 
     const labelEvent = (code: string, version: number, label = `${code} v${version}`): NewEvent => ({
-      type: version === 1 ? 'label.created' : 'label.updated',
-      aggregateType: 'label',
+      type: version === 1 ? 'item.created' : 'item.updated',
+      aggregateType: 'item',
       aggregateId: code,
       aggregateVersion: version,
       payload: { code, label },
@@ -203,7 +203,7 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       await until(() => consumer.stats.processed === total - 1 && consumer.stats.deadLettered === 1);
       expect(await applied('picky')).toEqual({ total: total - 1, distinct: total - 1 });
       const dead = await sql<{ id: string; type: string; attempts: number; error: string }>`SELECT id, type, attempts, error FROM dead_letters WHERE consumer = 'picky'`.execute(consumerDb.db);
-      expect(dead.rows.map(({ type, attempts, error }) => ({ type, attempts, error }))).toEqual([{ type: 'label.created', attempts: 3, error: 'cannot apply POISON' }]);
+      expect(dead.rows.map(({ type, attempts, error }) => ({ type, attempts, error }))).toEqual([{ type: 'item.created', attempts: 3, error: 'cannot apply POISON' }]);
       expect((await copy()).map((r) => r.code)).toContain('AFTER-POISON');
       await expect(consumer.replay(dead.rows[0]!.id)).rejects.toThrow('cannot apply POISON');
       poisoned = false; // the bug is fixed: the replay applies it and removes the dead letter
