@@ -75,7 +75,8 @@ describe('internal routes of every service', async () => {
     expect(callersOf('core', 'POST', '/internal/v1/lookups/reconcile')).toEqual([OPERATOR]);
     for (const service of registry.services.filter((s) => (s.jobs?.length ?? 0) > 0)) expect(callersOf(service.key, 'POST', '/internal/v1/jobs/:name/run'), service.key).toEqual([OPERATOR]);
     // Each feed is read by the services the registry says consume it (a service added later joins), and the operator.
-    expect(feedReaders('iam')).toEqual(expect.arrayContaining(['core', OPERATOR]));
+    // Every service that verifies tokens follows IAM's changes (the platform's broadcast).
+    expect(feedReaders('iam')).toEqual(expect.arrayContaining(['core', 'masterdata', 'notification', 'reporting', OPERATOR]));
     expect(feedReaders('masterdata')).toEqual(expect.arrayContaining(['core', OPERATOR]));
     expect(feedReaders('core')).toEqual(expect.arrayContaining(['notification', OPERATOR]));
     for (const service of registry.services.filter((s) => Object.keys(s.events?.publishes ?? {}).length > 0)) {

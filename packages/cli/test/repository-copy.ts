@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repositoryRoot } from '@archipelago/platform';
@@ -25,6 +25,7 @@ const GIT = ['-c', 'user.email=copy@localhost', '-c', 'user.name=copy', '-c', 'c
  */
 export async function copyRepository(): Promise<RepositoryCopy> {
   const root = await mkdtemp(path.join(tmpdir(), 'archipelago-copy-'));
+  await chmod(root, 0o755); // tests that run the CLI as another user (root → nobody) must reach its files
   const listed = spawnSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repositoryRoot, encoding: 'utf8' });
   if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`);
   for (const file of listed.stdout.split('\0').filter(Boolean)) {

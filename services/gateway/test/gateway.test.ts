@@ -471,15 +471,16 @@ describe('the gateway', async () => {
     const definitions: Record<string, ServiceDefinition> = {
       ...serviceDefinitions,
       masterdata: { ...serviceDefinitions.masterdata, routes: serviceDefinitions.masterdata.routes.filter((r) => r.prefix !== '/api/v1/labels') },
-      'audit-log': {
-        hostname: 'audit-log', port: 4190, database: '', layer: 'domain', label: 'Audit log',
+      // A key no real service has, so the test holds whatever services are added later.
+      'routed-later': {
+        hostname: 'routed-later', port: 4190, database: '', layer: 'domain', label: 'Routed later',
         routes: [{ prefix: '/api/v1/labels' }, { prefix: '/api/v1/labels/open', public: true }],
       },
     };
     const changed = loadRegistry(definitions, {});
-    expect(changed.service('gateway').calls).toContain('audit-log');
+    expect(changed.service('gateway').calls).toContain('routed-later');
     const routed = await buildApp({
-      logger: false, upstreams: gatewayUpstreams(changed, { ...env, AUDIT_LOG_URL: upstreamUrl }), credentials: testCredentials('gateway'),
+      logger: false, upstreams: gatewayUpstreams(changed, { ...env, ROUTED_LATER_URL: upstreamUrl }), credentials: testCredentials('gateway'),
       authSources: remoteAuthSources(iamUrl, { credentials: testCredentials('gateway') }),
     });
     try {
@@ -491,7 +492,7 @@ describe('the gateway', async () => {
     } finally {
       await routed.close();
     }
-    expect(() => gatewayUpstreams(changed, env)).toThrow(/AUDIT_LOG_URL: is required/);
+    expect(() => gatewayUpstreams(changed, env)).toThrow(/ROUTED_LATER_URL: is required/);
   });
 
   it('refuses to start without an upstream URL, naming the variable', () => {

@@ -78,7 +78,7 @@ describe('iam users, roles, policies, API tokens and internal endpoints', async 
     expect(ids).not.toContain(gone.id);
     expect(ids).toEqual([...ids].sort());
     // The export holds what the feed holds: a service that does not read IAM's feed may not page through it either.
-    // (Every service that verifies tokens reads it; the gateway does not.)
+    // (Every service that verifies tokens reads it; the gateway, stateless, does not.)
     const gateway = await asPrincipal(app, 'gateway', 'iam').inject({ url: '/internal/v1/export/user' });
     expect(gateway.statusCode).toBe(403);
     expect(gateway.body).not.toContain(kept.id);

@@ -67,7 +67,7 @@ describe("the iam seed's permissions", async () => {
   it("follows a new service's declaration on the next run, without touching the seed", async () => {
     const definitions: Record<string, ServiceDefinition> = {
       ...serviceDefinitions,
-      'audit-log': { hostname: 'audit-log', port: 4190, database: '', layer: 'domain', label: 'Audit log', routes: [], permissions: ['audit-entries:read'] },
+      'added-later': { hostname: 'added-later', port: 4190, database: '', layer: 'domain', label: 'Added later', routes: [], permissions: ['audit-entries:read'] },
     };
     const permissions = [...new Set(loadRegistry(definitions, {}).services.flatMap((s) => s.permissions ?? []))].sort();
     await seedIam(db, { adminEmail: 'root@example.com', adminPassword: 'a long enough password', passwordFile: '/nonexistent', say: () => undefined, permissions });
