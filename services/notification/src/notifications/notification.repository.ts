@@ -235,12 +235,8 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
       const result = await sql<{ user_id: string; priority: Priority; unread: string }>`
         SELECT v.user_id, n.priority, count(*) AS unread
         FROM unnest(${viewers.map((v) => v.userId)}::uuid[], ${viewers.map((v) => v.departmentCode)}::text[]) AS v (user_id, department_code)
-        -- Two disjoint branches, each on its own index: an OR of the two makes PostgreSQL scan every partition whole.
-        CROSS JOIN LATERAL (
-          SELECT own.id, own.priority FROM notifications own WHERE own.deleted_at IS NULL AND own.user_id = v.user_id
-          UNION ALL
-          SELECT dept.id, dept.priority FROM notifications dept WHERE dept.deleted_at IS NULL AND dept.user_id IS NULL AND dept.department_code = v.department_code
-        ) n
+        JOIN notifications n ON n.deleted_at IS NULL
+          AND (n.user_id = v.user_id OR (n.user_id IS NULL AND n.department_code = v.department_code))
         WHERE NOT EXISTS (
           SELECT 1 FROM notification_receipts r
           WHERE r.user_id = v.user_id AND r.notification_id = n.id AND (r.read_at IS NOT NULL OR r.archived_at IS NOT NULL))
