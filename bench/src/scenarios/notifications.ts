@@ -79,35 +79,36 @@ async function startClients(url: string, token: string, processes: number, perPr
 type Clients = Awaited<ReturnType<typeof startClients>>;
 
 /** Sends `send(i)` at `rate` per second for `seconds` (open loop, at most 256 in flight); returns the keys sent and the rate they left at. */
-async function atRate(rate: number, seconds: number, send: (i: number) => Promise<string>, signal: AbortSignal): Promise<{ keys: string[]; sentPerSecond: number }> {
+async function atRate(rate: number, seconds: number, send: (i: number) => Promise<string>, signal: AbortSignal): Promise<{ keys: string[]; sentPerSecond: number; failed: string[] }> {
   const keys: string[] = [];
+  const failed: string[] = [];
   const inFlight = new Set<Promise<void>>();
   const total = Math.round(rate * seconds);
   const began = performance.now();
   for (let i = 0; i < total && !signal.aborted; i++) {
     await sleep(began + (i * 1000) / rate - performance.now());
     if (inFlight.size >= 256) await Promise.race(inFlight);
-    const request = send(i).then((key) => void keys.push(key));
+    const request = send(i).then((key) => void keys.push(key), (error: unknown) => void failed.push((error as Error).message));
     inFlight.add(request);
     void request.finally(() => inFlight.delete(request));
   }
   const dispatched = Math.round(rate * seconds);
   const dispatchS = (performance.now() - began) / 1000 + 1 / rate;
   await Promise.all(inFlight);
-  return { keys, sentPerSecond: dispatched / dispatchS };
+  return { keys, sentPerSecond: dispatched / dispatchS, failed };
 }
 
 /** The highest rate of the ramp at which every broadcast reached every socket within a second after its step. */
 async function ramp(context: ScenarioContext, clients: Clients, broadcast: (i: number) => Promise<string>, what: string) {
   const seconds = context.quick ? 2 : 4;
   let sustained = 0;
-  const steps: { rate: number; sentPerSecond: number; delivered: number; sent: number }[] = [];
+  const steps: { rate: number; sentPerSecond: number; delivered: number; sent: number; failed: number }[] = [];
   for (const rate of RAMP) {
-    const { keys, sentPerSecond } = await atRate(rate, seconds, broadcast, context.signal);
+    const { keys, sentPerSecond, failed } = await atRate(rate, seconds, broadcast, context.signal);
     const delivered = await clients.settle(keys, 1_000);
-    steps.push({ rate, sentPerSecond: round(sentPerSecond, 1), delivered, sent: keys.length });
-    context.log(`${what}: ${rate}/s offered, ${sentPerSecond.toFixed(1)}/s sent, ${delivered}/${keys.length} reached all ${SOCKETS} sockets`);
-    if (delivered < keys.length || sentPerSecond < rate * 0.95) {
+    steps.push({ rate, sentPerSecond: round(sentPerSecond, 1), delivered, sent: keys.length, failed: failed.length });
+    context.log(`${what}: ${rate}/s offered, ${sentPerSecond.toFixed(1)}/s sent, ${delivered}/${keys.length} reached all ${SOCKETS} sockets${failed.length ? `, ${failed.length} refused (${failed[0]})` : ''}`);
+    if (delivered < keys.length || failed.length > 0 || sentPerSecond < rate * 0.95) {
       await clients.settle(keys, 10_000); // let the backlog drain before the next measurement
       break;
     }
@@ -188,7 +189,7 @@ export const notifications: Scenario = {
       if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!));
     }
     const endToEnd = e2e.summary();
-    context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket)`);
+    context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket; ${orders.failed.length} orders refused${orders.failed[0] ? `: ${orders.failed[0]}` : ''})`);
 
     // Highest sustained broadcast rate: department broadcasts created through the API.
     let n = 0;
@@ -204,6 +205,7 @@ export const notifications: Scenario = {
     // User notifications persisted and delivered per second: closed loop, 32 at a time, to one user's socket.
     const userSeconds = context.quick ? 3 : 10;
     const userKeys: string[] = [];
+    const userFailures: string[] = [];
     const userBegan = performance.now();
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (performance.now() - userBegan < userSeconds * 1000 && !context.signal.aborted) {
@@ -211,13 +213,14 @@ export const notifications: Scenario = {
           method: 'POST', headers: admin.headers,
           body: JSON.stringify({ user_id: recipient.id, notification_type: 'BENCH', title: 'For you', message: 'A user notification from the bench' }),
         });
-        userKeys.push((await json<{ id: string }>(response, 'POST /api/v1/notifications', 201)).id);
+        if (response.status === 201) userKeys.push((await response.json() as { id: string }).id);
+        else userFailures.push(`${response.status} ${await response.text()}`);
       }
     }));
     const userElapsedS = (performance.now() - userBegan) / 1000;
     const userDelivered = await recipientSocket.settle(userKeys, 5_000);
     const userRate = Math.min(userKeys.length, userDelivered) / userElapsedS;
-    context.log(`user notifications: ${userKeys.length} persisted, ${userDelivered} delivered in ${userElapsedS.toFixed(1)} s`);
+    context.log(`user notifications: ${userKeys.length} persisted, ${userDelivered} delivered in ${userElapsedS.toFixed(1)} s (${userFailures.length} refused)`);
     await stopRecipient();
     await stopClients();
 
@@ -242,7 +245,7 @@ export const notifications: Scenario = {
 
     const deliveries = (rate: number) => rate * SOCKETS;
     const figures: Figure[] = [
-      { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms' },
+      { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms', note: `${reached} of ${orders.keys.length} orders reached every socket; ${orders.failed.length} refused` },
       { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
       { key: 'notifications.bare.deliveries', label: `bare Socket.IO: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(baseline.sustained), unit: 'deliveries/s', isBaseline: true },
       {
@@ -257,7 +260,7 @@ export const notifications: Scenario = {
     ];
     return {
       figures,
-      details: { endToEnd, reached, sent: orders.keys.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
+      details: { endToEnd, reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
