@@ -47,12 +47,14 @@ describe('configuration derived from the registry', async () => {
     });
   }
 
-  it('gives REDIS_URL and a Redis container to the gateway (the service that uses Redis) and to nobody else', () => {
+  it('gives REDIS_URL and a Redis container to the services that use Redis (gateway, notification) and to nobody else', () => {
     const [dev] = composes;
-    expect(dev!.services.gateway?.environment?.REDIS_URL).toBe('redis://redis:6379');
-    expect(dev!.services.gateway?.depends_on).toHaveProperty('redis');
-    expect(Object.keys(dev!.services.notification?.environment ?? {})).not.toContain('REDIS_URL');
-    expect(serviceEnvironment(registry, registry.service('gateway'), undefined, { REDIS_URL: 'redis://r:6379' }).REDIS_URL).toBe('redis://r:6379');
+    for (const service of ['gateway', 'notification']) {
+      expect(dev!.services[service]?.environment?.REDIS_URL).toBe('redis://redis:6379');
+      expect(dev!.services[service]?.depends_on).toHaveProperty('redis');
+      expect(serviceEnvironment(registry, registry.service(service), undefined, { REDIS_URL: 'redis://r:6379' }).REDIS_URL).toBe('redis://r:6379');
+    }
+    expect(Object.keys(dev!.services.core?.environment ?? {})).not.toContain('REDIS_URL');
     expect(serviceEnvironment(registry, registry.service('core'), undefined, { REDIS_URL: 'redis://r:6379' }).REDIS_URL).toBeUndefined();
   });
 
