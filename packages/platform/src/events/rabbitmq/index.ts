@@ -4,12 +4,12 @@ import { registerEventFeed } from '../feed.ts';
 import type { EventTransport } from '../transport.ts';
 import { sharedConnection } from './connection.ts';
 import { startRelay, type Relay } from './relay.ts';
-import { brokerSubscription } from './subscription.ts';
+import { brokerSubscription, type BrokerSubscription } from './subscription.ts';
 
 export { createOutboxRelayV1, dropOutboxRelayV1, relayedThrough } from './relay-marker.ts';
 export { startRelay, type Relay, type RelayOptions, type RelayStats } from './relay.ts';
 export { DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, groupQueue } from './topology.ts';
-export { PREFETCH } from './subscription.ts';
+export { PREFETCH, type BrokerSubscription } from './subscription.ts';
 
 export interface RabbitMqTransportOptions {
   /** `RABBITMQ_URL`, e.g. `amqp://user:password@rabbitmq:5672`. */
@@ -18,6 +18,11 @@ export interface RabbitMqTransportOptions {
   readonly urlOf: (service: string) => string;
   readonly credentials: ServiceCredentials;
   readonly onError?: (error: unknown) => void;
+}
+
+/** An event transport whose subscriptions tell whether they are live on their queue. */
+export interface RabbitMqTransport extends EventTransport {
+  subscribe(options: Parameters<EventTransport['subscribe']>[0]): BrokerSubscription;
 }
 
 /**
@@ -30,7 +35,7 @@ export interface RabbitMqTransportOptions {
  * @example
  * const transport = rabbitmqTransport({ url: env.RABBITMQ_URL, urlOf: (service) => peers[service], credentials });
  */
-export function rabbitmqTransport(options: RabbitMqTransportOptions): EventTransport {
+export function rabbitmqTransport(options: RabbitMqTransportOptions): RabbitMqTransport {
   const connection = sharedConnection(options.url, options.onError);
   return {
     name: 'rabbitmq',

@@ -7,7 +7,7 @@ import { listenForOutbox, markRelayed, relayedThrough, tryLeadRelay } from './re
 import { declareExchanges, EVENTS_EXCHANGE, routingKey } from './topology.ts';
 
 export interface RelayOptions {
-  readonly producer: Producer & { readonly listenUrl: string };
+  readonly producer: Omit<Producer, 'app' | 'listenUrl'> & { readonly listenUrl: string };
   readonly connection: SharedConnection;
   /** Key of the mark in `outbox_relayed`. */
   readonly transport?: string;
@@ -23,8 +23,8 @@ export interface RelayStats {
   leader: boolean;
   published: number;
   confirmed: number;
-  /** Publishes the broker refused (basic.nack); none of them, nor anything after, was marked. */
-  rejected: number;
+  /** Publishes the broker refused (basic.nack) or that went with a lost channel; none of them, nor anything after, was marked. */
+  unconfirmed: number;
   relayedThrough: string | undefined;
 }
 
@@ -46,7 +46,7 @@ export function startRelay(options: RelayOptions): Relay {
   const window = options.window ?? 1_000;
   const batchSize = options.batchSize ?? 500;
   const retryMs = options.retryMs ?? 1_000;
-  const stats: RelayStats = { leader: false, published: 0, confirmed: 0, rejected: 0, relayedThrough: undefined };
+  const stats: RelayStats = { leader: false, published: 0, confirmed: 0, unconfirmed: 0, relayedThrough: undefined };
   const abort = new AbortController();
   let wake = () => undefined as void;
   const nap = (ms: number) =>
@@ -67,7 +67,7 @@ export function startRelay(options: RelayOptions): Relay {
     stats.relayedThrough = marker && formatPosition(marker);
     let readHead = marker;
     const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
-    let failure: unknown;
+    let failure: Error | undefined;
     let writing: Promise<void> | undefined;
     let dirty = false;
     const writeMark = () => {
@@ -80,7 +80,7 @@ export function startRelay(options: RelayOptions): Relay {
           stats.relayedThrough = formatPosition(position);
         } while (dirty);
       })()
-        .catch((error: unknown) => void (failure ??= error))
+        .catch((error: unknown) => void (failure ??= error instanceof Error ? error : new Error(String(error))))
         .finally(() => (writing = undefined));
     };
     // The confirmed prefix is relayed; a confirm for a later message waits for those before it.
@@ -103,10 +103,10 @@ export function startRelay(options: RelayOptions): Relay {
         stats.published++;
         const body = Buffer.from(JSON.stringify(event));
         const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
-        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error) => {
+        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
           if (error) {
-            stats.rejected++;
-            failure ??= new Error(`the broker refused event ${event.id} of ${producer.source}`);
+            stats.unconfirmed++;
+            failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
             return wake();
           }
           stats.confirmed++;

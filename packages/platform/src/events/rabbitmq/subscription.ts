@@ -18,11 +18,16 @@ interface Delivery {
 /** Reads the producer's own feed after a position (`after` undefined: from the start). */
 export type CatchUp = (after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }) => Promise<EventEnvelope[]>;
 
+/** A subscription through the broker; `live` once it has caught up and takes deliveries from its queue. */
+export interface BrokerSubscription extends Subscription {
+  readonly live: boolean;
+}
+
 /**
  * A subscription to a source's events through RabbitMQ. Every (re)opened channel first catches
- * up from the producer's feed, after the consumer's position, until the feed has nothing more
- * (a group's queue then holds everything committed since it was bound; a broadcast's new queue
- * everything since it reconnected); a group's first start thus reads the backlog from the start.
+ * up from the producer's feed, after the consumer's position, until it reaches the queue's first
+ * delivery or the feed's end (the queue holds everything relayed since it was bound, the relay
+ * publishing in commit order); a group's first start thus reads the backlog from the start.
  * Then it takes deliveries in order. The relay publishes in commit order, so an event at or
  * before the consumer's position is one it applied already (a republished or redelivered one):
  * it is acknowledged and dropped, and the consumer's position, committed in its own
@@ -30,7 +35,7 @@ export type CatchUp = (after: string | undefined, options: { limit: number; wait
  * `acknowledge` is called, i.e. after the consumer committed; unacknowledged ones go back to the
  * queue when the channel goes.
  */
-export function brokerSubscription(options: { connection: SharedConnection; source: string; group: string; mode: SubscriptionMode; catchUp: CatchUp; onError?: (error: unknown) => void }): Subscription {
+export function brokerSubscription(options: { connection: SharedConnection; source: string; group: string; mode: SubscriptionMode; catchUp: CatchUp; onError?: (error: unknown) => void }): BrokerSubscription {
   const { connection, source, group, mode } = options;
   let model: ReturnType<SharedConnection['acquire']> | undefined;
   let opening: Promise<Channel> | undefined;
@@ -81,6 +86,9 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
 
   return {
     mode,
+    get live() {
+      return caughtUp && live !== undefined;
+    },
     async receive(after, receive) {
       if (closed) return [];
       opening ??= open().catch((error: unknown) => {
@@ -88,14 +96,15 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
         throw error;
       });
       const current = await opening;
+      // A broadcast's first queue starts at "now"; it has nothing to catch up on.
+      if (!caughtUp && mode === 'broadcast' && after === undefined) caughtUp = true;
       if (!caughtUp) {
-        // A broadcast's first queue starts at "now"; it has nothing to catch up on.
-        if (mode === 'broadcast' && after === undefined) caughtUp = true;
-        else {
-          const events = await options.catchUp(after, { ...receive, waitMs: 0 });
-          if (events.length > 0) return events;
-          caughtUp = true;
-        }
+        // The queue holds everything from its first delivery on: read the feed up to it, or to its end.
+        const events = await options.catchUp(after, { ...receive, waitMs: 0 });
+        const first = pending[0]?.position;
+        const before = first ? events.filter((event) => isBefore(parsePosition(event.position), first)) : events;
+        if (before.length < events.length || events.length === 0) caughtUp = true;
+        if (before.length > 0) return before;
       }
       let from = after ? parsePosition(after) : undefined;
       const batch: EventEnvelope[] = [];
