@@ -125,6 +125,7 @@ export function startRelay(options: RelayOptions): Relay {
   const lead = async (): Promise<boolean> => {
     const client = new pg.Client({ connectionString: producer.listenUrl, application_name: `${producer.source}-relay`, connectionTimeoutMillis: 5_000 });
     let channel: ConfirmChannel | undefined;
+    let acquired = false;
     let lose = (_: Error) => undefined as void;
     const lost = new Promise<never>((_, reject) => (lose = reject));
     lost.catch(() => undefined);
@@ -135,6 +136,7 @@ export function startRelay(options: RelayOptions): Relay {
       if (!(await tryLeadRelay(client, producer.source))) return false;
       stats.leader = true;
       await listenForOutbox(client, producer.schema, () => wake());
+      acquired = true;
       channel = await (await connection.acquire()).createConfirmChannel();
       channel.on('error', lose);
       channel.on('close', () => lose(new Error('the relay channel closed')));
@@ -143,10 +145,8 @@ export function startRelay(options: RelayOptions): Relay {
       return true;
     } finally {
       stats.leader = false;
-      if (channel) {
-        await channel.close().catch(() => undefined);
-        await connection.release();
-      }
+      await channel?.close().catch(() => undefined);
+      if (acquired) await connection.release();
       await client.end().catch(() => undefined);
     }
   };
