@@ -264,7 +264,7 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       } finally {
         second.kill('SIGKILL');
       }
-    });
+    }, 150_000); // two consumer processes to start, and up to a minute each to catch up on a busy machine
 
     // Publishes an event that is in the past for any broadcast started next: the transport has
     // delivered it to one running already (a feed hands out nothing while an older transaction runs).
