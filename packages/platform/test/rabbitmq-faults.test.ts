@@ -148,6 +148,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     const leader = relay();
     running.push(leader);
     const consumer = consume('unconfirmed');
+    await publish(labels('BEFORE-REFUSAL', 5));
     await until(async () => consumer.subscription.live && (await mark()) === (await head()), 'a relay at the head');
     const marked = await mark();
     // A full queue that refuses publishes: the broker nacks every message routed to it.
