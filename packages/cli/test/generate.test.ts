@@ -45,8 +45,11 @@ describe('generated compose files', () => {
     expect(dev.services.gateway?.environment?.DATABASE_URL).toBeUndefined();
     expect(dev.services.gateway?.environment?.REDIS_URL).toBe('redis://redis:6379');
     expect(Object.keys(dev.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'migrate', 'gateway']));
-    // No service declares `uses: ['rabbitmq']` yet, so no broker container and no variables for it.
-    expect(Object.keys(dev.services)).not.toContain('rabbitmq');
+    // Services that publish or consume events use RabbitMQ in compose; the gateway does not.
+    expect(Object.keys(dev.services)).toContain('rabbitmq');
+    expect(dev.services.core?.environment?.EVENT_TRANSPORT).toBe('rabbitmq');
+    expect(dev.services.core?.environment?.RABBITMQ_URL).toMatch(/^amqp:\/\/archipelago:\$\{RABBITMQ_PASSWORD:\?[^}]*\}@rabbitmq:5672$/);
+    expect(dev.services.gateway?.environment?.RABBITMQ_URL).toBeUndefined();
 
     const prod = parse(files.get('infra/docker-compose.production.yml')!) as typeof dev;
     expect(prod.services.core?.environment?.DATABASE_URL).toBe('postgresql://core_app:${CORE_APP_PASSWORD}@postgres-core:5432/core');

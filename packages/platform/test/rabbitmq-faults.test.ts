@@ -49,8 +49,9 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     running.push(consumer);
     return Object.assign(consumer, { subscription });
   };
-  const labels = (prefix: string, count: number): NewEvent[] =>
-    Array.from({ length: count }, (_, i) => ({ type: 'label.created', aggregateType: 'label', aggregateId: `${prefix}${i}`, aggregateVersion: 1, payload: { code: `${prefix}${i}`, label: `${prefix}${i}` } }));
+  // Made-up event types: no service declares them, so appending checks no payload schema.
+  const items = (prefix: string, count: number): NewEvent[] =>
+    Array.from({ length: count }, (_, i) => ({ type: 'item.created', aggregateType: 'item', aggregateId: `${prefix}${i}`, aggregateVersion: 1, payload: { code: `${prefix}${i}`, label: `${prefix}${i}` } }));
   const publish = (events: NewEvent[]) => producerDb.db.transaction().execute((trx) => appendEvents(trx, events));
   const applied = async (name: string) =>
     (await sql<{ total: number; distinct: number }>`SELECT count(*)::int AS total, count(DISTINCT event_id)::int AS distinct FROM conformance_applied WHERE consumer = ${name}`.execute(consumerDb.db)).rows[0]!;
@@ -72,11 +73,11 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     const leader = relay();
     running.push(leader);
     const consumer = consume('live');
-    await publish(labels('LIVE', 5));
+    await publish(items('LIVE', 5));
     await until(() => consumer.stats.processed === 5 && consumer.subscription.live, 'the first events');
     feed.server.close(); // no new connections: only the broker can bring what follows
     feed.server.closeAllConnections();
-    await publish(labels('AFTER-FEED', 30));
+    await publish(items('AFTER-FEED', 30));
     await until(() => consumer.stats.processed === 35, 'events through the broker', 20_000);
     expect(await applied('live')).toEqual({ total: 35, distinct: 35 });
     await new Promise<void>((resolve) => feed.server.listen(Number(new URL(feedUrl).port), '127.0.0.1', resolve));
@@ -92,7 +93,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     let writing = true;
     const writer = (async () => {
       for (let i = 0; writing || i < 20; i++) {
-        await publish(labels(`R${i}-`, 20));
+        await publish(items(`R${i}-`, 20));
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
@@ -121,16 +122,16 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await publish(labels('LEADER-A', 50));
+      await publish(items('LEADER-A', 50));
       await until(async () => (await mark()) === (await head()), 'the child relay to lead');
       const follower = relay();
       running.push(follower);
-      await publish(labels('LEADER-A-MORE', 50));
+      await publish(items('LEADER-A-MORE', 50));
       await until(async () => (await applied('after-takeover')).total >= before + 100, 'events from the first leader');
       expect(follower.stats).toMatchObject({ leader: false, published: 0 });
       child.kill('SIGKILL');
       await exited;
-      await publish(labels('LEADER-B', 50));
+      await publish(items('LEADER-B', 50));
       await until(() => follower.stats.leader, 'the follower to take over');
       const total = await published();
       await until(async () => (await applied('after-takeover')).total >= total && (await mark()) === (await head()), 'every event, through the new leader');
@@ -148,7 +149,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     const leader = relay();
     running.push(leader);
     const consumer = consume('unconfirmed');
-    await publish(labels('BEFORE-REFUSAL', 5));
+    await publish(items('BEFORE-REFUSAL', 5));
     await until(async () => consumer.subscription.live && (await mark()) === (await head()), 'a relay at the head');
     const marked = await mark();
     // A full queue that refuses publishes: the broker nacks every message routed to it.
@@ -158,7 +159,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ transport under
     await channel.bindQueue('refusing', EVENTS_EXCHANGE, 'masterdata.#');
     try {
       const refusedBefore = leader.stats.unconfirmed;
-      await publish(labels('REFUSED', 10));
+      await publish(items('REFUSED', 10));
       await until(() => leader.stats.unconfirmed > refusedBefore + 1, 'refusals');
       expect(await mark()).toBe(marked);
       expect(await mark()).not.toBe(await head());
