@@ -71,6 +71,21 @@ function megabytes(bytes: number | null): number | null {
   return bytes === null ? null : round(bytes / MB, 1);
 }
 
+/** The CLI's and the services' memory together (the rest of the tree is PostgreSQL). */
+function nodeMemory(rest: MemoryAtRest): Memory {
+  const parts = [rest.cli, ...Object.values(rest.services)].filter((m): m is Memory => m !== undefined);
+  const pss = parts.every((m) => m.pssBytes !== null) ? parts.reduce((sum, m) => sum + m.pssBytes!, 0) : null;
+  return { rssBytes: parts.reduce((sum, m) => sum + m.rssBytes, 0), pssBytes: pss };
+}
+
+/** RSS and PSS at rest of one part of the system, as informative figures next to the totals. */
+function part(key: string, what: string, memory: Memory): Figure[] {
+  return [
+    { key: `startup.rss-${key}`, label: `RSS at rest, ${what}`, value: megabytes(memory.rssBytes), unit: 'MB' },
+    { key: `startup.pss-${key}`, label: `PSS at rest, ${what}`, value: megabytes(memory.pssBytes), unit: 'MB' },
+  ];
+}
+
 function figures(cold: readonly StartRun[], warm: readonly StartRun[], rest: MemoryAtRest): Figure[] {
   const n = `median of ${cold.length}`;
   const medianOf = (runs: readonly StartRun[], pick: (run: StartRun) => number): number => round(median(runs.map(pick)), 2);
@@ -88,6 +103,8 @@ function figures(cold: readonly StartRun[], warm: readonly StartRun[], rest: Mem
       unit: 'MB',
       ...(rest.total.pssBytes === null ? { note: 'smaps_rollup not available' } : {}),
     },
+    ...part('node', `Node processes (CLI + ${Object.keys(rest.services).length} services)`, nodeMemory(rest)),
+    ...part('postgres', `PostgreSQL (${rest.postgres.processes} processes: postmaster, helpers, backends)`, rest.postgres),
   ];
 }
 

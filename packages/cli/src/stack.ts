@@ -176,8 +176,12 @@ export function serviceEnvironment(
   };
 }
 
-/** Small young generation: services allocate little, and it saves ~20 MB of RSS per process. */
-export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=1'];
+/**
+ * Small young generation (services allocate little: ~20 MB less RSS per process) and one V8
+ * background thread instead of four (fewer thread stacks and malloc arenas; on a small machine
+ * the seven Node processes share few cores anyway). Figures: bench/README.md, "Memory at rest".
+ */
+export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 /** Node arguments that run a service (compiled under `npm start`, TypeScript through tsx otherwise). */
 export function serviceCommand(service: Service): string[] {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { backingConfigSchemas, loadConfig } from '../config.ts';
 import { repositoryRoot } from '../layout.ts';
 
@@ -38,15 +38,24 @@ export interface Mailer {
  */
 export function smtpMailer(options: { url: string; from: string; timeoutMs?: number }): Mailer {
   const timeout = options.timeoutMs ?? 10_000;
-  const transport = nodemailer.createTransport({ url: options.url, connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout });
   const target = new URL(options.url);
+  // nodemailer is loaded at the first message: a process that never sends mail does not carry it.
+  let transport: Promise<Transporter> | undefined;
+  const open = async (): Promise<Transporter> => {
+    const { default: nodemailer } = await import('nodemailer');
+    return nodemailer.createTransport({ url: options.url, connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout });
+  };
   return {
     describe: `smtp ${target.protocol}//${target.host}`,
     async send(message) {
-      await transport.sendMail({ from: options.from, to: message.to, subject: message.subject, text: message.text });
+      transport ??= open().catch((error: unknown) => {
+        transport = undefined;
+        throw error;
+      });
+      await (await transport).sendMail({ from: options.from, to: message.to, subject: message.subject, text: message.text });
     },
     async close() {
-      transport.close();
+      (await transport)?.close();
     },
   };
 }
