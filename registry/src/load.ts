@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { serviceDefinitions } from './services.ts';
-import type { LookupColumnType, LookupDefinition, Registry, Service, ServiceDefinition, ServiceSubscription } from './types.ts';
+import type { BackingService, LookupColumnType, LookupDefinition, Registry, Service, ServiceDefinition, ServiceSubscription } from './types.ts';
 
 /** One problem found in the registry, naming the service and field. */
 export interface RegistryIssue {
@@ -64,6 +64,15 @@ function verifiesTokens(def: ServiceDefinition, identity: string | undefined): i
  * Every subscription the platform runs for a service: its declared `consumes`, one group per
  * producer its lookups copy from, and the identity provider's changes if it verifies tokens.
  */
+// A service that publishes or follows events talks to the event transport, RabbitMQ among them:
+// that follows from its events, so it is not declared again in `uses`.
+function usesOf(def: ServiceDefinition, subscriptions: readonly ServiceSubscription[]): readonly BackingService[] | undefined {
+  const declared = def.uses ?? [];
+  const eventful = Object.keys(def.events?.publishes ?? {}).length > 0 || subscriptions.length > 0;
+  if (!eventful || declared.includes('rabbitmq')) return def.uses;
+  return [...declared, 'rabbitmq'];
+}
+
 function subscriptionsOf(key: string, def: ServiceDefinition, definitions: Readonly<Record<string, ServiceDefinition>>): ServiceSubscription[] {
   const declared = (def.events?.consumes ?? []).map((sub): ServiceSubscription => ({ ...sub, for: 'handler' }));
   const producers = [...new Set((def.lookups ?? []).map((lookup) => lookup.from))];
@@ -318,7 +327,8 @@ export function loadRegistry(
 
   const services: Service[] = dependencyOrder(overridden).map((key) => {
     const def = overridden[key]!;
-    return { ...def, key, stateful: def.database !== '', subscriptions: subscriptionsOf(key, def, overridden), ...(def.edge ? { calls: edgeCalls(overridden, key) } : {}) };
+    const subscriptions = subscriptionsOf(key, def, overridden);
+    return { ...def, key, stateful: def.database !== '', subscriptions, uses: usesOf(def, subscriptions), ...(def.edge ? { calls: edgeCalls(overridden, key) } : {}) };
   });
   const byKey = new Map(services.map((s) => [s.key, s]));
   return {

@@ -35,8 +35,8 @@ export const serviceDefinitions = {
     // A user's department_code is checked against master data, which itself starts after IAM.
     calls: ['masterdata'],
     permissions: ['users:read', 'users:write', 'roles:read', 'roles:write', 'policies:read', 'policies:write'],
-    // Password-reset links are mailed; events travel by the feed or RabbitMQ (EVENT_TRANSPORT).
-    uses: ['mail', 'rabbitmq'],
+    // Password-reset links are mailed.
+    uses: ['mail'],
     config: Type.Object({
       JWT_ACCESS_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 600, description: 'lifetime of an access token' }),
       JWT_PUBLISH_LEAD_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'a rotated key is published this long before it signs' }),
@@ -74,7 +74,7 @@ export const serviceDefinitions = {
     permissions: ['notifications:read', 'notifications:write'],
     // Archives go to an S3-compatible store when OBJECT_STORAGE_URL is set, else to a directory;
     // badge counts shared by the instances and one Socket.IO cluster with REDIS_URL (in-process, per instance, without).
-    uses: ['objectStorage', 'redis', 'rabbitmq'],
+    uses: ['objectStorage', 'redis'],
     config: Type.Object({
       NOTIFICATION_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30, description: 'notifications older than this many days are archived, then deleted' }),
       NOTIFICATION_ARCHIVE_KEEP_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'archives older than this many days are deleted' }),
@@ -119,8 +119,6 @@ export const serviceDefinitions = {
       { prefix: '/api/v1/classification-codes' },
     ],
     dependsOn: ['iam'],
-    // Events travel by the feed or RabbitMQ (EVENT_TRANSPORT).
-    uses: ['rabbitmq'],
     permissions: [
       'labels:read', 'labels:write', 'regions:read', 'regions:write', 'districts:read', 'districts:write',
       'sub-districts:read', 'sub-districts:write', 'departments:read', 'departments:write',
@@ -152,8 +150,6 @@ export const serviceDefinitions = {
       { prefix: '/api/v1/records' },
       { prefix: '/api/v1/reports' },
     ],
-    // Events travel by the feed or RabbitMQ (EVENT_TRANSPORT).
-    uses: ['rabbitmq'],
     dependsOn: ['iam', 'masterdata'],
     permissions: [
       'resources:read', 'resources:write', 'orders:read', 'orders:write', 'engagements:read', 'engagements:write',

@@ -190,7 +190,7 @@ describe('hostile input to every route of every service', async () => {
   const reportingDatabase = await useTestDatabase('reporting');
   // Reporting's copies replicated from the services' databases, as the CLI provisions them on start.
   await (await useTestReporting(reportingDatabase, [coreDatabase, iamDatabase, master])).sync();
-  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: auth('reporting'), maxRetainedBytes: 1024 ** 3 });
+  const reporting = await buildReporting({ db: reportingDatabase.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), peer: peerUrls('reporting', { iam: iamUrl }), auth: auth('reporting'), maxRetainedBytes: 1024 ** 3 });
   const reportingUrl = await reporting.listen({ host: '127.0.0.1', port: 0 });
   const urls: Record<string, string> = { iam: iamUrl, masterdata: masterdataUrl, core: coreUrl, notification: notificationUrl, reporting: reportingUrl };
   // Any service added since (npm run cli -- new service), on its own test database.

@@ -48,7 +48,7 @@ describe('internal routes of every service', async () => {
       db: notification.db as Kysely<NotificationDatabase>, logger: false, credentials: testCredentials('notification'), auth: authFor('notification'),
       peer: peerUrls('notification', { iam: iamUrl, core: nobody, masterdata: nobody }), env: { LOOKUP_RECONCILE_AT: 'off' },
     }),
-    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth: authFor('reporting'), maxRetainedBytes: 1024 ** 3 }),
+    reporting: await buildReporting({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), peer: peerUrls('reporting', { iam: iamUrl }), auth: authFor('reporting'), maxRetainedBytes: 1024 ** 3 }),
     ...(await buildOtherServices(['iam', 'masterdata', 'core', 'notification', 'reporting'], { auth: authFor, peer: (key) => (key === 'iam' ? iamUrl : nobody) })),
     gateway: await buildGateway({
       logger: false, credentials: testCredentials('gateway'),

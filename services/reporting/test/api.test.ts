@@ -5,7 +5,7 @@ import { createAuth, remoteAuthSources } from '@archipelago/platform/auth';
 import { superuserClient, testCredentials, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
 import { asUser, startTestIdentity, type TestIdentity } from '@archipelago/platform/testing/identity';
 import { useTestReporting } from '@archipelago/platform/testing/reporting';
-import type { HttpServer } from '@archipelago/platform';
+import { peerUrls, type HttpServer } from '@archipelago/platform';
 import { buildApp } from '../src/app.ts';
 import type { ReportingDatabase } from '../src/database.ts';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   await replication.sync();
   identity = await startTestIdentity({ roles: { admin: ['reporting:read'], viewer: ['orders:read', 'reports:read'] } });
   const auth = createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('reporting') }) });
-  app = await buildApp({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), auth, maxRetainedBytes: 1024 ** 3 });
+  app = await buildApp({ db: reporting.db as Kysely<ReportingDatabase>, logger: false, credentials: testCredentials('reporting'), peer: peerUrls('reporting', { iam: identity.url }), auth, maxRetainedBytes: 1024 ** 3 });
 }, 60_000);
 
 afterAll(async () => {
