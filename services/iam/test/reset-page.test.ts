@@ -60,3 +60,37 @@ describe('the reset page posted by a client other than its form', async () => {
     expect(unknown.json()).toMatchObject({ status: 400, errors: [{ field: 'body.token' }] });
   });
 });
+
+describe('the reset page posted a hostile form', async () => {
+  const { app } = await startIam();
+  afterAll(() => app.close());
+  const post = (payload: string, type = 'application/x-www-form-urlencoded') =>
+    app.inject({ method: 'POST', url: '/reset-password', headers: { 'content-type': type }, payload });
+
+  it('refuses a field given twice instead of letting the last one win', async () => {
+    const answer = await post('token=a&token=b&password=long%20enough%20password');
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json()).toMatchObject({ code: 'BAD_REQUEST', errors: [{ field: 'body.token' }] });
+  });
+
+  it('answers the page to a form whose media type is spelled in capitals', async () => {
+    const answer = await post('token=abc&password=short', 'Application/X-WWW-Form-Urlencoded');
+    expect(answer.statusCode).toBe(400);
+    expect(answer.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(answer.body).toContain('at least 12 characters');
+  });
+
+  it('answers 4xx, never a stack, to NUL bytes, a huge body, __proto__ and nesting', async () => {
+    const answers = await Promise.all([
+      post('token=ab%00c&password=long%20enough%20password'),
+      post('token=abc&password=long%00enough%20password'),
+      post(`token=abc&password=${'a'.repeat(10_000)}`),
+      post('__proto__=x&token=abc&password=long%20enough%20password'),
+      post('%%%&=&=='),
+      post(`${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`, 'application/json'),
+      post('{"__proto__":{"x":1},"token":"abc","password":"long enough password"}', 'application/json'),
+    ]);
+    expect(answers.map((a) => a.statusCode)).toEqual([400, 400, 413, 400, 400, 400, 400]);
+    for (const answer of answers) expect(answer.body).not.toMatch(/\.ts:\d+/);
+  });
+});

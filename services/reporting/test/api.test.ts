@@ -91,6 +91,15 @@ describe('reporting API', () => {
     expect(subscriptions.every((s) => s.retainedBytes >= 0)).toBe(true);
   });
 
+  it('asks for the token before it looks at the query: no 400 naming a parameter to a caller without reporting:read', async () => {
+    const url = '/api/v1/reporting/reports/orders-with-department-and-creator?limit=-1&offset=99999999999999999999';
+    expect((await app.inject({ url })).statusCode).toBe(401);
+    expect((await app.inject({ url, headers: { authorization: 'Bearer garbage' } })).statusCode).toBe(401);
+    const viewer = asUser(app, await identity.token(identity.user({ roles: ['viewer'] })));
+    expect((await viewer.inject({ url })).statusCode).toBe(403);
+    expect((await viewer.inject({ url: '/api/v1/reporting/reports/a%00b' })).statusCode).toBe(403);
+  });
+
   it('an unknown report is a 404, a bad limit a 400 naming it', async () => {
     const admin = asUser(app, await identity.token(identity.user({ roles: ['admin'] })));
     expect((await admin.inject({ url: '/api/v1/reporting/reports/no-such-report' })).statusCode).toBe(404);

@@ -48,8 +48,17 @@ export function passwordResetPage(app: HttpServer, service: PasswordResetService
   void app.register(async (plugin) => {
     const scope = plugin as HttpServer;
     // Browsers post forms url-encoded; only this route reads that type.
+    // A field given twice is refused, as a repeated query parameter is, rather than the last one winning.
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      const fields: Record<string, string> = {};
+      for (const [name, value] of new URLSearchParams(body as string)) {
+        if (Object.hasOwn(fields, name)) {
+          done(new AppError('BAD_REQUEST', `The form gives ${name} more than once`, { fields: [{ field: `body.${name}`, message: 'must be given once' }] }), undefined);
+          return;
+        }
+        Object.defineProperty(fields, name, { value, enumerable: true, writable: true, configurable: true });
+      }
+      done(null, fields);
     });
     scope.get(
       '/reset-password',
@@ -68,7 +77,7 @@ export function passwordResetPage(app: HttpServer, service: PasswordResetService
       async (request, reply) => {
         const { token, password } = request.body;
         // The page's form posts url-encoded; any other client gets problem+json like the API.
-        const fromPage = request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true;
+        const fromPage = request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') === true;
         if (password.length < PASSWORD_MIN) {
           if (!fromPage) throw new AppError('VALIDATION_FAILED', 'The password is too short', { fields: [{ field: 'body.password', message: `needs at least ${PASSWORD_MIN} characters` }] });
           return reply.status(400).headers(PAGE_HEADERS).send(form(token, `The password needs at least ${PASSWORD_MIN} characters.`));
