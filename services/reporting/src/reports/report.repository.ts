@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { AppError, serviceLayout } from '@archipelago/platform';
 
 // Read from the source tree, compiled or not (like migrations): SQL files are not bundled.
@@ -51,7 +51,8 @@ function unavailable(error: unknown): never {
 export function reportRepository(db: Kysely<unknown>) {
   return {
     async run(report: ReportFile, limit: number, offset: number): Promise<{ items: Record<string, unknown>[]; total: number }> {
-      const { rows } = await sql.raw<Record<string, unknown>>(report.sql.replace('$1', String(limit)).replace('$2', String(offset))).execute(db).catch(unavailable);
+      // $1 and $2 are bound parameters, as in any prepared statement: the file's text is sent as written.
+      const { rows } = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(report.sql, [limit, offset])).catch(unavailable);
       const total = rows.length > 0 ? Number(rows[0]!.total) : 0;
       return { items: rows.map(({ total: _total, ...row }) => row), total };
     },
