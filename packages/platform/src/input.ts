@@ -29,9 +29,15 @@ export function requestValidatorCompiler(): FastifySchemaCompiler<unknown> {
   return ({ schema, httpPart }) => {
     if (httpPart === 'body') return body.compile(bounded(schema) as object);
     const validate = text.compile(bounded(schema) as object);
-    // Coerced from "1e400" or "Infinity", a number is infinite, and ajv then skips its bounds.
     const check = (data: unknown) => {
+      // ajv coerces whatever Number() reads ("0x10", "1e2", " 7"); in a URL a number is written in decimals.
+      const spelled = nonDecimalPath(schema, data);
+      if (spelled !== undefined) {
+        check.errors = [{ instancePath: spelled, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a number written in decimals' }];
+        return false;
+      }
       const valid = validate(data);
+      // Coerced from "1e400" or "Infinity", a number is infinite, and ajv then skips its bounds.
       const infinite = valid ? infinitePath(data, '') : undefined;
       check.errors = infinite === undefined ? validate.errors : [{ instancePath: infinite, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a finite number' }];
       return valid && infinite === undefined;
@@ -39,6 +45,26 @@ export function requestValidatorCompiler(): FastifySchemaCompiler<unknown> {
     check.errors = null as typeof validate.errors;
     return check;
   };
+}
+
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+const isNumeric = (schema: unknown) => {
+  const type = (schema as { type?: unknown } | undefined)?.type;
+  return type === 'integer' || type === 'number';
+};
+
+// The first property of a flat text part (params, query string, headers) whose schema is a number,
+// or an array of numbers, given in text that is not a plain decimal.
+function nonDecimalPath(schema: unknown, data: unknown): string | undefined {
+  const properties = (schema as { properties?: Record<string, { type?: unknown; items?: unknown }> } | undefined)?.properties;
+  if (!properties || data === null || typeof data !== 'object') return undefined;
+  for (const [key, property] of Object.entries(properties)) {
+    const value = (data as Record<string, unknown>)[key];
+    const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+    const numeric = isNumeric(property) || (property.type === 'array' && isNumeric(property.items));
+    if (numeric && texts.some((text) => !DECIMAL.test(text))) return `/${key}`;
+  }
+  return undefined;
 }
 
 function infinitePath(data: unknown, path: string): string | undefined {

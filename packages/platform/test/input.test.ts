@@ -63,6 +63,12 @@ describe('hostile input', async () => {
     expect((await app.inject({ url: '/api/v1/page/a?offset=42' })).json()).toEqual({ offset: 42 });
   });
 
+  it('reads a number in a query string only when written in decimals', async () => {
+    for (const offset of ['0x10', '1e2', '0b11', '%2016', '16%20', '+16', '']) expectProblem(await app.inject({ url: `/api/v1/page/a?offset=${offset}` }), 400, 'querystring.offset');
+    expect((await app.inject({ url: '/api/v1/page/a?offset=016' })).json()).toEqual({ offset: 16 });
+    expect((await app.inject({ url: '/api/v1/page/a' })).json()).toEqual({ offset: 0 });
+  });
+
   it('refuses year 0 and uuids PostgreSQL does not read', async () => {
     expectProblem(await post(JSON.stringify({ day: '0000-01-01' })), 400, 'body.day');
     expectProblem(await post(JSON.stringify({ id: 'urn:uuid:8a3a9c2e-0000-4000-8000-000000000000' })), 400, 'body.id');
