@@ -155,6 +155,10 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
       if (owner !== undefined) add(key, 'permissions', `"${permission}" is declared twice${owner === key ? '' : ` (also by service "${owner}")`}`);
       else permissionOwner.set(permission, key);
     }
+    const resources = new Set((def.permissions ?? []).map((permission) => permission.split(':')[0]));
+    for (const resource of def.departmentScoped ?? []) {
+      if (!resources.has(resource)) add(key, 'departmentScoped', `"${resource}" is not a resource of this service's permissions (${[...resources].join(', ') || 'none'})`);
+    }
     if (def.replicas !== undefined && (!Number.isInteger(def.replicas) || def.replicas < 1 || def.replicas > 16)) add(key, 'replicas', `${def.replicas} must be a whole number from 1 to 16`);
     if (def.edge && def.routes.length > 0) add(key, 'routes', 'the edge routes the other services\' routes and declares none of its own');
     for (const [type, schema] of Object.entries(def.events?.publishes ?? {})) {

@@ -155,6 +155,8 @@ export const serviceDefinitions = {
       'resources:read', 'resources:write', 'orders:read', 'orders:write', 'engagements:read', 'engagements:write',
       'intakes:read', 'intakes:write', 'records:read', 'records:write', 'reports:read',
     ],
+    // Rows with a department_code: their routes apply department conditions (tests/system/department-policies.test.ts).
+    departmentScoped: ['orders', 'engagements', 'intakes'],
     events: {
       publishes: coreEvents,
       aggregateIds: { order: 'id', resource: 'id' },

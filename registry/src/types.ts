@@ -124,6 +124,11 @@ export interface ServiceDefinition {
    */
   readonly permissions?: readonly string[];
   /**
+   * Resources among its permissions whose rows carry a department, so that its routes apply an
+   * own-department or other-department policy condition; IAM refuses such a policy on any other.
+   */
+  readonly departmentScoped?: readonly string[];
+  /**
    * The edge (the gateway): it routes every service's `routes`, so every service with routes is one
    * of its peers (its `<KEY>_URL`), without being listed in its `dependsOn` or `calls`.
    */

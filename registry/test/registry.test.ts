@@ -208,6 +208,12 @@ describe('the service registry', () => {
     ]);
   });
 
+  it('checks that a department-scoped resource is one of the service\'s permissions', () => {
+    const service = (departmentScoped: string[]) => ({ ...base, hostname: 'a', port: 1, database: '', permissions: ['orders:read', 'orders:write'], departmentScoped });
+    expect(issuesOf({ a: service(['orders']) })).toEqual([]);
+    expect(issuesOf({ a: service(['orders', 'invoices']) })).toEqual(['a.departmentScoped: "invoices" is not a resource of this service\'s permissions (orders)']);
+  });
+
   it('checks replicas: a whole number from 1 to 16', () => {
     const service = (replicas: number) => ({ ...base, hostname: 'a', port: 1, database: '', replicas });
     expect(issuesOf({ a: service(2) })).toEqual([]);

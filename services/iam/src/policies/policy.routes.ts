@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
+import { serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
 import { Page, PageQuery, UuidParams } from '../http/paging.ts';
 import { RoleName } from '../http/schemas.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
@@ -28,12 +29,8 @@ const PolicySchema = Type.Object({
   condition: Type.String(),
 });
 
-/**
- * Resources whose rows carry a department (core's orders, engagements, intakes): the only ones
- * whose routes can apply a department condition. Keep it in step with core's entities that have
- * a `department_code` column.
- */
-export const DEPARTMENT_SCOPED_RESOURCES: readonly string[] = ['orders', 'engagements', 'intakes'];
+/** Resources whose rows carry a department, as their services declare: the only ones a department condition applies to. */
+export const DEPARTMENT_SCOPED_RESOURCES: readonly string[] = Object.values(serviceDefinitions as Record<string, ServiceDefinition>).flatMap((def) => def.departmentScoped ?? []);
 
 // A policy no route could apply is refused, not stored and silently ignored.
 function unenforceable(body: Static<typeof Body>): AppError | undefined {
