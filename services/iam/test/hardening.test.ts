@@ -240,6 +240,20 @@ describe('current roles and department, audit of account changes, departments fr
     expect((await audited('policy.deleted'))[0]!.detail).toMatchObject({ policy: { id: policy.id } });
   });
 
+  it('audits an administrator\'s changes with the address they came from, which no event carries', async () => {
+    const admin198 = from(app, '198.51.100.7');
+    const user = (await admin198.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { email: 'from-afar@example.com', display_name: 'F', password: 'a long enough password' } })).json<{ id: string }>();
+    expect((await admin198.inject({ method: 'PUT', url: `/api/v1/users/${user.id}/roles`, headers: admin, payload: { roles: ['viewer'] } })).statusCode).toBe(200);
+    expect((await admin198.inject({ method: 'DELETE', url: `/api/v1/users/${user.id}`, headers: admin })).statusCode).toBe(204);
+    const body = { name: 'from-afar', effect: 'deny', permission: 'orders:write', role: 'viewer', condition: 'always' };
+    expect((await admin198.inject({ method: 'POST', url: '/api/v1/policies', headers: admin, payload: body })).statusCode).toBe(201);
+    const rows = await db.selectFrom('auth_audit_log').select(['event', 'ip']).where('ip', '=', '198.51.100.7').execute();
+    expect(rows.map((r) => r.event).sort()).toEqual(['policy.created', 'roles.changed', 'user.created', 'user.deleted']);
+    const outbox = await sql<{ metadata: unknown }>`SELECT metadata FROM outbox WHERE aggregate_id = ${user.id}`.execute(db);
+    expect(outbox.rows.length).toBeGreaterThan(0);
+    for (const { metadata } of outbox.rows) expect(JSON.stringify(metadata)).not.toContain('198.51.100.7');
+  });
+
   it('checks department_code against master data: 422 for an unknown or inactive one', async () => {
     for (const code of ['NOPE', 'CLOSED']) {
       const created = await app.inject({ method: 'POST', url: '/api/v1/users', headers: admin, payload: { email: `dept-${code}@example.com`, display_name: 'D', department_code: code } });

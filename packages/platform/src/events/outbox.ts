@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../errors.ts';
 import { markIdempotentWrite } from '../idempotency/context.ts';
-import type { EventEnvelope, NewEvent } from './envelope.ts';
+import type { EventEnvelope, EventMetadata, NewEvent } from './envelope.ts';
 import { assertEventPayloads, checkingEventPayloads } from './payloads.ts';
 import { uuidv7 } from './uuid.ts';
 
@@ -60,6 +60,12 @@ interface OutboxRow {
   occurred_at: Date;
 }
 
+// Only the fields an event carries: a caller's wider request context (an address, say) stays out of the feed.
+function eventMetadata(metadata: EventMetadata | undefined): EventMetadata {
+  const { userId, correlationId, causationId } = metadata ?? {};
+  return { ...(userId === undefined ? {} : { userId }), ...(correlationId === undefined ? {} : { correlationId }), ...(causationId === undefined ? {} : { causationId }) };
+}
+
 /**
  * Records events in the transaction that makes the change: both commit, or neither does. In a
  * request with an `Idempotency-Key`, the key is marked committed in the same transaction. Under
@@ -76,7 +82,7 @@ export async function appendEvents<DB>(trx: Transaction<DB>, events: readonly Ne
   if (checkingEventPayloads()) assertEventPayloads(events);
   await markIdempotentWrite(trx);
   const ids = events.map(() => uuidv7());
-  const rows = events.map((e, i) => sql`(${ids[i]}::uuid, ${e.type}, ${e.aggregateType}, ${e.aggregateId}, ${e.aggregateVersion}, ${JSON.stringify(e.payload)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`);
+  const rows = events.map((e, i) => sql`(${ids[i]}::uuid, ${e.type}, ${e.aggregateType}, ${e.aggregateId}, ${e.aggregateVersion}, ${JSON.stringify(e.payload)}::jsonb, ${JSON.stringify(eventMetadata(e.metadata))}::jsonb)`);
   await sql`
     INSERT INTO outbox (id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata)
     VALUES ${sql.join(rows)}`.execute(trx);

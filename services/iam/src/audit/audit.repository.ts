@@ -1,5 +1,11 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import type { EventMetadata } from '@archipelago/platform/events';
 import type { IamDatabase } from '../database.ts';
+
+/** Who, through which request and from which address made a change: the address goes to the audit log, never into an event. */
+export interface ChangeMetadata extends EventMetadata {
+  readonly ip?: string;
+}
 
 /** One line of the authentication audit log. */
 export interface AuditEntry {

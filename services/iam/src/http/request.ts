@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@archipelago/platform';
 import type { Auth, AuthUser } from '@archipelago/platform/auth';
-import type { EventMetadata } from '@archipelago/platform/events';
 import { clientAddress } from '@archipelago/platform/internal-auth';
+import type { ChangeMetadata } from '../audit/audit.repository.ts';
 import type { ClientInfo } from '../sessions/auth.service.ts';
 
 /**
@@ -15,9 +15,9 @@ export function clientOf(request: FastifyRequest): ClientInfo {
   return { ip: ip.slice(0, 64), userAgent: typeof agent === 'string' ? agent : null };
 }
 
-/** Who and which request caused a change. */
-export function metadataOf(request: FastifyRequest): EventMetadata {
-  return { correlationId: request.id, ...(request.user ? { userId: request.user.id } : {}) };
+/** Who, through which request and from where caused a change. */
+export function metadataOf(request: FastifyRequest): ChangeMetadata {
+  return { correlationId: request.id, ip: clientOf(request).ip, ...(request.user ? { userId: request.user.id } : {}) };
 }
 
 /**

@@ -3,6 +3,7 @@ import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
 import { Page, PageQuery, UuidParams } from '../http/paging.ts';
+import { metadataOf } from '../http/request.ts';
 import { RoleName } from '../http/schemas.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
 import type { PolicyInput, PolicyRepository } from './policy.repository.ts';
@@ -82,13 +83,13 @@ export function policyRoutes(app: HttpServer, deps: { policies: PolicyRepository
   });
   app.get('/api/v1/policies/:id', { preHandler: read, schema: { tags: ['policies'], params: UuidParams, response: { 200: PolicySchema } } }, async (request) => found(request.params.id));
   app.post('/api/v1/policies', { preHandler: write, schema: { tags: ['policies'], body: Body, response: { 201: PolicySchema } } }, async (request, reply) =>
-    reply.status(201).send(await service.create(await input(request.body), auth.userOf(request).id)),
+    reply.status(201).send(await service.create(await input(request.body), metadataOf(request))),
   );
   app.put('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams, body: Body, response: { 200: PolicySchema } } }, async (request) =>
-    service.replace(request.params.id, await input(request.body), auth.userOf(request).id),
+    service.replace(request.params.id, await input(request.body), metadataOf(request)),
   );
   app.delete('/api/v1/policies/:id', { preHandler: write, schema: { tags: ['policies'], params: UuidParams } }, async (request, reply) => {
-    await service.remove(request.params.id, auth.userOf(request).id);
+    await service.remove(request.params.id, metadataOf(request));
     return reply.status(204).send();
   });
 }

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
-import { appendEvents, type EventMetadata } from '@archipelago/platform/events';
-import type { AuditLog } from '../audit/audit.repository.ts';
+import { appendEvents } from '@archipelago/platform/events';
+import type { AuditLog, ChangeMetadata } from '../audit/audit.repository.ts';
 import type { IamDatabase } from '../database.ts';
 import type { RoleRepository } from './role.repository.ts';
 import type { Role } from './role.table.ts';
@@ -27,15 +27,15 @@ export function roleService(deps: { db: Kysely<IamDatabase>; roles: RoleReposito
     return found.map((p) => p.id);
   };
 
-  const changed = async (trx: Transaction<IamDatabase>, role: Role, permissions: readonly string[], metadata: EventMetadata, deleted = false) => {
+  const changed = async (trx: Transaction<IamDatabase>, role: Role, permissions: readonly string[], metadata: ChangeMetadata, deleted = false) => {
     await appendEvents(trx, [
       { type: 'role.permissions-changed', aggregateType: 'role', aggregateId: role.name, aggregateVersion: role.version, payload: { role: role.name, permissions, deleted }, metadata },
     ]);
-    await audit.record({ event: 'role.permissions-changed', detail: { role: role.name, permissions, deleted, by: metadata.userId ?? null } }, trx);
+    await audit.record({ event: 'role.permissions-changed', userId: metadata.userId ?? null, ip: metadata.ip ?? null, detail: { role: role.name, permissions, deleted, by: metadata.userId ?? null } }, trx);
   };
 
   return {
-    async create(input: { name: string; description?: string; permissions?: readonly string[] }, metadata: EventMetadata): Promise<RoleDto> {
+    async create(input: { name: string; description?: string; permissions?: readonly string[] }, metadata: ChangeMetadata): Promise<RoleDto> {
       const names = [...new Set(input.permissions ?? [])].sort();
       const ids = await permissionIds(names);
       return db.transaction().execute(async (trx) => {
@@ -51,7 +51,7 @@ export function roleService(deps: { db: Kysely<IamDatabase>; roles: RoleReposito
       if (!role) throw new AppError('NOT_FOUND', `Role ${name} does not exist`);
       return roleDto(role, (await roles.permissionsOf([role.id])).get(role.id) ?? []);
     },
-    async setPermissions(name: string, permissions: readonly string[], metadata: EventMetadata): Promise<RoleDto> {
+    async setPermissions(name: string, permissions: readonly string[], metadata: ChangeMetadata): Promise<RoleDto> {
       const names = [...new Set(permissions)].sort();
       const ids = await permissionIds(names);
       return db.transaction().execute(async (trx) => {
@@ -62,7 +62,7 @@ export function roleService(deps: { db: Kysely<IamDatabase>; roles: RoleReposito
         return roleDto(role, names);
       });
     },
-    async remove(name: string, metadata: EventMetadata): Promise<void> {
+    async remove(name: string, metadata: ChangeMetadata): Promise<void> {
       if (name === 'admin') throw new AppError('CONFLICT', 'The admin role cannot be deleted');
       await db.transaction().execute(async (trx) => {
         const role = await roles.deleteRole(trx, name);

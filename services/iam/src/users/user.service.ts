@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import { appendEvents, type EventMetadata } from '@archipelago/platform/events';
 import type { ApiTokenRepository } from '../api-tokens/api-token.repository.ts';
-import type { AuditLog } from '../audit/audit.repository.ts';
+import type { AuditLog, ChangeMetadata } from '../audit/audit.repository.ts';
 import type { DepartmentDirectory } from '../departments/department.directory.ts';
 import { hashPassword } from '../crypto/passwords.ts';
 import type { IamDatabase } from '../database.ts';
@@ -71,7 +71,7 @@ export function userService(deps: {
   };
 
   return {
-    async create(input: UserInput, metadata: EventMetadata): Promise<UserDto> {
+    async create(input: UserInput, metadata: ChangeMetadata): Promise<UserDto> {
       const ids = await roleIds(input.roles ?? []);
       if (input.department_code) await departments.requireLive(input.department_code, 'body.department_code');
       const record: NewUser = {
@@ -85,12 +85,12 @@ export function userService(deps: {
         const user = await users.insert(trx, record);
         if (!user) throw emailTaken(input.email);
         await users.setRoles(trx, user.id, ids);
-        await audit.record({ event: 'user.created', userId: user.id, email: user.email, detail: { by: metadata.userId ?? null, status: user.status, department: user.department_code, roles: input.roles ?? [] } }, trx);
+        await audit.record({ event: 'user.created', userId: user.id, email: user.email, ip: metadata.ip ?? null, detail: { by: metadata.userId ?? null, status: user.status, department: user.department_code, roles: input.roles ?? [] } }, trx);
         return publish(trx, 'user.created', user, metadata);
       });
     },
     /** Changes a user; a new password or disabling ends their sessions, a new password their API tokens too. Each change is audited. */
-    async update(id: string, input: Partial<Omit<UserInput, 'roles'>>, metadata: EventMetadata): Promise<UserDto> {
+    async update(id: string, input: Partial<Omit<UserInput, 'roles'>>, metadata: ChangeMetadata): Promise<UserDto> {
       if (input.department_code) await departments.requireLive(input.department_code, 'body.department_code');
       const changes: UserChanges = {
         email: input.email,
@@ -114,35 +114,35 @@ export function userService(deps: {
         if (input.password) {
           const revokedSessions = await sessions.revoke(trx, id, 'password-changed');
           const revokedTokens = await apiTokens.revokeAllOfUser(trx, id);
-          await audit.record({ event: 'password.changed', userId: id, email: user.email, detail: { by, sessions: revokedSessions.length, apiTokens: revokedTokens } }, trx);
+          await audit.record({ event: 'password.changed', userId: id, email: user.email, ip: metadata.ip ?? null, detail: { by, sessions: revokedSessions.length, apiTokens: revokedTokens } }, trx);
         }
         if (input.status === 'disabled') await sessions.revoke(trx, id, 'user-disabled');
-        if (before.status !== user.status) await audit.record({ event: user.status === 'disabled' ? 'user.disabled' : 'user.enabled', userId: id, email: user.email, detail: { by } }, trx);
+        if (before.status !== user.status) await audit.record({ event: user.status === 'disabled' ? 'user.disabled' : 'user.enabled', userId: id, email: user.email, ip: metadata.ip ?? null, detail: { by } }, trx);
         if (before.department_code !== user.department_code) {
-          await audit.record({ event: 'user.department-changed', userId: id, email: user.email, detail: { by, from: before.department_code, to: user.department_code } }, trx);
+          await audit.record({ event: 'user.department-changed', userId: id, email: user.email, ip: metadata.ip ?? null, detail: { by, from: before.department_code, to: user.department_code } }, trx);
         }
-        if (before.email !== user.email) await audit.record({ event: 'user.email-changed', userId: id, email: user.email, detail: { by, from: before.email, to: user.email } }, trx);
+        if (before.email !== user.email) await audit.record({ event: 'user.email-changed', userId: id, email: user.email, ip: metadata.ip ?? null, detail: { by, from: before.email, to: user.email } }, trx);
         return publish(trx, 'user.updated', user, metadata);
       });
     },
     /** Replaces the user's roles; their next access token carries them. */
-    async setRoles(id: string, names: readonly string[], metadata: EventMetadata): Promise<UserDto> {
+    async setRoles(id: string, names: readonly string[], metadata: ChangeMetadata): Promise<UserDto> {
       const ids = await roleIds(names);
       return db.transaction().execute(async (trx) => {
         const user = await users.update(trx, id, {});
         if (!user) throw new AppError('NOT_FOUND', `User ${id} does not exist`);
         await users.setRoles(trx, id, ids);
-        await audit.record({ event: 'roles.changed', userId: id, detail: { roles: names, by: metadata.userId ?? null } }, trx);
+        await audit.record({ event: 'roles.changed', userId: id, ip: metadata.ip ?? null, detail: { roles: names, by: metadata.userId ?? null } }, trx);
         return publish(trx, 'user.updated', user, metadata);
       });
     },
-    async remove(id: string, metadata: EventMetadata): Promise<void> {
+    async remove(id: string, metadata: ChangeMetadata): Promise<void> {
       await db.transaction().execute(async (trx) => {
         const user = await users.softDelete(trx, id);
         if (!user) throw new AppError('NOT_FOUND', `User ${id} does not exist`);
         await sessions.revoke(trx, id, 'user-deleted');
         await apiTokens.revokeAllOfUser(trx, id);
-        await audit.record({ event: 'user.deleted', userId: id, email: user.email, detail: { by: metadata.userId ?? null } }, trx);
+        await audit.record({ event: 'user.deleted', userId: id, email: user.email, ip: metadata.ip ?? null, detail: { by: metadata.userId ?? null } }, trx);
         await publish(trx, 'user.deleted', user, metadata);
       });
     },
