@@ -143,6 +143,11 @@ describe('npm start', () => {
     const headers = { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` };
     const labels = (await (await fetch(`${gateway}/api/v1/labels`, { headers })).json()) as { total: number };
     expect(labels.total).toBe(4);
+    // "Ready" is said once core's lookups are full: a seeded department is accepted at once, not a 422 until they fill.
+    expect(cli.output.indexOf('✓ lookups equal to their masters')).toBeGreaterThan(-1);
+    expect(cli.output.indexOf('✓ lookups equal to their masters')).toBeLessThan(cli.output.search(allReady));
+    const order = await fetch(`${gateway}/api/v1/orders`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ item_name: 'First order', department_code: 'LAB' }) });
+    expect(order.status, await order.clone().text()).toBe(201);
 
     // One service crashing does not take the others down; the supervisor restarts it.
     const corePid = Number((await cli.waitFor(/✓ core .*\(pid (\d+)\)/))[1]);

@@ -5,6 +5,7 @@ import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';
 import { provisionReporting, startHeartbeats } from './reporting.ts';
+import { awaitLookups } from './sync.ts';
 import { instancesOf, localSettings, openLocalDatabases, privateDirectory, serviceCommand, serviceEnvironment } from '../stack.ts';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from '../supervisor.ts';
 
@@ -72,6 +73,12 @@ export async function start(
         throw new StartupError((error as Error).message, { cause: error });
       });
       if (first === 'ready') {
+        const running = (key: string) => selected.some((s) => s.key === key);
+        const keepers = instances.filter((i) => i.index === 0 && (i.service.lookups ?? []).length > 0 && i.service.lookups!.every((l) => running(l.from))).map((i) => ({ service: i.service, url: `http://127.0.0.1:${i.port}` }));
+        const waited = Date.now();
+        const behind = await awaitLookups(keepers, env, LOOKUPS_TIMEOUT_MS, interruptedSignal(interrupt));
+        if (keepers.length > 0 && behind.length === 0) say(`  ✓ lookups equal to their masters in ${((Date.now() - waited) / 1000).toFixed(1)} s (${keepers.map((k) => k.service.key).join(', ')})`);
+        if (behind.length > 0 && !interrupt.received()) say(`  ! lookups not yet equal to their masters after ${LOOKUPS_TIMEOUT_MS / 1000} s: ${behind.join(', ')} (\`npm run cli -- sync drift\` shows the rows)`);
         const gateway = selected.find((s) => s.key === 'gateway');
         const processes = instances.length > selected.length ? ` (${instances.length} processes)` : '';
         say(`All ${selected.length} service${selected.length === 1 ? '' : 's'}${processes} ready in ${((Date.now() - began) / 1000).toFixed(1)} s. Logs: ${logDir}/<service>.log`);
@@ -86,6 +93,15 @@ export async function start(
     if (!given) interrupt.dispose();
   }
   say('Stopped.');
+}
+
+/** How long `start` waits, once every service is up, for the lookups to fill before it says "ready" anyway. */
+const LOOKUPS_TIMEOUT_MS = 30_000;
+
+function interruptedSignal(interrupt: Interrupt): AbortSignal {
+  const controller = new AbortController();
+  void interrupt.signal.then(() => controller.abort());
+  return controller.signal;
 }
 
 /** SIGINT/SIGTERM as a promise, taken over from Node's default (exit at once, orphaning children). */
