@@ -5,7 +5,8 @@ import { withOwnerDatabase } from '@archipelago/platform/databases';
 import { useTestDatabase } from '@archipelago/platform/testing';
 import { archiveRepository, type ArchivedNotification } from '../src/archive/archive.repository.ts';
 import { PRIORITIES, type NotificationDatabase, type Priority } from '../src/database.ts';
-import { notificationRepository, type ReceiptField, type UnreadCounts, type Viewer } from '../src/notifications/notification.repository.ts';
+import { notificationRepository, type ReceiptField, type Viewer } from '../src/notifications/notification.repository.ts';
+import { freshUnreadCounts } from './notification-app.ts';
 
 const USERS = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000c'];
 const DEPARTMENTS = ['LAB', 'RADIO'];
@@ -46,25 +47,12 @@ describe('unread counters', async () => {
   const repository = notificationRepository(db);
   const archive = archiveRepository(db);
 
-  const fresh = async (viewer: Viewer): Promise<UnreadCounts> => {
-    const rows = await sql<{ priority: Priority; n: string }>`
-      SELECT n.priority, count(*) AS n FROM notifications n
-      WHERE n.deleted_at IS NULL AND (n.user_id = ${viewer.userId}::uuid OR (n.user_id IS NULL AND n.department_code = ${viewer.departmentCode}))
-        AND NOT EXISTS (SELECT 1 FROM notification_receipts r WHERE r.user_id = ${viewer.userId}::uuid AND r.notification_id = n.id AND (r.read_at IS NOT NULL OR r.archived_at IS NOT NULL))
-      GROUP BY n.priority`.execute(db);
-    const counts: UnreadCounts = { total: 0, CRITICAL: 0, HIGH: 0, NORMAL: 0, LOW: 0 };
-    for (const row of rows.rows) {
-      counts[row.priority] = Number(row.n);
-      counts.total += Number(row.n);
-    }
-    return counts;
-  };
   // Counted as the badges are: many users at once, one query.
   const expectExact = async (after: string) => {
     for (const departmentCode of [...DEPARTMENTS, null]) {
       const viewers = VIEWERS.filter((viewer) => viewer.departmentCode === departmentCode);
       const kept = await repository.unreadCounts(viewers);
-      for (const viewer of viewers) expect(kept.get(viewer.userId), `${viewer.userId} in ${departmentCode ?? 'no department'} after ${after}`).toEqual(await fresh(viewer));
+      for (const viewer of viewers) expect(kept.get(viewer.userId), `${viewer.userId} in ${departmentCode ?? 'no department'} after ${after}`).toEqual(await freshUnreadCounts(db, viewer));
     }
   };
   const ids = async () => (await sql<{ id: string }>`SELECT id FROM notifications ORDER BY created_at, id`.execute(db)).rows.map((row) => row.id);
