@@ -6,6 +6,7 @@ import { useTestDatabase } from '@archipelago/platform/testing';
 import { archiveRepository, type ArchivedNotification } from '../src/archive/archive.repository.ts';
 import { PRIORITIES, type NotificationDatabase, type Priority } from '../src/database.ts';
 import { notificationRepository, type ReceiptField, type Viewer } from '../src/notifications/notification.repository.ts';
+import { partitionJobs } from '../src/notifications/partitions.ts';
 import { freshUnreadCounts } from './notification-app.ts';
 
 const USERS = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000c'];
@@ -21,7 +22,9 @@ type Step =
   | { kind: 'read-all'; viewer: number; type?: string }
   | { kind: 'soft-delete' | 'reprioritise' | 'forget-receipts'; pick: number; priority: Priority }
   | { kind: 'archive'; group: number; take: number }
-  | { kind: 'restore' };
+  | { kind: 'restore' }
+  | { kind: 'old'; month: number; target: Target; priority: Priority }
+  | { kind: 'drain' };
 
 const priority = fc.constantFrom(...PRIORITIES);
 const target: fc.Arbitrary<Target> = fc.oneof(
@@ -36,11 +39,15 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constantFrom('soft-delete' as const, 'reprioritise' as const, 'forget-receipts' as const), pick: fc.nat(), priority }),
   fc.record({ kind: fc.constant('archive' as const), group: fc.nat(DEPARTMENTS.length), take: fc.integer({ min: 1, max: 20 }) }),
   fc.record({ kind: fc.constant('restore' as const) }),
+  // A month with no partition yet (the default one), and the job that moves its rows into their own.
+  fc.record({ kind: fc.constant('old' as const), month: fc.integer({ min: 1, max: 12 }), target, priority }),
+  fc.record({ kind: fc.constant('drain' as const) }),
 );
 
 // The counters the triggers keep, against a count over the tables, after every kind of change
 // any code makes: the repository's inserts and receipts, bulk SQL (as the bench fills the table),
-// updates, the archive's deletes and restores, a TRUNCATE; for each user in every department.
+// updates, the archive's deletes and restores, rows moved out of the default partition, a TRUNCATE;
+// for each user in every department.
 describe('unread counters', async () => {
   const database = await useTestDatabase('notification');
   const db = database.db as Kysely<NotificationDatabase>;
@@ -62,13 +69,20 @@ describe('unread counters', async () => {
   };
   let archived: ArchivedNotification[] = [];
 
+  const insert = (rows: readonly { target: Target; priority: Priority; type: string; at?: Date }[]) =>
+    db.transaction().execute((trx) =>
+      repository.insert(trx, rows.map(({ target: t, priority: p, type, at }) => ({
+        department_code: t.department === null ? null : DEPARTMENTS[t.department]!, user_id: t.kind === 'own' ? USERS[t.user]! : null,
+        notification_type: type, title: 't', message: 'm', priority: p, created_by: 'test', created_at: at,
+      }))));
+
   const apply = async (s: Step): Promise<void> => {
     if (s.kind === 'insert') {
-      await db.transaction().execute((trx) =>
-        repository.insert(trx, s.targets.map(({ target: t, priority: p, type }) => ({
-          department_code: t.department === null ? null : DEPARTMENTS[t.department]!, user_id: t.kind === 'own' ? USERS[t.user]! : null,
-          notification_type: type, title: 't', message: 'm', priority: p, created_by: 'test',
-        }))));
+      await insert(s.targets);
+    } else if (s.kind === 'old') {
+      await insert([{ target: s.target, priority: s.priority, type: 'A', at: new Date(Date.UTC(2020, s.month - 1, 15)) }]);
+    } else if (s.kind === 'drain') {
+      await partitionJobs(repository)['partitions.drain-default']({ trigger: 'manual', tick: undefined, signal: new AbortController().signal });
     } else if (s.kind === 'bulk') {
       await sql`
         INSERT INTO notifications (department_code, notification_type, title, message, priority, created_by)
