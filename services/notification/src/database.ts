@@ -49,10 +49,22 @@ export interface AppliedEventTable {
   applied_at: ColumnType<Date, Date | undefined, never>;
 }
 
+/**
+ * Unread notifications as the triggers keep them (migration 20261202030000): (user, NULL) a user's
+ * own, (NULL, department) a department's broadcasts, (user, department) minus those the user is done with.
+ */
+export interface UnreadCounterTable {
+  user_id: string | null;
+  department_code: string | null;
+  priority: Priority;
+  unread: ColumnType<string, never, never>;
+}
+
 /** The notification schema as Kysely sees it. */
 export interface NotificationDatabase {
   notifications: NotificationTable;
   notification_receipts: NotificationReceiptTable;
   orders_lookup: OrdersLookupTable;
   applied_events: AppliedEventTable;
+  unread_counters: UnreadCounterTable;
 }

@@ -158,3 +158,39 @@ describe('archival to S3 configured from the environment', async () => {
     expect(lines.join('\n')).not.toContain(secret);
   });
 });
+
+// Archival and restore change unread counts outside the API: every instance's cached badges follow.
+describe('archival and restore move the badges', async () => {
+  const directory = await mkdtemp(path.join(tmpdir(), 'notification-archives-'));
+  afterAll(() => rm(directory, { recursive: true, force: true }));
+  const store = fileObjectStore(directory);
+  const { server, identity, db } = await notificationTestApp({ archives: store });
+  const repository = archiveRepository(db);
+  const admin = identity.user({ roles: ['admin'], departmentCode: 'LAB' });
+  const member = identity.user({ roles: ['staff'], departmentCode: 'PHARM' });
+  const as = async (user: typeof admin) => {
+    const token = await identity.token(user);
+    return (request: { method?: 'GET' | 'POST'; url: string; payload?: object }) => server.inject({ ...request, method: request.method ?? 'GET', headers: { authorization: `Bearer ${token}` } });
+  };
+  const served = async () => (await (await as(member))({ url: '/api/v1/notifications/unread-count' })).json<{ total: number }>().total;
+  // The change reaches the cache through LISTEN; wait for it (bounded), then the count must be exact.
+  const servedOnce = async (expected: number) => {
+    for (let i = 0; i < 200 && (await served()) !== expected; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    return served();
+  };
+
+  it('drops the cached counts of the users and departments whose notifications left or came back', async () => {
+    const post = await as(admin);
+    for (const target of [{ department_code: 'PHARM' }, { department_code: 'PHARM' }, { user_id: member.id }]) {
+      expect((await post({ method: 'POST', url: '/api/v1/notifications', payload: { ...target, notification_type: 'T', title: 't', message: 'm' } })).statusCode).toBe(201);
+    }
+    expect(await served()).toBe(3);
+    const later = new Date(Date.now() + 40 * 24 * 60 * 60_000);
+    expect(await archiveJob(repository, store, { now: () => later })(context)).toMatchObject({ archived: 3 });
+    expect(await servedOnce(0)).toBe(0);
+    const day = new Date().toISOString().slice(0, 10);
+    expect(await asPrincipal(server, OPERATOR).inject({ method: 'POST', url: '/internal/v1/archives/restore', payload: { department: 'PHARM', day } }).then((r) => r.json<unknown>())).toEqual({ restored: 2, inArchive: 2 });
+    expect(await servedOnce(2)).toBe(2);
+    expect(Number((await sql<{ n: string }>`SELECT count(*) AS n FROM notifications`.execute(db)).rows[0]!.n)).toBe(2);
+  });
+});

@@ -1,9 +1,8 @@
 import fc from 'fast-check';
-import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import { redisInstalled, startRedis } from '@archipelago/platform/testing/redis';
-import { notificationTestApp } from './notification-app.ts';
+import { freshUnreadCounts, notificationTestApp } from './notification-app.ts';
 
 type Counts = { total: number; CRITICAL: number; HIGH: number; NORMAL: number; LOW: number };
 type Step =
@@ -61,20 +60,7 @@ describe.each([
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   };
-  const fresh = async (i: number): Promise<Counts> => {
-    const u = users[i]!;
-    const rows = await sql<{ priority: keyof Counts; n: string }>`
-      SELECT n.priority, count(*) AS n FROM notifications n
-      WHERE n.deleted_at IS NULL AND (n.user_id = ${u.id}::uuid OR (n.user_id IS NULL AND n.department_code = ${u.departmentCode}))
-        AND n.id NOT IN (SELECT notification_id FROM notification_receipts WHERE user_id = ${u.id}::uuid AND (read_at IS NOT NULL OR archived_at IS NOT NULL))
-      GROUP BY n.priority`.execute(db);
-    const counts: Counts = { total: 0, CRITICAL: 0, HIGH: 0, NORMAL: 0, LOW: 0 };
-    for (const row of rows.rows) {
-      counts[row.priority] = Number(row.n);
-      counts.total += Number(row.n);
-    }
-    return counts;
-  };
+  const fresh = (i: number): Promise<Counts> => freshUnreadCounts(db, { userId: users[i]!.id, departmentCode: users[i]!.departmentCode });
   const created: string[] = [];
 
   it.skipIf(skip)('served and pushed counts equal a fresh count after every step', async () => {

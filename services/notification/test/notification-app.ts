@@ -82,6 +82,23 @@ export interface NotificationTestOptions {
   readonly redisUrl?: string;
 }
 
+type Counts = { total: number; CRITICAL: number; HIGH: number; NORMAL: number; LOW: number };
+
+/** A viewer's unread notifications counted over the tables themselves (what served counts must equal). */
+export async function freshUnreadCounts(db: Kysely<NotificationDatabase>, viewer: { userId: string; departmentCode: string | null }): Promise<Counts> {
+  const rows = await sql<{ priority: Exclude<keyof Counts, 'total'>; n: string }>`
+    SELECT n.priority, count(*) AS n FROM notifications n
+    WHERE n.deleted_at IS NULL AND (n.user_id = ${viewer.userId}::uuid OR (n.user_id IS NULL AND n.department_code = ${viewer.departmentCode}))
+      AND NOT EXISTS (SELECT 1 FROM notification_receipts r WHERE r.user_id = ${viewer.userId}::uuid AND r.notification_id = n.id AND (r.read_at IS NOT NULL OR r.archived_at IS NOT NULL))
+    GROUP BY n.priority`.execute(db);
+  const counts: Counts = { total: 0, CRITICAL: 0, HIGH: 0, NORMAL: 0, LOW: 0 };
+  for (const row of rows.rows) {
+    counts[row.priority] = Number(row.n);
+    counts.total += Number(row.n);
+  }
+  return counts;
+}
+
 /** A notification app on a fresh database, with a test IAM, and stand-ins for core and masterdata. */
 export async function notificationTestApp(options: NotificationTestOptions = {}) {
   const database = await useTestDatabase('notification');

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { NotificationDatabase } from '../database.ts';
 
 /** One archived notification: its row as stored, and every user's receipt of it. */
@@ -8,6 +8,17 @@ export interface ArchivedNotification {
   readonly [column: string]: unknown;
   readonly receipts: readonly Record<string, unknown>[];
 }
+
+type Touched = { user_id: string | null; department_code: string | null };
+
+// Tells every instance, this one too (no instance id: see realtime's Change), at commit, whose
+// unread counts moved: their cached badges are dropped and the new counts pushed.
+const announceTouched = async (trx: Transaction<NotificationDatabase>, rows: readonly Touched[]) => {
+  if (rows.length === 0) return;
+  const users = [...new Set(rows.flatMap((row) => (row.user_id ? [row.user_id] : [])))];
+  const departments = [...new Set(rows.flatMap((row) => (!row.user_id && row.department_code ? [row.department_code] : [])))];
+  await sql`SELECT pg_notify('notification_changes', ${JSON.stringify({ users, departments, created: false })})`.execute(trx);
+};
 
 /** Rows and receipts leave and come back here, in short transactions (a long one stalls every feed on the cluster). */
 export function archiveRepository(db: Kysely<NotificationDatabase>) {
@@ -36,10 +47,12 @@ export function archiveRepository(db: Kysely<NotificationDatabase>) {
     async remove(day: string, ids: readonly string[]): Promise<number> {
       return db.transaction().execute(async (trx) => {
         await sql`DELETE FROM notification_receipts WHERE notification_id = ANY(${ids}::uuid[])`.execute(trx);
-        const result = await sql`
+        const result = await sql<Touched>`
           DELETE FROM notifications WHERE id = ANY(${ids}::uuid[])
-            AND created_at >= ${day}::date AT TIME ZONE 'UTC' AND created_at < (${day}::date + 1) AT TIME ZONE 'UTC'`.execute(trx);
-        return Number(result.numAffectedRows ?? 0);
+            AND created_at >= ${day}::date AT TIME ZONE 'UTC' AND created_at < (${day}::date + 1) AT TIME ZONE 'UTC'
+          RETURNING user_id, department_code`.execute(trx);
+        await announceTouched(trx, result.rows);
+        return result.rows.length;
       });
     },
     /** First days (YYYY-MM-DD) of the months that have a partition of their own. */
@@ -60,16 +73,15 @@ export function archiveRepository(db: Kysely<NotificationDatabase>) {
       if (lines.length === 0) return 0;
       return db.transaction().execute(async (trx) => {
         const rows = lines.map(({ receipts: _receipts, ...row }) => row);
-        const result = await sql`
+        const result = await sql<Touched>`
           INSERT INTO notifications SELECT * FROM jsonb_populate_recordset(NULL::notifications, ${JSON.stringify(rows)}::jsonb)
-          ON CONFLICT DO NOTHING`.execute(trx);
+          ON CONFLICT DO NOTHING RETURNING user_id, department_code`.execute(trx);
         const receipts = lines.flatMap((line) => line.receipts);
-        if (receipts.length > 0) {
-          await sql`
-            INSERT INTO notification_receipts SELECT * FROM jsonb_populate_recordset(NULL::notification_receipts, ${JSON.stringify(receipts)}::jsonb)
-            ON CONFLICT DO NOTHING`.execute(trx);
-        }
-        return Number(result.numAffectedRows ?? 0);
+        const readers = receipts.length === 0 ? [] : (await sql<Touched>`
+          INSERT INTO notification_receipts SELECT * FROM jsonb_populate_recordset(NULL::notification_receipts, ${JSON.stringify(receipts)}::jsonb)
+          ON CONFLICT DO NOTHING RETURNING user_id, NULL AS department_code`.execute(trx)).rows;
+        await announceTouched(trx, [...result.rows, ...readers]);
+        return result.rows.length;
       });
     },
   };

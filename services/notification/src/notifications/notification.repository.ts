@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type Insertable, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { NotificationDatabase, NotificationTable, Priority } from '../database.ts';
 
@@ -108,23 +109,27 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
   };
 
   return {
-    /** Inserts notifications; created_at is the moment the insert lock was granted (see INSERT_LOCK). */
+    /** Inserts notifications; created_at is the moment the insert lock was granted (see INSERT_LOCK). Answers in the order of `rows`. */
     async insert(trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]): Promise<NotificationView[]> {
       if (rows.length === 0) return [];
       await sql`SELECT pg_advisory_xact_lock(${INSERT_LOCK[0]}::int, ${INSERT_LOCK[1]}::int)`.execute(trx);
+      // Ids made here, so each answer is matched to its row (RETURNING promises no order).
+      const ids = rows.map(() => randomUUID());
       const inserted = await trx
         .insertInto('notifications')
-        .values(rows.map((row) => ({ ...row, metadata: JSON.stringify(row.metadata ?? {}), created_at: row.created_at ?? sql<Date>`clock_timestamp()` })))
+        .values(rows.map((row, i) => ({ ...row, id: ids[i]!, metadata: JSON.stringify(row.metadata ?? {}), created_at: row.created_at ?? sql<Date>`clock_timestamp()` })))
         .returning(['id', 'department_code', 'user_id', 'notification_type', 'title', 'message', 'priority', 'reference_id', 'reference_type', 'metadata', 'created_by', TIMESTAMP_US(sql`created_at`).as('created_at')])
         .execute();
-      const orders = inserted.some((row) => row.reference_type === 'ORDER' && row.reference_id)
-        ? await trx.selectFrom('orders_lookup').select(['id', 'order_code', 'status']).where('id', 'in', inserted.filter((row) => row.reference_type === 'ORDER' && row.reference_id).map((row) => row.reference_id!)).execute()
-        : [];
-      return inserted.map((row) => {
-        const order = row.reference_type === 'ORDER' ? orders.find((o) => o.id === row.reference_id) : undefined;
+      const referenced = inserted.flatMap((row) => (row.reference_type === 'ORDER' && row.reference_id ? [row.reference_id] : []));
+      const orders = new Map(
+        referenced.length > 0 ? (await trx.selectFrom('orders_lookup').select(['id', 'order_code', 'status']).where('id', 'in', referenced).execute()).map((order) => [order.id, order]) : [],
+      );
+      const byId = new Map(inserted.map((row) => [row.id, row]));
+      return ids.map((id) => {
+        const row = byId.get(id)!;
+        const order = row.reference_type === 'ORDER' && row.reference_id ? orders.get(row.reference_id) : undefined;
         return {
           ...row,
-          created_at: row.created_at,
           reference_code: order?.order_code ?? (typeof row.metadata.order_code === 'string' ? row.metadata.order_code : null),
           reference_status: order?.status ?? (typeof row.metadata.status === 'string' ? row.metadata.status : null),
           read_at: null, seen_at: null, archived_at: null, actioned_at: null,
@@ -228,19 +233,23 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
       return Number(result.numAffectedRows ?? 0);
     },
 
-    /** Unread (not read, not archived) notifications of each viewer, in total and per priority. */
+    /**
+     * Unread (not read, not archived) notifications of each viewer, in total and per priority: three
+     * counter rows per priority (their own, their department's broadcasts, the broadcasts they have
+     * done with), kept by the tables' triggers in the transaction of every change (migration 20261202030000).
+     */
     async unreadCounts(viewers: readonly Viewer[]): Promise<Map<string, UnreadCounts>> {
       const counts = new Map(viewers.map((viewer) => [viewer.userId, emptyCounts()]));
       if (viewers.length === 0) return counts;
       const result = await sql<{ user_id: string; priority: Priority; unread: string }>`
-        SELECT v.user_id, n.priority, count(*) AS unread
+        SELECT v.user_id, c.priority, sum(c.unread) AS unread
         FROM unnest(${viewers.map((v) => v.userId)}::uuid[], ${viewers.map((v) => v.departmentCode)}::text[]) AS v (user_id, department_code)
-        JOIN notifications n ON n.deleted_at IS NULL
-          AND (n.user_id = v.user_id OR (n.user_id IS NULL AND n.department_code = v.department_code))
-        WHERE NOT EXISTS (
-          SELECT 1 FROM notification_receipts r
-          WHERE r.user_id = v.user_id AND r.notification_id = n.id AND (r.read_at IS NOT NULL OR r.archived_at IS NOT NULL))
-        GROUP BY v.user_id, n.priority`.execute(db);
+        CROSS JOIN LATERAL (
+          SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code IS NULL
+          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id IS NULL AND department_code = v.department_code
+          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code = v.department_code
+        ) AS c
+        GROUP BY v.user_id, c.priority`.execute(db);
       for (const row of result.rows) {
         const entry = counts.get(row.user_id)!;
         entry[row.priority] = Number(row.unread);

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@archipelago/platform';
 import type { EventEnvelope } from '@archipelago/platform/events';
@@ -7,6 +8,7 @@ import type { ReferenceValidator } from '@archipelago/platform/references';
 import type { NotificationDatabase, Priority } from '../database.ts';
 import type { Change, Realtime } from '../realtime/realtime.ts';
 import type { BadgeCounter } from './badges.ts';
+import { batched } from './batches.ts';
 import type { FeedFilters, NewNotification, NotificationRepository, NotificationView, Position, ReceiptField, UnreadCounts, Viewer } from './notification.repository.ts';
 import { notificationsOf } from './notification.rules.ts';
 
@@ -72,6 +74,18 @@ export function pruneAppliedEventsJob(repository: NotificationRepository, keepDa
 /** The rules of notifications: who sees what, per-user state, and every change told to the sockets after it commits. */
 export function notificationService(db: Kysely<NotificationDatabase>, repository: NotificationRepository, references: ReferenceValidator, badges: BadgeCounter, realtime: Realtime) {
   const insert = inserter(repository, realtime);
+  // Creates made at the same time share one transaction (one insert lock, one commit, one wake-up);
+  // each still marks its own Idempotency-Key in it (bound to its request), and a batch that fails
+  // is retried one by one, so a create fails only for its own reasons.
+  const createTogether = batched(async (pending: readonly { row: NewNotification; markWritten: (trx: Transaction<NotificationDatabase>) => Promise<void> }[]) => {
+    const created = await db.transaction().execute(async (trx) => {
+      const rows = await insert(trx, pending.map((one) => one.row));
+      for (const one of pending) await one.markWritten(trx);
+      return rows;
+    });
+    await realtime.changed(changeOfRows(created));
+    return created;
+  });
 
   return {
 
@@ -85,8 +99,8 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         { field: 'body.department_code', value: input.department_code, ref: 'department' },
         { field: 'body.user_id', value: input.user_id, ref: 'user' },
       ]);
-      const [created] = await db.transaction().execute(async (trx) => {
-        const rows = await insert(trx, [{
+      return createTogether({
+        row: {
           department_code: input.department_code ?? null,
           user_id: input.user_id ?? null,
           notification_type: input.notification_type,
@@ -97,12 +111,9 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
           reference_type: input.reference_type ?? null,
           metadata: input.metadata,
           created_by: createdBy,
-        }]);
-        await markIdempotentWrite(trx);
-        return rows;
+        },
+        markWritten: AsyncResource.bind((trx: Transaction<NotificationDatabase>) => markIdempotentWrite(trx)),
       });
-      await realtime.changed(changeOfRows([created!]));
-      return created!;
     },
 
     async feed(viewer: Viewer, filters: FeedFilters, page: { limit: number; page?: number; before?: Position }): Promise<FeedPage> {
