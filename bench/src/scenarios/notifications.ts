@@ -213,6 +213,37 @@ function cpuOf(system: RunningSystem, clientPids: readonly number[]) {
 const formatCpu = (cpu: Record<string, number>) => Object.entries(cpu).map(([name, percent]) => `${name} ${percent}%`).join(', ');
 const formatHops = (hops: Hops) => Object.entries(hops).map(([hop, s]) => `${hop} p50 ${s.p50Ms.toFixed(1)} / p99 ${s.p99Ms.toFixed(1)} ms`).join('; ');
 
+/**
+ * How long the machine makes anything wait while a phase runs: every 100 ms, a timer's lateness in
+ * the bench process and one `SELECT 1` round trip to PostgreSQL. On an idle machine both are well
+ * under a millisecond; what they are during the run is a floor under every hop above.
+ */
+async function probeMachine(system: RunningSystem) {
+  const client = await connect(system, 'notification');
+  const timer = new LatencyRecorder();
+  const roundTrip = new LatencyRecorder();
+  let running = true;
+  const probing = (async () => {
+    while (running) {
+      const asked = performance.now();
+      await sleep(100);
+      timer.record(Math.max(0, performance.now() - asked - 100));
+      const began = performance.now();
+      await client.query('SELECT 1');
+      roundTrip.record(performance.now() - began);
+    }
+  })();
+  return async () => {
+    running = false;
+    await probing;
+    await client.end();
+    return { timerLateness: timer.summary(), postgresRoundTrip: roundTrip.summary() };
+  };
+}
+
+const formatProbe = (probe: Awaited<ReturnType<Awaited<ReturnType<typeof probeMachine>>>>) =>
+  `a 100 ms timer late by p50 ${probe.timerLateness.p50Ms.toFixed(1)} / p99 ${probe.timerLateness.p99Ms.toFixed(1)} ms, SELECT 1 round trip p50 ${probe.postgresRoundTrip.p50Ms.toFixed(1)} / p99 ${probe.postgresRoundTrip.p99Ms.toFixed(1)} ms`;
+
 /** GET unread-count `times` times in a row through the gateway; its latency. */
 async function unreadCounts(gateway: string, headers: Headers, times: number) {
   const recorder = new LatencyRecorder();
@@ -230,7 +261,7 @@ export const notifications: Scenario = {
   name: 'notifications',
   title: `Notifications: ${SOCKETS.toLocaleString('en')} sockets of one department, end to end from an order; broadcast rate against bare Socket.IO`,
   built: true,
-  timeLimitS: { quick: 240, full: 420 },
+  timeLimitS: { quick: 240, full: 480 },
   async run(context) {
     const system = await context.system();
     const gateway = system.url('gateway');
@@ -261,9 +292,11 @@ export const notifications: Scenario = {
       return id;
     };
     const e2eCpu = cpuOf(system, clients.pids);
+    const e2eProbe = await probeMachine(system);
     const orders = await atRate(10, e2eSeconds, order, context.signal);
     const reached = await clients.settle(orders.keys, 10_000);
     const e2eCpuPercent = e2eCpu();
+    const e2eMachine = await e2eProbe();
     const e2e = new LatencyRecorder();
     for (const key of orders.keys) {
       const last = clients.lastArrival(key);
@@ -273,7 +306,7 @@ export const notifications: Scenario = {
     context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket; ${orders.failed.length} orders refused${orders.failed[0] ? `: ${orders.failed[0]}` : ''})`);
     const hops = await hopsOf(system, clients, returned);
     context.log(`  hops: ${formatHops(hops)}`);
-    context.log(`  CPU during it (% of one core): ${formatCpu(e2eCpuPercent)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
+    context.log(`  CPU during it (% of one core): ${formatCpu(e2eCpuPercent)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}; ${formatProbe(e2eMachine)}`);
 
     // Highest sustained broadcast rate: department broadcasts created through the API.
     let n = 0;
@@ -319,12 +352,26 @@ export const notifications: Scenario = {
     const sample = JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: 'Broadcast', message: 'A department broadcast from the bench', priority: 'NORMAL', metadata: {}, created_by: 'bench', read_at: null, seen_at: null, archived_at: null, actioned_at: null });
     // Keys unique over the whole ramp (atRate's index restarts at every step; a repeated key never completes).
     let bareN = 0;
+    const bareReturned = new Map<string, number>();
     const bareBroadcast = async () => {
       const id = `bare-${bareN++}`;
       const response = await fetch(`${bareUrl}/broadcast`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(JSON.parse(sample) as object), id }) });
       if (response.status !== 204) throw new Error(`bare broadcast answered ${response.status}`);
+      bareReturned.set(id, now());
       return id;
     };
+    // The same 10/s as the orders, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone.
+    const bareProbe = await probeMachine(system);
+    const bareRun = await atRate(10, e2eSeconds, bareBroadcast, context.signal);
+    await bareClients.settle(bareRun.keys, 10_000);
+    const bareMachine = await bareProbe();
+    const bareE2e = new LatencyRecorder();
+    for (const key of bareRun.keys) {
+      const last = bareClients.lastArrival(key);
+      if (last !== undefined) bareE2e.record(Math.max(0, last - bareReturned.get(key)!));
+    }
+    const bareEndToEnd = bareE2e.summary();
+    context.log(`bare Socket.IO at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${bareEndToEnd.p50Ms.toFixed(1)} ms, p99 ${bareEndToEnd.p99Ms.toFixed(1)} ms; ${formatProbe(bareMachine)}`);
     const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO', () => cpuMeters({ clients: () => bareClients.pids, 'bare server': () => [bare.pid] }));
     await stopBareClients();
     await stopBare();
@@ -333,6 +380,8 @@ export const notifications: Scenario = {
     const figures: Figure[] = [
       { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms', note: `${reached} of ${orders.keys.length} orders reached every socket; ${orders.failed.length} refused` },
       { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
+      { key: 'notifications.bare.e2e.p50', label: `bare Socket.IO, 10 broadcasts/s: POST returned → last of ${SOCKETS} sockets, p50`, value: round(bareEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.bare.e2e.p99', label: 'bare Socket.IO, 10 broadcasts/s: p99', value: round(bareEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
       { key: 'notifications.bare.deliveries', label: `bare Socket.IO: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(baseline.sustained), unit: 'deliveries/s', isBaseline: true },
       {
         key: 'notifications.deliveries', label: `notification service: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(ours.sustained), unit: 'deliveries/s',
@@ -346,12 +395,13 @@ export const notifications: Scenario = {
     ];
     return {
       figures,
-      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
         `Unread count: ${warm.total} unread broadcasts for the member; the served count is the in-process badge cache (exact, invalidated on every change); the first, uncached count is reported beside it.`,
-        'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy.',
+        'Hops (details.hops) come from the databases\' own timestamps on the same wall clock: core\'s outbox row (its transaction\'s start), the POST returning, the consumer\'s transaction (applied_events.applied_at), the insert (created_at), the first socket, the last socket. CPU per process group (details.e2eCpu, and per ramp step) is from /proc, as % of one core; the client processes\' own CPU is reported so that a saturated client shows.',
+        'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy. During the end to end run and the bare one, a probe measures what the machine makes anything wait (a 100 ms timer\'s lateness, a SELECT 1 round trip); the bare server at the same 10/s to the same clients is the floor of a 1,000-socket fan-out on this machine at that moment.',
       ],
     };
   },
