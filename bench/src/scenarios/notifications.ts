@@ -361,19 +361,37 @@ export const notifications: Scenario = {
       return id;
     };
     // The same 10/s as the orders, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone.
-    const bareProbe = await probeMachine(system);
-    const bareRun = await atRate(10, e2eSeconds, bareBroadcast, context.signal);
-    await bareClients.settle(bareRun.keys, 10_000);
-    const bareMachine = await bareProbe();
-    const bareE2e = new LatencyRecorder();
-    for (const key of bareRun.keys) {
-      const last = bareClients.lastArrival(key);
-      if (last !== undefined) bareE2e.record(Math.max(0, last - bareReturned.get(key)!));
-    }
-    const bareEndToEnd = bareE2e.summary();
-    context.log(`bare Socket.IO at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${bareEndToEnd.p50Ms.toFixed(1)} ms, p99 ${bareEndToEnd.p99Ms.toFixed(1)} ms; ${formatProbe(bareMachine)}`);
+    const bareAtTen = async (to: Clients, what: string) => {
+      const probe = await probeMachine(system);
+      const run = await atRate(10, e2eSeconds, bareBroadcast, context.signal);
+      await to.settle(run.keys, 10_000);
+      const machine = await probe();
+      const recorder = new LatencyRecorder();
+      for (const key of run.keys) {
+        const last = to.lastArrival(key);
+        if (last !== undefined) recorder.record(Math.max(0, last - bareReturned.get(key)!));
+      }
+      const summary = recorder.summary();
+      context.log(`${what} at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${summary.p50Ms.toFixed(1)} ms, p99 ${summary.p99Ms.toFixed(1)} ms; ${formatProbe(machine)}`);
+      return { summary, machine };
+    };
+    const { summary: bareEndToEnd, machine: bareMachine } = await bareAtTen(bareClients, 'bare Socket.IO');
     const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO', () => cpuMeters({ clients: () => bareClients.pids, 'bare server': () => [bare.pid] }));
     await stopBareClients();
+
+    // The same behind a bare TCP relay (the gateway's piping without its checks): the cost of one more hop.
+    const relayPort = await freePort();
+    const relay = startChildScript('servers/bare-proxy.ts', [String(relayPort), String(port)]);
+    const stopRelay = registerCleanup(() => relay.stop());
+    await relay.waitFor(/^listening$/, context.signal);
+    const relayedClients = await startClients(`http://127.0.0.1:${relayPort}`, 'none', CLIENT_PROCESSES, perProcess, context.signal);
+    const stopRelayedClients = registerCleanup(async () => void (await relayedClients.stop()));
+    const relayCpu = cpuMeters({ clients: () => relayedClients.pids, relay: () => [relay.pid], 'bare server': () => [bare.pid] });
+    const { summary: relayedEndToEnd, machine: relayedMachine } = await bareAtTen(relayedClients, 'bare Socket.IO behind a TCP relay');
+    const relayedCpu = relayCpu();
+    context.log(`  CPU during it: ${formatCpu(relayedCpu)}`);
+    await stopRelayedClients();
+    await stopRelay();
     await stopBare();
 
     const deliveries = (rate: number) => rate * SOCKETS;
@@ -382,6 +400,8 @@ export const notifications: Scenario = {
       { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
       { key: 'notifications.bare.e2e.p50', label: `bare Socket.IO, 10 broadcasts/s: POST returned → last of ${SOCKETS} sockets, p50`, value: round(bareEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
       { key: 'notifications.bare.e2e.p99', label: 'bare Socket.IO, 10 broadcasts/s: p99', value: round(bareEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.relayed.e2e.p50', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p50', value: round(relayedEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.relayed.e2e.p99', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p99', value: round(relayedEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
       { key: 'notifications.bare.deliveries', label: `bare Socket.IO: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(baseline.sustained), unit: 'deliveries/s', isBaseline: true },
       {
         key: 'notifications.deliveries', label: `notification service: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(ours.sustained), unit: 'deliveries/s',
@@ -395,7 +415,7 @@ export const notifications: Scenario = {
     ];
     return {
       figures,
-      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
