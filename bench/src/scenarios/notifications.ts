@@ -1,9 +1,11 @@
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '@archipelago/platform';
 import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
 import { startChildScript, type ChildScript } from '../lib/child-script.ts';
 import { registerCleanup } from '../lib/cleanup.ts';
 import { LatencyRecorder } from '../lib/latency.ts';
+import { CpuMeter } from '../lib/proc.ts';
 import { round } from '../lib/stats.ts';
 import { BENCH_ADMIN, type RunningSystem } from '../lib/system.ts';
 import { connect } from './baselines.ts';
@@ -17,6 +19,9 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 type Headers = Record<string, string>;
+/** What one client process reports of a notification: when its last and first socket had it. */
+interface Arrival { readonly last: number; readonly first: number; readonly firstWall: number }
+const wallNow = () => performance.timeOrigin + performance.now();
 
 async function json<T>(response: Response, what: string, status = 200): Promise<T> {
   if (response.status !== status) throw new Error(`${what} answered ${response.status} ${await response.text()}`);
@@ -42,14 +47,14 @@ async function member(gateway: string, admin: Headers, name: string) {
 
 /** The department's 1,000 sockets, over client processes; `done` is told when a key reached them all. */
 async function startClients(url: string, token: string, processes: number, perProcess: number, signal: AbortSignal) {
-  const arrivals = new Map<string, number[]>();
+  const arrivals = new Map<string, Arrival[]>();
   const waiters = new Set<() => void>();
   const clients: ChildScript[] = [];
   for (let i = 0; i < processes; i++) {
     clients.push(startChildScript('servers/socket-clients.ts', [url, token, String(perProcess)], (line) => {
-      const [kind, key, at] = line.split(' ');
+      const [kind, key, last, first, firstWall] = line.split(' ');
       if (kind !== 'done') return;
-      arrivals.set(key!, [...(arrivals.get(key!) ?? []), Number(at)]);
+      arrivals.set(key!, [...(arrivals.get(key!) ?? []), { last: Number(last), first: Number(first), firstWall: Number(firstWall) }]);
       for (const wake of [...waiters]) wake();
     }));
   }
@@ -58,8 +63,14 @@ async function startClients(url: string, token: string, processes: number, perPr
     /** When the last socket of every process had `key`, or undefined while some have not. */
     lastArrival: (key: string) => {
       const times = arrivals.get(key);
-      return times && times.length === processes ? Math.max(...times) : undefined;
+      return times && times.length === processes ? Math.max(...times.map((time) => time.last)) : undefined;
     },
+    /** When the first socket had `key`: monotonic and wall clock. */
+    firstArrival: (key: string) => {
+      const times = arrivals.get(key);
+      return times?.length ? { at: Math.min(...times.map((time) => time.first)), wall: Math.min(...times.map((time) => time.firstWall)) } : undefined;
+    },
+    pids: clients.map((client) => client.pid),
     /** Waits until every key has reached every socket, or `timeoutMs` passed; returns how many did. */
     async settle(keys: readonly string[], timeoutMs: number): Promise<number> {
       const deadline = performance.now() + timeoutMs;
@@ -99,15 +110,17 @@ async function atRate(rate: number, seconds: number, send: (i: number) => Promis
 }
 
 /** The highest rate of the ramp at which every broadcast reached every socket within a second after its step. */
-async function ramp(context: ScenarioContext, clients: Clients, broadcast: (i: number) => Promise<string>, what: string) {
+async function ramp(context: ScenarioContext, clients: Clients, broadcast: (i: number) => Promise<string>, what: string, cpu: () => () => Record<string, number>) {
   const seconds = context.quick ? 2 : 4;
   let sustained = 0;
-  const steps: { rate: number; sentPerSecond: number; delivered: number; sent: number; failed: number }[] = [];
+  const steps: { rate: number; sentPerSecond: number; delivered: number; sent: number; failed: number; cpu: Record<string, number> }[] = [];
   for (const rate of RAMP) {
+    const meter = cpu();
     const { keys, sentPerSecond, failed } = await atRate(rate, seconds, broadcast, context.signal);
     const delivered = await clients.settle(keys, 1_000);
-    steps.push({ rate, sentPerSecond: round(sentPerSecond, 1), delivered, sent: keys.length, failed: failed.length });
-    context.log(`${what}: ${rate}/s offered, ${sentPerSecond.toFixed(1)}/s sent, ${delivered}/${keys.length} reached all ${SOCKETS} sockets${failed.length ? `, ${failed.length} refused (${failed[0]})` : ''}`);
+    const used = meter();
+    steps.push({ rate, sentPerSecond: round(sentPerSecond, 1), delivered, sent: keys.length, failed: failed.length, cpu: used });
+    context.log(`${what}: ${rate}/s offered, ${sentPerSecond.toFixed(1)}/s sent, ${delivered}/${keys.length} reached all ${SOCKETS} sockets${failed.length ? `, ${failed.length} refused (${failed[0]})` : ''}; CPU ${formatCpu(used)}`);
     if (delivered < keys.length || failed.length > 0 || sentPerSecond < rate * 0.95) {
       await clients.settle(keys, 10_000); // let the backlog drain before the next measurement
       break;
@@ -135,6 +148,102 @@ async function fillTable(system: RunningSystem, rows: number): Promise<number> {
     await client.end();
   }
 }
+
+/** Milliseconds between two wall-clock moments of each order's path, summarised per hop. */
+type Hops = Record<string, ReturnType<LatencyRecorder['summary']>>;
+
+/**
+ * Where an order's end to end goes, from the databases' own timestamps (same machine, same wall
+ * clock): core's outbox row (its transaction's start), the POST returning, the notification
+ * consumer's transaction applying the event (applied_events.applied_at, its start), the insert
+ * (created_at, taken under the insert lock), the first socket and the last one.
+ */
+async function hopsOf(system: RunningSystem, clients: Clients, returned: ReadonlyMap<string, { at: number; wall: number }>): Promise<Hops> {
+  const ids = [...returned.keys()];
+  const [core, notification] = [await connect(system, 'core'), await connect(system, 'notification')];
+  try {
+    const events = await core.query<{ order_id: string; event_id: string; occurred: number }>(
+      `SELECT aggregate_id AS order_id, id::text AS event_id, extract(epoch FROM occurred_at) * 1000 AS occurred FROM core.outbox WHERE type = 'order.created' AND aggregate_id = ANY($1::text[])`, [ids]);
+    const applied = await notification.query<{ event_id: string; applied: number }>(
+      'SELECT event_id::text, extract(epoch FROM applied_at) * 1000 AS applied FROM notification.applied_events WHERE event_id = ANY($1::uuid[])', [events.rows.map((row) => row.event_id)]);
+    const inserted = await notification.query<{ order_id: string; inserted: number }>(
+      `SELECT reference_id::text AS order_id, extract(epoch FROM created_at) * 1000 AS inserted FROM notification.notifications WHERE reference_type = 'ORDER' AND reference_id = ANY($1::uuid[])`, [ids]);
+    const appliedAt = new Map(applied.rows.map((row) => [row.event_id, Number(row.applied)]));
+    const insertedAt = new Map(inserted.rows.map((row) => [row.order_id, Number(row.inserted)]));
+    const hops = {
+      'core transaction start → POST returned': new LatencyRecorder(),
+      'POST returned → consumer applies': new LatencyRecorder(),
+      'consumer applies → inserted': new LatencyRecorder(),
+      'inserted → first socket': new LatencyRecorder(),
+      'first socket → last socket': new LatencyRecorder(),
+    };
+    for (const event of events.rows) {
+      const back = returned.get(event.order_id)!;
+      const [apply, insert, first, last] = [appliedAt.get(event.event_id), insertedAt.get(event.order_id), clients.firstArrival(event.order_id), clients.lastArrival(event.order_id)];
+      if (apply === undefined || insert === undefined || first === undefined || last === undefined) continue;
+      hops['core transaction start → POST returned'].record(back.wall - Number(event.occurred));
+      hops['POST returned → consumer applies'].record(apply - back.wall);
+      hops['consumer applies → inserted'].record(insert - apply);
+      hops['inserted → first socket'].record(first.wall - insert);
+      hops['first socket → last socket'].record(last - first.at);
+    }
+    return Object.fromEntries(Object.entries(hops).map(([hop, recorder]) => [hop, recorder.summary()]));
+  } finally {
+    await Promise.all([core.end(), notification.end()]);
+  }
+}
+
+/** CPU of groups of processes from now until the returned function is called, as % of one core. */
+function cpuMeters(groups: Record<string, () => readonly number[]>) {
+  const meters = Object.entries(groups).map(([name, pids]) => [name, new CpuMeter(pids)] as const);
+  return () => Object.fromEntries(meters.map(([name, meter]) => [name, round(meter.read().percentOfOneCore, 0)]));
+}
+
+/** CPU of the processes on the path, and of the clients. */
+function cpuOf(system: RunningSystem, clientPids: readonly number[]) {
+  const services = system.servicePids();
+  return cpuMeters({
+    clients: () => clientPids,
+    gateway: () => [services.get('gateway') ?? 0],
+    notification: () => [services.get('notification') ?? 0],
+    core: () => [services.get('core') ?? 0],
+    postgres: () => system.postgresTree(),
+  });
+}
+
+const formatCpu = (cpu: Record<string, number>) => Object.entries(cpu).map(([name, percent]) => `${name} ${percent}%`).join(', ');
+const formatHops = (hops: Hops) => Object.entries(hops).map(([hop, s]) => `${hop} p50 ${s.p50Ms.toFixed(1)} / p99 ${s.p99Ms.toFixed(1)} ms`).join('; ');
+
+/**
+ * How long the machine makes anything wait while a phase runs: every 100 ms, a timer's lateness in
+ * the bench process and one `SELECT 1` round trip to PostgreSQL. On an idle machine both are well
+ * under a millisecond; what they are during the run is a floor under every hop above.
+ */
+async function probeMachine(system: RunningSystem) {
+  const client = await connect(system, 'notification');
+  const timer = new LatencyRecorder();
+  const roundTrip = new LatencyRecorder();
+  let running = true;
+  const probing = (async () => {
+    while (running) {
+      const asked = performance.now();
+      await sleep(100);
+      timer.record(Math.max(0, performance.now() - asked - 100));
+      const began = performance.now();
+      await client.query('SELECT 1');
+      roundTrip.record(performance.now() - began);
+    }
+  })();
+  return async () => {
+    running = false;
+    await probing;
+    await client.end();
+    return { timerLateness: timer.summary(), postgresRoundTrip: roundTrip.summary() };
+  };
+}
+
+const formatProbe = (probe: Awaited<ReturnType<Awaited<ReturnType<typeof probeMachine>>>>) =>
+  `a 100 ms timer late by p50 ${probe.timerLateness.p50Ms.toFixed(1)} / p99 ${probe.timerLateness.p99Ms.toFixed(1)} ms, SELECT 1 round trip p50 ${probe.postgresRoundTrip.p50Ms.toFixed(1)} / p99 ${probe.postgresRoundTrip.p99Ms.toFixed(1)} ms`;
 
 /** GET unread-count `times` times in a row through the gateway; its latency. */
 async function unreadCounts(gateway: string, headers: Headers, times: number) {
@@ -170,15 +279,16 @@ export const notifications: Scenario = {
   name: 'notifications',
   title: `Notifications: ${SOCKETS.toLocaleString('en')} sockets of one department, end to end from an order; broadcast rate against bare Socket.IO`,
   built: true,
-  timeLimitS: { quick: 240, full: 420 },
+  timeLimitS: { quick: 240, full: 480 },
   async run(context) {
     const system = await context.system();
     const gateway = system.url('gateway');
     const admin = await signIn(gateway, BENCH_ADMIN);
     const [staff, recipient] = [await member(gateway, admin.headers, 'bench-member'), await member(gateway, admin.headers, 'bench-recipient')];
 
-    context.log(`filling notifications with ${TABLE_ROWS.toLocaleString('en')} rows…`);
-    const fillMs = await fillTable(system, context.quick ? TABLE_ROWS / 10 : TABLE_ROWS);
+    const rows = context.quick ? TABLE_ROWS / 10 : TABLE_ROWS;
+    context.log(`filling notifications with ${rows.toLocaleString('en')} rows…`);
+    const fillMs = await fillTable(system, rows);
     const cold = await unreadCounts(gateway, recipient.headers, 1);
     const warm = await unreadCounts(gateway, recipient.headers, context.quick ? 200 : 1_000);
     context.log(`unread-count with the table filled: cold ${cold.p50Ms.toFixed(1)} ms, then p50 ${warm.p50Ms.toFixed(2)} ms, p99 ${warm.p99Ms.toFixed(2)} ms (total ${warm.total})`);
@@ -194,22 +304,29 @@ export const notifications: Scenario = {
 
     // End to end: POST /api/v1/orders returning → the last of the 1,000 sockets receiving notification:new.
     const e2eSeconds = context.quick ? 10 : 30;
-    const returned = new Map<string, number>();
+    const returned = new Map<string, { at: number; wall: number }>();
     const order = async (i: number) => {
       const response = await fetch(`${gateway}/api/v1/orders`, { method: 'POST', headers: admin.headers, body: JSON.stringify({ item_name: `Bench ${i}`, department_code: DEPARTMENT }) });
       const { id } = await json<{ id: string }>(response, 'POST /api/v1/orders', 201);
-      returned.set(id, now());
+      returned.set(id, { at: now(), wall: wallNow() });
       return id;
     };
+    const e2eCpu = cpuOf(system, clients.pids);
+    const e2eProbe = await probeMachine(system);
     const orders = await atRate(10, e2eSeconds, order, context.signal);
     const reached = await clients.settle(orders.keys, 10_000);
+    const e2eCpuPercent = e2eCpu();
+    const e2eMachine = await e2eProbe();
     const e2e = new LatencyRecorder();
     for (const key of orders.keys) {
       const last = clients.lastArrival(key);
-      if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!));
+      if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!.at));
     }
     const endToEnd = e2e.summary();
     context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket; ${orders.failed.length} orders refused${orders.failed[0] ? `: ${orders.failed[0]}` : ''})`);
+    const hops = await hopsOf(system, clients, returned);
+    context.log(`  hops: ${formatHops(hops)}`);
+    context.log(`  CPU during it (% of one core): ${formatCpu(e2eCpuPercent)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}; ${formatProbe(e2eMachine)}`);
 
     // Highest sustained broadcast rate: department broadcasts created through the API.
     let n = 0;
@@ -220,7 +337,7 @@ export const notifications: Scenario = {
       });
       return (await json<{ id: string }>(response, 'POST /api/v1/notifications', 201)).id;
     };
-    const ours = await ramp(context, clients, broadcast, 'notification service');
+    const ours = await ramp(context, clients, broadcast, 'notification service', () => cpuOf(system, clients.pids));
 
     // User notifications persisted and delivered per second: closed loop, 32 at a time, to one user's socket.
     const userSeconds = context.quick ? 3 : 10;
@@ -253,20 +370,58 @@ export const notifications: Scenario = {
     const bareClients = await startClients(bareUrl, 'none', CLIENT_PROCESSES, perProcess, context.signal);
     const stopBareClients = registerCleanup(async () => void (await bareClients.stop()));
     const sample = JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: 'Broadcast', message: 'A department broadcast from the bench', priority: 'NORMAL', metadata: {}, created_by: 'bench', read_at: null, seen_at: null, archived_at: null, actioned_at: null });
-    const bareBroadcast = async (i: number) => {
-      const id = `bare-${i}`;
+    // Keys unique over the whole ramp (atRate's index restarts at every step; a repeated key never completes).
+    let bareN = 0;
+    const bareReturned = new Map<string, number>();
+    const bareBroadcast = async () => {
+      const id = `bare-${bareN++}`;
       const response = await fetch(`${bareUrl}/broadcast`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(JSON.parse(sample) as object), id }) });
       if (response.status !== 204) throw new Error(`bare broadcast answered ${response.status}`);
+      bareReturned.set(id, now());
       return id;
     };
-    const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO');
+    // The same 10/s as the orders, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone.
+    const bareAtTen = async (to: Clients, what: string) => {
+      const probe = await probeMachine(system);
+      const run = await atRate(10, e2eSeconds, bareBroadcast, context.signal);
+      await to.settle(run.keys, 10_000);
+      const machine = await probe();
+      const recorder = new LatencyRecorder();
+      for (const key of run.keys) {
+        const last = to.lastArrival(key);
+        if (last !== undefined) recorder.record(Math.max(0, last - bareReturned.get(key)!));
+      }
+      const summary = recorder.summary();
+      context.log(`${what} at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${summary.p50Ms.toFixed(1)} ms, p99 ${summary.p99Ms.toFixed(1)} ms; ${formatProbe(machine)}`);
+      return { summary, machine };
+    };
+    const { summary: bareEndToEnd, machine: bareMachine } = await bareAtTen(bareClients, 'bare Socket.IO');
+    const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO', () => cpuMeters({ clients: () => bareClients.pids, 'bare server': () => [bare.pid] }));
     await stopBareClients();
+
+    // The same behind a bare TCP relay (the gateway's piping without its checks): the cost of one more hop.
+    const relayPort = await freePort();
+    const relay = startChildScript('servers/bare-proxy.ts', [String(relayPort), String(port)]);
+    const stopRelay = registerCleanup(() => relay.stop());
+    await relay.waitFor(/^listening$/, context.signal);
+    const relayedClients = await startClients(`http://127.0.0.1:${relayPort}`, 'none', CLIENT_PROCESSES, perProcess, context.signal);
+    const stopRelayedClients = registerCleanup(async () => void (await relayedClients.stop()));
+    const relayCpu = cpuMeters({ clients: () => relayedClients.pids, relay: () => [relay.pid], 'bare server': () => [bare.pid] });
+    const { summary: relayedEndToEnd, machine: relayedMachine } = await bareAtTen(relayedClients, 'bare Socket.IO behind a TCP relay');
+    const relayedCpu = relayCpu();
+    context.log(`  CPU during it: ${formatCpu(relayedCpu)}`);
+    await stopRelayedClients();
+    await stopRelay();
     await stopBare();
 
     const deliveries = (rate: number) => rate * SOCKETS;
     const figures: Figure[] = [
       { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms', note: `${reached} of ${orders.keys.length} orders reached every socket; ${orders.failed.length} refused` },
       { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
+      { key: 'notifications.bare.e2e.p50', label: `bare Socket.IO, 10 broadcasts/s: POST returned → last of ${SOCKETS} sockets, p50`, value: round(bareEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.bare.e2e.p99', label: 'bare Socket.IO, 10 broadcasts/s: p99', value: round(bareEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.relayed.e2e.p50', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p50', value: round(relayedEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
+      { key: 'notifications.relayed.e2e.p99', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p99', value: round(relayedEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
       { key: 'notifications.bare.deliveries', label: `bare Socket.IO: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(baseline.sustained), unit: 'deliveries/s', isBaseline: true },
       {
         key: 'notifications.deliveries', label: `notification service: highest sustained broadcast rate to ${SOCKETS} sockets`, value: deliveries(ours.sustained), unit: 'deliveries/s',
@@ -281,12 +436,13 @@ export const notifications: Scenario = {
     ];
     return {
       figures,
-      details: { endToEnd, reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm, changed }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm, changed }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
         `Unread count: ${warm.total} unread broadcasts for the member; the served count is the in-process badge cache (exact, invalidated on every change); the first, uncached count is reported beside it.`,
-        'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy.',
+        'Hops (details.hops) come from the databases\' own timestamps on the same wall clock: core\'s outbox row (its transaction\'s start), the POST returning, the consumer\'s transaction (applied_events.applied_at), the insert (created_at), the first socket, the last socket. CPU per process group (details.e2eCpu, and per ramp step) is from /proc, as % of one core; the client processes\' own CPU is reported so that a saturated client shows.',
+        'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy. During the end to end run and the bare one, a probe measures what the machine makes anything wait (a 100 ms timer\'s lateness, a SELECT 1 round trip); the bare server at the same 10/s to the same clients is the floor of a 1,000-socket fan-out on this machine at that moment.',
       ],
     };
   },

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
 import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
@@ -21,6 +22,31 @@ describe('the event feed', async () => {
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'after' }] });
     await producer.close();
+  });
+
+  it('answers a waiting reader once an older transaction that held its events back ends (no NOTIFY says so)', async () => {
+    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
+    // The poll is far longer than the wait: only a re-read of held-back events can answer in time.
+    await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: database.db, listenUrl: database.appUrl, pollMs: 60_000 });
+    const reader = asPrincipal(producer, 'core');
+    const head = (await reader.inject({ url: '/internal/v1/events/head' })).json<{ position: string | null }>().position;
+    const holder = new pg.Client({ connectionString: database.appUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_current_xact_id()'); // an older transaction id, still running
+      await database.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'thing.created', aggregateType: 'thing', aggregateId: 'HELD', aggregateVersion: 1, payload: { code: 'HELD', label: 'held' } }]));
+      const waiting = reader.inject({ url: `/internal/v1/events?waitMs=30000${head ? `&after=${head}` : ''}` })
+        .then((response) => response.json<{ events: { aggregate: { id: string } }[] }>().events.map((event) => event.aggregate.id));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // it has read once, and found the event held back
+      await holder.query('COMMIT');
+      // Without a re-read it would wait for the poll or its 30 s (the poll's wake-up is past the wait).
+      const gaveUp = new Promise((resolve) => setTimeout(() => resolve('no answer 10 s after the holder ended'), 10_000));
+      expect(await Promise.race([waiting, gaveUp])).toEqual(['HELD']);
+    } finally {
+      await holder.end();
+      await producer.close();
+    }
   });
 });
 

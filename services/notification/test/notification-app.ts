@@ -80,6 +80,8 @@ export interface NotificationTestOptions {
   readonly logger?: Logger;
   /** Several instances share this Redis (badge cache, Socket.IO adapter). */
   readonly redisUrl?: string;
+  /** Live delivery's fallback poll (default 1 s); a long one leaves delivery to the wake-ups alone. */
+  readonly pollMs?: number;
 }
 
 type Counts = { total: number; CRITICAL: number; HIGH: number; NORMAL: number; LOW: number };
@@ -112,6 +114,7 @@ export async function notificationTestApp(options: NotificationTestOptions = {})
       peer: peerUrls('notification', { iam: identity.url, core: peers.coreUrl, masterdata: peers.masterdataUrl }),
       auth: createAuth({ sources: remoteAuthSources(identity.url, { credentials: testCredentials('notification') }), sessionTtlMs: 0 }),
       archives: options.archives === 'env' ? undefined : (options.archives ?? fileObjectStore(archiveDir)),
+      pollMs: options.pollMs,
     });
   const apps: NotificationApp[] = [];
   for (let i = 0; i < (options.instances ?? 1); i++) apps.push(await build());

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestUser } from '@archipelago/platform/testing/identity';
@@ -5,6 +6,7 @@ import { notificationTestApp } from './notification-app.ts';
 
 interface Pushed {
   id: string;
+  reference_id?: string | null;
   title: string;
   cursor: string;
 }
@@ -41,7 +43,8 @@ function recorder(socket: Socket) {
 }
 
 describe('real time over Socket.IO', async () => {
-  const { server, identity, as } = await notificationTestApp();
+  // No fallback poll within the tests: every delivery below comes from a commit's wake-up.
+  const { server, identity, as, peers } = await notificationTestApp({ pollMs: 3_600_000 });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   const admin = await as(identity.user({ roles: ['admin'], departmentCode: 'LAB' }));
   const opened: Socket[] = [];
@@ -118,6 +121,13 @@ describe('real time over Socket.IO', async () => {
     const live = await create({ department_code: 'LAB', title: 'live' });
     await back.until(() => back.notifications.some((n) => n.id === live.id), 'the live one');
     expect(back.notifications.map((n) => n.title)).toEqual([...missed.map((n) => n.title), 'live']);
+  });
+
+  it("pushes the consumer's notification of core's order.created at once, woken by its commit (not by the poll)", async () => {
+    const member = await openAs(lab);
+    const order = { id: randomUUID(), order_code: 'ORD-WAKE-1', item_name: 'Pipettes', quantity: 1, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 };
+    await peers.publish('order.created', order);
+    await member.until(() => member.notifications.some((n) => n.reference_id === order.id), 'the order\'s notification');
   });
 
   it('closes', () => {

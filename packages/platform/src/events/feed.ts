@@ -5,7 +5,7 @@ import Type from 'typebox';
 import type { HttpServer } from '../http.ts';
 import { AppError } from '../errors.ts';
 import { feedReaders } from '../internal-auth/guard.ts';
-import { formatPosition, isBefore, outboxChannel, outboxHead, parsePosition, prunedThrough, readOutbox } from './outbox.ts';
+import { formatPosition, isBefore, outboxChannel, outboxHead, parsePosition, prunedThrough, readOutboxPage } from './outbox.ts';
 
 export interface EventFeedOptions<DB> {
   /** Registry key of this (producing) service. */
@@ -18,6 +18,9 @@ export interface EventFeedOptions<DB> {
   /** How often a waiting request re-reads when no wake-up arrives. */
   readonly pollMs?: number;
 }
+
+// A reader whose events are held back re-reads after 2, 4, 8 … ms (up to pollMs).
+const HELD_BACK_FIRST_MS = 2;
 
 /**
  * Serves the outbox as a long-polling feed (the default transport's producer side):
@@ -64,12 +67,15 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
           extensions: { prunedThrough: formatPosition(pruned) },
         });
       }
-      const read = () => readOutbox(options.db, options.source, { after, limit: request.query.limit });
+      const read = () => readOutboxPage(options.db, options.source, { after, limit: request.query.limit });
       const deadline = Date.now() + request.query.waitMs;
-      let events = await read();
+      let { events, heldBack } = await read();
+      let heldFor = 0;
       while (events.length === 0 && Date.now() < deadline && !request.raw.destroyed && !closing) {
-        await nextWake(wake, Math.min(pollMs, deadline - Date.now()));
-        events = await read();
+        // Committed events held back by an older transaction: no NOTIFY says when it ends, so look again soon.
+        heldFor = heldBack ? Math.min(heldFor * 2 || HELD_BACK_FIRST_MS, pollMs) : 0;
+        await nextWake(wake, Math.min(heldBack ? heldFor : pollMs, deadline - Date.now()));
+        ({ events, heldBack } = await read());
       }
       return { events };
     },

@@ -121,15 +121,31 @@ export function parsePosition(text: string, field = 'after'): OutboxPosition {
  * stores the last position it applied never misses an event.
  */
 export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { after?: OutboxPosition; limit: number }): Promise<EventEnvelope[]> {
+  return (await readOutboxPage(db, source, options)).events;
+}
+
+/**
+ * `readOutbox`, and whether committed rows follow that are held back (an older transaction, of any
+ * database of the cluster, is still running): they become readable when it ends, which no
+ * NOTIFY of this outbox announces, so a waiting reader should look again soon.
+ */
+export async function readOutboxPage<DB>(db: Kysely<DB>, source: string, options: { after?: OutboxPosition; limit: number }): Promise<{ events: EventEnvelope[]; heldBack: boolean }> {
   const after = options.after ?? { txId: '0', seq: 0 };
-  const { rows } = await sql<OutboxRow>`
-    SELECT tx_id::text AS tx_id, seq, id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata, occurred_at
+  // Ordered by tx_id, the settled rows (tx_id < xmin) come before every held-back one.
+  const { rows } = await sql<OutboxRow & { settled: boolean }>`
+    SELECT tx_id::text AS tx_id, seq, id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata, occurred_at,
+           tx_id < pg_snapshot_xmin(pg_current_snapshot()) AS settled
     FROM outbox
     WHERE (tx_id, seq) > (${after.txId}::xid8, ${after.seq}::bigint)
-      AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY outbox.tx_id, outbox.seq -- the columns: a bare tx_id would sort the text alias ('1002' < '967')
     LIMIT ${options.limit}`.execute(db);
-  return rows.map((row) => ({
+  const settled = rows.findIndex((row) => !row.settled);
+  const readable = settled === -1 ? rows : rows.slice(0, settled);
+  return { events: readable.map((row) => toEnvelope(source, row)), heldBack: settled !== -1 };
+}
+
+function toEnvelope(source: string, row: OutboxRow): EventEnvelope {
+  return {
     id: row.id,
     type: row.type,
     source,
@@ -138,7 +154,7 @@ export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { 
     payload: row.payload,
     metadata: row.metadata,
     position: formatPosition({ txId: row.tx_id, seq: row.seq }),
-  }));
+  };
 }
 
 /**

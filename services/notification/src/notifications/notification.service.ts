@@ -47,10 +47,11 @@ const changeOfRows = (rows: readonly NotificationView[]): Change => ({
   created: rows.length > 0,
 });
 
-// Inserts, and announces at commit that there is something to deliver (the consumer commits on its own).
-const inserter = (repository: NotificationRepository, realtime: Realtime) => async (trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]) => {
+// Inserts, and announces at commit that there is something to deliver: to the other instances when
+// this one follows its commit with `realtime.changed`, to every instance when it cannot (the consumer).
+const inserter = (repository: NotificationRepository, realtime: Realtime, audience: 'others' | 'everyone' = 'others') => async (trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]) => {
   const created = await repository.insert(trx, rows);
-  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created)));
+  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created), audience));
   return created;
 };
 
@@ -59,7 +60,8 @@ const inserter = (repository: NotificationRepository, realtime: Realtime) => asy
  * transaction (one effect per event), for events not applied before — a redelivered one makes none.
  */
 export function orderEventHandler(repository: NotificationRepository, realtime: Realtime) {
-  const insert = inserter(repository, realtime);
+  // The platform's consumer commits the transaction: this instance hears of it by LISTEN, like the others.
+  const insert = inserter(repository, realtime, 'everyone');
   return async (trx: Transaction<NotificationDatabase>, events: readonly EventEnvelope[]): Promise<void> => {
     const fresh = await repository.firstApplications(trx, events.map((event) => event.id));
     await insert(trx, events.filter((event) => fresh.has(event.id)).flatMap(notificationsOf));

@@ -33,8 +33,12 @@ export interface RealtimeOptions {
 export interface Realtime {
   /** Called after a commit of this instance: resolves once cached counts are dropped; then delivers and pushes badges. */
   changed(change: Change): Promise<void>;
-  /** What to announce in the committing transaction so other instances follow (see `announce`). */
-  announcement(change: Change): string;
+  /**
+   * What to announce in the committing transaction so other instances follow (see `announce`);
+   * `everyone`: this instance too, for a commit it does not follow itself with `changed` (the
+   * event consumer's, which commits inside the platform's consumer).
+   */
+  announcement(change: Change, audience?: 'others' | 'everyone'): string;
   /** Resolves once everything committed so far has been delivered (tests, shutdown). */
   settled(): Promise<void>;
   /** The Socket.IO server (with REDIS_URL, its rooms span every instance). */
@@ -118,7 +122,7 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
 
   const received = (payload: string) => {
     try {
-      const change = JSON.parse(payload) as Change & { instance: string };
+      const change = JSON.parse(payload) as Change & { instance?: string };
       if (change.instance === instance) return;
       void forget(change).then(() => follow(change));
     } catch {
@@ -180,7 +184,7 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
       await forget(change);
       follow(change);
     },
-    announcement: (change) => JSON.stringify({ ...change, instance }),
+    announcement: (change, audience = 'others') => JSON.stringify(audience === 'others' ? { ...change, instance } : change),
     async settled() {
       await queue;
     },
