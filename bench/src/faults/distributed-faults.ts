@@ -76,7 +76,7 @@ async function killBroker(context: FaultContext, name: 'Redis' | 'RabbitMQ'): Pr
   const startedAt = now();
   process.kill(target, 'SIGKILL');
   const back = await until(context, () => restartLines(context.system, restarted)[before], startedAt);
-  return `${name} (pid ${target}) SIGKILLed; ${back ? `the CLI started it again on the same port and data, answering after ${seconds(back.ms)} (pid ${back.value[2]})` : 'NOT restarted within the window'}`;
+  return `${name} (pid ${target}) SIGKILLed; ${back ? `the CLI started it again on the same port, answering after ${seconds(back.ms)} (pid ${back.value[2]})` : 'NOT restarted within the window'}`;
 }
 
 /** The faults of the distributed run, by name, in the order of the full run. */

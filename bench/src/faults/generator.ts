@@ -1,4 +1,4 @@
-import type { GatewayClient } from './client.ts';
+import { isFinal, type GatewayClient } from './client.ts';
 import { isOk, sleep, type Outcome } from './timeline.ts';
 
 /** A label the generator created, and what it was last told about it. */
@@ -99,5 +99,5 @@ export function startGenerator(client: GatewayClient, ledger: Ledger, run: strin
   };
 }
 
-// Refused before any effect: a 4xx (after retries, not a 409 in progress).
-const isRefused = (outcome: Outcome) => typeof outcome === 'number' && outcome >= 400 && outcome < 500;
+// Refused before any effect: a final 4xx (a 409 "in progress" that outlived the retries is not).
+const isRefused = (outcome: Outcome) => isFinal(outcome) && !isOk(outcome);
