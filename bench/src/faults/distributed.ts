@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import { registerCleanup } from '../lib/cleanup.ts';
 import { BENCH_ADMIN, buildDist, RunningSystem } from '../lib/system.ts';
 import { makeDataDir } from '../lib/temp.ts';
 import { check, type Databases } from './check.ts';
@@ -60,6 +61,12 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
     env: { JWT_ACCESS_TTL_SECONDS: '3600', LOOKUP_RECONCILE_AT: 'off' },
   });
   const listeners: Listener[] = [];
+  let generator: { stop(): Promise<void> } | undefined;
+  // However the run ends (a test's timeout included): no load left running, no socket reconnecting.
+  const quiet = registerCleanup(async () => {
+    await generator?.stop();
+    for (const listener of listeners) listener.close();
+  });
   try {
     say(`Distributed system ready in ${(readyMs / 1000).toFixed(1)} s (data in ${dir.path})`);
     const gateway = system.url('gateway');
@@ -73,7 +80,7 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
     const run = Date.now().toString(36).toUpperCase().slice(-4);
     const ledger: Ledger = { labels: [], orders: [] };
     const workers = options.workers ?? 4;
-    const generator = startGenerator(client, ledger, run, workers);
+    generator = startGenerator(client, ledger, run, workers);
     const windows: FaultWindow[] = [];
     try {
       say(`Load: ${workers} loops through the gateway (label creates and updates, orders and status changes, reads); warming up ${options.warmupS ?? 15} s`);
@@ -118,7 +125,7 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
     say(`Last CLI output:\n${system.output().split('\n').slice(-40).join('\n')}`);
     throw error;
   } finally {
-    for (const listener of listeners) listener.close();
+    await quiet();
     await system.stop();
     await dir.remove();
   }
