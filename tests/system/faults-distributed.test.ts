@@ -18,14 +18,13 @@ describe.skipIf((!rabbitmqInstalled || !redisInstalled) && !process.env.CI)('the
   });
 
   it('loses nothing and applies nothing twice when the relay leader and RabbitMQ are killed under load', async () => {
-    const timer = setTimeout(() => abort.abort(), 170_000);
+    const timer = setTimeout(() => abort.abort(), 230_000);
     try {
       const result = await runDistributedFaults({ faults: ['relay-leader', 'rabbitmq'], signal: abort.signal, say: (line) => lines.push(line), observeS: 15, warmupS: 5, workers: 3, departmentSockets: 2 });
+      // No loss, no duplicate effect, and everything killed came back (core's instance, its relay's leadership, the broker).
       expect(result.problems, lines.join('\n')).toEqual([]);
-      // Both came back: the killed core instance and the broker.
-      expect(result.faults.map((f) => f.note).join('\n'), lines.join('\n')).not.toMatch(/NOT |NO instance/);
     } finally {
       clearTimeout(timer);
     }
-  }, 180_000);
+  }, 240_000);
 });

@@ -149,3 +149,16 @@ export const FAULTS: Record<string, Fault> = {
     },
   },
 };
+
+/**
+ * Waits until everything a fault took away is back: the gateway sees every instance of every
+ * service ready, and an instance of core leads its relay. The time it took, or undefined.
+ */
+export async function waitWhole(context: FaultContext, gateway: string, timeoutMs: number): Promise<number | undefined> {
+  const whole = async () => {
+    const health = await fetch(`${gateway}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.json() as Promise<{ status: string; services: Record<string, { instances?: { ready: number; of: number } }> }>, () => undefined);
+    const everyInstance = health?.status === 'ready' && Object.values(health.services).every((s) => !s.instances || s.instances.ready === s.instances.of);
+    return everyInstance && (await relayLeader(context, PRODUCER)) ? true : undefined;
+  };
+  return (await until({ ...context, observeMs: timeoutMs }, whole))?.ms;
+}

@@ -16,7 +16,7 @@ import { BENCH_ADMIN, buildDist, RunningSystem } from '../lib/system.ts';
 import { makeDataDir } from '../lib/temp.ts';
 import { check, type Databases } from './check.ts';
 import { gatewayClient, type GatewayClient, type Recorder } from './client.ts';
-import { FAULTS, type FaultContext } from './distributed-faults.ts';
+import { FAULTS, waitWhole, type FaultContext } from './distributed-faults.ts';
 import { DEPARTMENT, startGenerator, type Ledger } from './generator.ts';
 import { loggedCauses } from './logs.ts';
 import { listen, type Listener } from './sockets.ts';
@@ -82,10 +82,11 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
     const workers = options.workers ?? 4;
     generator = startGenerator(client, ledger, run, workers);
     const windows: FaultWindow[] = [];
+    let wholeMs: number | undefined;
+    const context: FaultContext = { system, databases, signal, observeMs };
     try {
       say(`Load: ${workers} loops through the gateway (label creates and updates, orders and status changes, reads); warming up ${options.warmupS ?? 15} s`);
       await sleep((options.warmupS ?? 15) * 1000);
-      const context: FaultContext = { system, databases, signal, observeMs };
       for (const name of options.faults) {
         if (signal.aborted) break;
         const window: FaultWindow = { name, startedAt: now(), endedAt: 0, note: '' };
@@ -96,6 +97,9 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
         window.endedAt = now();
         say(`  ${window.note}`);
       }
+      // What died must come back, if not within its window then now (the load keeps running meanwhile).
+      wholeMs = await waitWhole(context, gateway, 90_000);
+      say(wholeMs === undefined ? '✗ the system was NOT whole again within 90 s after the last fault' : `Every instance ready and core's relay led ${(wholeMs / 1000).toFixed(1)} s after the last fault's window`);
     } finally {
       await generator.stop();
     }
@@ -119,8 +123,9 @@ export async function runDistributedFaults(options: DistributedOptions): Promise
       say('Responses 5xx other than 503 (status, request, request id) and what the services logged for them:');
       for (const line of recorder.unexpected.slice(0, 20)) say(`   ${line}${causes.get(line.split(' ').at(-1)!) ? `\n      ${causes.get(line.split(' ').at(-1)!)}` : ''}`);
     }
-    say(verdict.problems.length === 0 ? 'PASSED: lost = 0, duplicate effects = 0' : `FAILED: ${verdict.problems.join('; ')}`);
-    return { problems: verdict.problems, faults };
+    say(verdict.problems.length === 0 && wholeMs !== undefined ? 'PASSED: lost = 0, duplicate effects = 0, everything came back' : `FAILED: ${[...verdict.problems, ...(wholeMs === undefined ? ['not whole again'] : [])].join('; ')}`);
+    const problems = [...verdict.problems, ...(wholeMs === undefined ? ['the system was not whole again within 90 s after the last fault'] : [])];
+    return { problems, faults };
   } catch (error) {
     say(`Last CLI output:\n${system.output().split('\n').slice(-40).join('\n')}`);
     throw error;
