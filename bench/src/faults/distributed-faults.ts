@@ -85,12 +85,15 @@ export const FAULTS: Record<string, Fault> = {
     async inject(context) {
       const leader = await relayLeader(context, PRODUCER);
       if (!leader) return `no instance of ${PRODUCER} holds its relay lock: nothing killed`;
+      // The takeover is watched from the kill on, while the supervisor restarts the killed instance.
       const startedAt = now();
-      const note = await killService(context, leader[0], leader[1], `${PRODUCER}'s relay leader`);
-      const next = await until(context, async () => {
-        const now = await relayLeader(context, PRODUCER);
-        return now && now[1] !== leader[1] ? now : undefined;
-      }, startedAt);
+      const [note, next] = await Promise.all([
+        killService(context, leader[0], leader[1], `${PRODUCER}'s relay leader`),
+        until(context, async () => {
+          const current = await relayLeader(context, PRODUCER);
+          return current && current[1] !== leader[1] ? current : undefined;
+        }, startedAt),
+      ]);
       return `${note}; relay leadership held again by ${next ? `${next.value[0]} ${seconds(next.ms)} after the kill` : 'NO instance within the window'}`;
     },
   },
