@@ -48,8 +48,8 @@ async function relayLeader(context: FaultContext, service: string): Promise<[key
     const owner = tcpSocketOwner(port, instances.map(([, pid]) => pid));
     if (owner !== undefined) return instances.find(([, pid]) => pid === owner);
   }
-  // Held by a process the CLI has not printed as ready yet (a restarted instance).
-  return sessions.length > 0 ? [`a new instance of ${service}`, -1] : undefined;
+  // A session no live instance owns is the killed leader's, until its backend notices (or a restarted instance's not printed yet).
+  return undefined;
 }
 
 // SIGKILL, then the supervisor's restart as the CLI prints it (a new pid for the same key).
