@@ -1,326 +1,36 @@
 /**
- * The fault run: `npm run test:faults`. Starts the system as `npm start` does (fresh data
- * directory, free loopback ports), drives steady load through the gateway (label and order
- * creates, reads), and injects in turn: a SIGKILL of the postmaster, a storm of terminated
- * backends, and a 20 s SIGSTOP of core. For each it prints the responses by status, the time
- * until throughput is steady again, and a ledger check: every create acknowledged with a 2xx
- * exists exactly once, and nothing was created that the generator was told failed. About 4
- * minutes; stops everything it started, also on failure or Ctrl-C.
+ * `npm run test:faults [-- fault …]`: the embedded fault run (embedded.ts).
+ * `npm run test:faults:distributed [-- [--observe=S] [--warmup=S] fault …]`: the distributed one (distributed.ts).
+ * Either stops everything it started, also on failure, timeout or Ctrl-C.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { availableParallelism, loadavg } from 'node:os';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import process from 'node:process';
-import pg from 'pg';
 import { runAllCleanups } from '../lib/cleanup.ts';
-import { BENCH_ADMIN, buildDist, RunningSystem } from '../lib/system.ts';
-import { makeDataDir } from '../lib/temp.ts';
-
-const WORKERS = 6;
-/** Seconds of load before the first fault, and the baseline window before each fault. */
-const WARMUP_S = 10;
-const BASELINE_S = 10;
-/** How long each fault is watched for recovery before the next. */
-const OBSERVE_S = 40;
-const FREEZE_S = 20;
-const REQUEST_TIMEOUT_MS = 15_000;
-
-type Outcome = number | 'timeout' | 'network';
-
-interface Create {
-  readonly kind: 'label' | 'order';
-  readonly marker: string;
-  readonly sentAt: number;
-  outcome?: Outcome;
-  answeredAt?: number;
-}
-
-interface FaultWindow {
-  readonly name: string;
-  readonly startedAt: number;
-  endedAt: number;
-  note: string;
-}
-
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const now = () => performance.now();
-
-/** Faults to inject, in order: all three by default, or those named (repeats allowed), e.g. `-- storm storm`. */
-const FAULTS = ['postmaster', 'storm', 'freeze'];
+import { DISTRIBUTED_FAULTS, runDistributedFaults } from './distributed.ts';
+import { EMBEDDED_FAULTS, runEmbeddedFaults } from './embedded.ts';
 
 async function main(): Promise<void> {
-  const selected = process.argv.slice(2).length > 0 ? process.argv.slice(2) : FAULTS;
-  const unknown = selected.filter((name) => !FAULTS.includes(name));
-  if (unknown.length > 0) throw new Error(`unknown fault ${unknown.join(', ')} (have ${FAULTS.join(', ')})`);
-  const began = now();
+  const args = process.argv.slice(2);
+  const distributed = args.includes('--distributed');
+  const option = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
+  const names = args.filter((arg) => !arg.startsWith('--'));
+  const known = distributed ? DISTRIBUTED_FAULTS : EMBEDDED_FAULTS;
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0) throw new Error(`unknown fault ${unknown.join(', ')} (have ${known.join(', ')})`);
+  const selected = names.length > 0 ? names : known;
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   // The run is bounded whatever happens.
-  const deadline = setTimeout(() => abort.abort(), 6 * 60_000);
+  const deadline = setTimeout(() => abort.abort(), (distributed ? 10 : 6) * 60_000);
   deadline.unref();
-
-  log('Building dist/ …');
-  await buildDist();
-  const dir = await makeDataDir('faults');
-  process.env.JWT_ACCESS_TTL_SECONDS = '3600'; // one sign-in for the whole run
-  const { system, readyMs } = await RunningSystem.start(dir.path, abort.signal);
-  log(`System ready in ${(readyMs / 1000).toFixed(1)} s (data in ${dir.path})`);
-  const gateway = system.url('gateway');
-  const login = await fetch(`${gateway}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(BENCH_ADMIN),
+  if (!distributed) return runEmbeddedFaults(selected, abort);
+  const result = await runDistributedFaults({
+    faults: selected,
+    signal: abort.signal,
+    say: (line) => process.stdout.write(`${line}\n`),
+    observeS: option('observe') === undefined ? undefined : Number(option('observe')),
+    warmupS: option('warmup') === undefined ? undefined : Number(option('warmup')),
   });
-  if (login.status !== 200) throw new Error(`sign-in failed: HTTP ${login.status}`);
-  const headers = { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}`, 'content-type': 'application/json' };
-
-  // The load: every response is recorded with its time; creates carry a unique marker.
-  const responses: { at: number; outcome: Outcome }[] = [];
-  const creates: Create[] = [];
-  const failedRequests: string[] = [];
-  const run = Date.now().toString(36).toUpperCase().slice(-4);
-  let counter = 0;
-  let loading = true;
-  const request = async (method: string, url: string, body?: unknown): Promise<Outcome> => {
-    try {
-      const response = await fetch(`${gateway}${url}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      await response.arrayBuffer();
-      if (response.status >= 500 && response.status !== 503) failedRequests.push(`${response.status} ${method} ${url} ${response.headers.get('x-request-id') ?? ''}`);
-      return response.status;
-    } catch (error) {
-      return (error as Error).name === 'TimeoutError' ? 'timeout' : 'network';
-    }
-  };
-  const worker = async (index: number) => {
-    for (let i = 0; loading; i++) {
-      const pick = (i + index) % 5;
-      let outcome: Outcome;
-      if (pick === 0) {
-        const create: Create = { kind: 'label', marker: `F${run}${(counter++).toString(36).toUpperCase()}`.slice(0, 10), sentAt: now() };
-        creates.push(create);
-        outcome = create.outcome = await request('POST', '/api/v1/labels', { code: create.marker, label: 'Fault run', display_name: 'Fault run' });
-        create.answeredAt = now();
-      } else if (pick === 1) {
-        const create: Create = { kind: 'order', marker: `fault-${run}-${counter++}`, sentAt: now() };
-        creates.push(create);
-        outcome = create.outcome = await request('POST', '/api/v1/orders', { item_name: create.marker, department_code: 'LAB' });
-        create.answeredAt = now();
-      } else {
-        outcome = await request('GET', pick % 2 === 0 ? '/api/v1/labels?limit=20' : '/api/v1/orders?limit=20');
-      }
-      responses.push({ at: now(), outcome });
-      if (typeof outcome !== 'number' || outcome >= 500) await sleep(50); // as a polite client would
-    }
-  };
-  const workers = Array.from({ length: WORKERS }, (_, i) => worker(i));
-
-  const superuser = {
-    host: '127.0.0.1',
-    port: system.ports.postgres,
-    user: 'postgres',
-    password: (await readFile(path.join(dir.path, 'postgres/superuser-password'), 'utf8')).trim(),
-  };
-  const faults: FaultWindow[] = [];
-  const exitsBefore = () => (system.output().match(/✗ \S+ exited \(/g) ?? []).length;
-
-  try {
-    log(`Load: ${WORKERS} workers through the gateway (creates of labels and orders, reads); warming up ${WARMUP_S} s`);
-    await sleep((WARMUP_S + BASELINE_S) * 1000);
-
-    const postmasterKill = async () => {
-      const window: FaultWindow = { name: 'postmaster SIGKILL', startedAt: now(), endedAt: 0, note: '' };
-      faults.push(window);
-      const exits = exitsBefore();
-      const postmaster = Number((await readFile(path.join(dir.path, 'postgres/pgdata/postmaster.pid'), 'utf8')).split('\n')[0]);
-      process.kill(postmaster, 'SIGKILL');
-      const restartedLine = /✓ PostgreSQL restarted in ([\d.]+) s/g;
-      const before = [...system.output().matchAll(restartedLine)].length;
-      let restarted: RegExpMatchArray | undefined;
-      while (!restarted && now() - window.startedAt < OBSERVE_S * 1000 && !abort.signal.aborted) {
-        restarted = [...system.output().matchAll(restartedLine)][before];
-        await sleep(100);
-      }
-      await sleep(Math.max(0, window.startedAt + OBSERVE_S * 1000 - now()));
-      window.endedAt = now();
-      window.note = `PostgreSQL ${restarted ? `restarted by the supervisor in ${restarted[1]} s` : 'NOT restarted'}; service exits: ${exitsBefore() - exits}`;
-    };
-
-    // Every client backend terminated, every 250 ms for 5 s.
-    const storm = async () => {
-      const window: FaultWindow = { name: 'backend-termination storm (5 s)', startedAt: now(), endedAt: 0, note: '' };
-      faults.push(window);
-      const exits = exitsBefore();
-      const admin = new pg.Client({ ...superuser, database: 'postgres' });
-      admin.on('error', () => undefined);
-      await admin.connect();
-      let terminated = 0;
-      try {
-        while (now() - window.startedAt < 5_000) {
-          const { rowCount } = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`);
-          terminated += rowCount ?? 0;
-          await sleep(250);
-        }
-      } finally {
-        await admin.end();
-      }
-      await sleep(Math.max(0, window.startedAt + OBSERVE_S * 1000 - now()));
-      window.endedAt = now();
-      window.note = `${terminated} backends terminated; service exits: ${exitsBefore() - exits}`;
-    };
-
-    // core frozen (SIGSTOP) for 20 s, then SIGCONT unless the supervisor has replaced it.
-    const freeze = async () => {
-      const window: FaultWindow = { name: `core SIGSTOP (${FREEZE_S} s)`, startedAt: now(), endedAt: 0, note: '' };
-      faults.push(window);
-      const core = system.servicePids().get('core')!;
-      const exits = exitsBefore();
-      process.kill(core, 'SIGSTOP');
-      const noticed = await system.waitFor(new RegExp(`✗ core \\(pid ${core}\\) has not answered its liveness check for ([\\d.]+) s`), abort.signal, FREEZE_S * 1000).catch(() => undefined);
-      await sleep(Math.max(0, window.startedAt + FREEZE_S * 1000 - now()));
-      if (!noticed) process.kill(core, 'SIGCONT');
-      await sleep(Math.max(0, window.startedAt + OBSERVE_S * 1000 - now()));
-      window.endedAt = now();
-      window.note = noticed
-        ? `the supervisor killed it after ${noticed.match[1]} s without a liveness answer and restarted it (service exits: ${exitsBefore() - exits}, the killed one included)`
-        : 'NOT noticed by the supervisor; resumed with SIGCONT';
-    };
-
-    const byName: Record<string, () => Promise<void>> = { postmaster: postmasterKill, storm, freeze };
-    for (const name of selected) await byName[name]!();
-  } finally {
-    loading = false;
-    await Promise.all(workers);
-  }
-
-  // Let events settle, then compare what the generator was told with what the databases hold.
-  await sleep(2_000);
-  const counts = await storedCounts(superuser, run);
-  await system.stop();
-  const causes = await loggedCauses(path.join(dir.path, 'logs'), failedRequests);
-  await dir.remove();
-
-  log('');
-  log(`Fault run ${run}: ${responses.length} responses, ${creates.length} creates, ${((now() - began) / 1000).toFixed(0)} s in all; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`);
-  for (const [index, window] of faults.entries()) {
-    const baseline = medianThroughput(responses, window.startedAt - BASELINE_S * 1000, window.startedAt);
-    const lastError = lastErrorAfter(responses, window.startedAt, window.endedAt);
-    const inWindow = responses.filter((r) => r.at >= window.startedAt && r.at < window.endedAt);
-    const recovery = recoveredAfter(responses, window.startedAt, window.endedAt, baseline);
-    log('');
-    log(`${index + 1}. ${window.name}: ${window.note}`);
-    log(`   responses in the ${((window.endedAt - window.startedAt) / 1000).toFixed(0)} s after the fault: ${byStatus(inWindow)}`);
-    log(`   last error ${lastError === undefined ? 'none' : `${(lastError / 1000).toFixed(1)} s after the fault`}; throughput before: median ${baseline.toFixed(0)}/s of 2xx; ` +
-      `back to ≥ 50 % of it (3 s in a row) after ${recovery === undefined ? 'NOT within the window' : `${(recovery / 1000).toFixed(1)} s`}`);
-    log(`   2xx per second from the fault on: ${Array.from({ length: Math.floor((window.endedAt - window.startedAt) / 1000) }, (_, s) => throughput(responses, window.startedAt + s * 1000, window.startedAt + (s + 1) * 1000).toFixed(0)).join(' ')}`);
-    log(`   ledger of the creates answered in this window: ${ledger(creates.filter((c) => c.answeredAt! >= window.startedAt && c.answeredAt! < window.endedAt), counts)}`);
-  }
-  log('');
-  log(`Whole run ledger: ${ledger(creates, counts)}`);
-  if (failedRequests.length > 0) {
-    log(`Responses 5xx other than 503 (status, request, request id) and what the services logged for them:`);
-    for (const line of failedRequests.slice(0, 20)) log(`   ${line}${causes.get(line.split(' ').at(-1)!) ? `\n      ${causes.get(line.split(' ').at(-1)!)}` : ''}`);
-  }
-  const problems = creates.filter((c) => isAcked(c) && (counts.get(c.marker) ?? 0) !== 1).length + creates.filter((c) => isRefused(c) && (counts.get(c.marker) ?? 0) > 0).length;
-  process.exitCode = problems > 0 ? 1 : 0;
-}
-
-// What the services' logs say about some request ids (errors only), by request id.
-async function loggedCauses(logDir: string, failed: readonly string[]): Promise<Map<string, string>> {
-  const ids = new Set(failed.map((line) => line.split(' ').at(-1)!).filter(Boolean));
-  const causes = new Map<string, string>();
-  for (const file of await readdir(logDir).catch(() => [])) {
-    for (const line of (await readFile(path.join(logDir, file), 'utf8')).split('\n')) {
-      try {
-        const entry = JSON.parse(line) as { reqId?: string; level?: number; msg?: string; err?: { type?: string; code?: string; message?: string } };
-        if (entry.reqId && ids.has(entry.reqId) && (entry.level ?? 0) >= 40) {
-          causes.set(entry.reqId, `${causes.get(entry.reqId) ?? ''}[${file}] ${entry.msg}: ${entry.err?.type ?? ''} ${entry.err?.code ?? ''} ${entry.err?.message ?? ''} `);
-        }
-      } catch {
-        // not a JSON line
-      }
-    }
-  }
-  return causes;
-}
-
-const isAcked = (c: Create) => typeof c.outcome === 'number' && c.outcome >= 200 && c.outcome < 300;
-// Refused before any effect: a 4xx, or a 503 (the dependency was down). A 500/502/504, a timeout
-// or a reset connection leaves the outcome unknown (the write may have committed).
-const isRefused = (c: Create) => typeof c.outcome === 'number' && ((c.outcome >= 400 && c.outcome < 500) || c.outcome === 503);
-
-function ledger(creates: readonly Create[], counts: ReadonlyMap<string, number>): string {
-  const acked = creates.filter(isAcked);
-  const missing = acked.filter((c) => (counts.get(c.marker) ?? 0) === 0).length;
-  const duplicated = acked.filter((c) => (counts.get(c.marker) ?? 0) > 1).length;
-  const refused = creates.filter(isRefused);
-  const refusedButStored = refused.filter((c) => (counts.get(c.marker) ?? 0) > 0).length;
-  const unknown = creates.filter((c) => !isAcked(c) && !isRefused(c));
-  const unknownStored = unknown.filter((c) => (counts.get(c.marker) ?? 0) > 0).length;
-  const verdict = missing === 0 && duplicated === 0 && refusedButStored === 0 ? 'OK' : 'FAILED';
-  return `${verdict}: ${acked.length} acknowledged (${missing} missing, ${duplicated} duplicated); ${refused.length} refused (${refusedButStored} stored anyway); ` +
-    `${unknown.length} with unknown outcome (${unknownStored} stored)`;
-}
-
-// Rows carrying this run's markers, by marker.
-async function storedCounts(superuser: pg.ClientConfig, run: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  for (const [database, query] of [
-    ['masterdata', `SELECT code AS marker, count(*)::int AS n FROM masterdata.labels WHERE code LIKE 'F${run}%' GROUP BY code`],
-    ['core', `SELECT item_name AS marker, count(*)::int AS n FROM core.orders WHERE item_name LIKE 'fault-${run}-%' GROUP BY item_name`],
-  ] as const) {
-    const client = new pg.Client({ ...superuser, database });
-    await client.connect();
-    try {
-      for (const row of (await client.query<{ marker: string; n: number }>(query)).rows) counts.set(row.marker, row.n);
-    } finally {
-      await client.end();
-    }
-  }
-  return counts;
-}
-
-function byStatus(responses: readonly { outcome: Outcome }[]): string {
-  const counts = new Map<string, number>();
-  for (const r of responses) counts.set(String(r.outcome), (counts.get(String(r.outcome)) ?? 0) + 1);
-  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([status, n]) => `${status}: ${n}`).join(', ');
-}
-
-// 2xx per second between two instants.
-function throughput(responses: readonly { at: number; outcome: Outcome }[], from: number, to: number): number {
-  const ok = responses.filter((r) => r.at >= from && r.at < to && typeof r.outcome === 'number' && r.outcome < 300).length;
-  return ok / ((to - from) / 1000);
-}
-
-// Median of the per-second 2xx counts between two instants.
-function medianThroughput(responses: readonly { at: number; outcome: Outcome }[], from: number, to: number): number {
-  const perSecond = Array.from({ length: Math.floor((to - from) / 1000) }, (_, s) => throughput(responses, from + s * 1000, from + (s + 1) * 1000)).sort((a, b) => a - b);
-  return perSecond[Math.floor(perSecond.length / 2)] ?? 0;
-}
-
-// Ms after `from` from which three consecutive seconds each reach half the baseline's 2xx rate,
-// once the fault has dented it (0 if it never did). Half, because the machine's noise is that large.
-function recoveredAfter(responses: readonly { at: number; outcome: Outcome }[], from: number, to: number, baseline: number): number | undefined {
-  const second = (t: number) => throughput(responses, t, t + 1000);
-  let dented = false;
-  for (let t = from; t + 3000 <= to; t += 250) {
-    if (second(t) < 0.5 * baseline) dented = true;
-    else if (dented && second(t + 1000) >= 0.5 * baseline && second(t + 2000) >= 0.5 * baseline) return t - from;
-    if (!dented && t - from > 5000) return 0;
-  }
-  return undefined;
-}
-
-// Ms after `from` of the last response in the window that was not a 2xx.
-function lastErrorAfter(responses: readonly { at: number; outcome: Outcome }[], from: number, to: number): number | undefined {
-  const errors = responses.filter((r) => r.at >= from && r.at < to && !(typeof r.outcome === 'number' && r.outcome < 300));
-  return errors.length === 0 ? undefined : errors[errors.length - 1]!.at - from;
+  process.exitCode = result.problems.length > 0 ? 1 : 0;
 }
 
 main()

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Reads of /proc (Linux): process trees, CPU time and memory of the processes under test. */
 
@@ -156,4 +156,30 @@ export async function machineBusy(ms: number): Promise<number> {
   const after = read();
   const total = after.total - before.total;
   return total > 0 ? 1 - (after.idle - before.idle) / total : 0;
+}
+
+/** Which of `pids` holds the TCP socket bound to 127.0.0.1:`localPort` (e.g. the client end of a database session). */
+export function tcpSocketOwner(localPort: number, pids: readonly number[]): number | undefined {
+  const hexPort = localPort.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of (readText(table) ?? '').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(`:${hexPort}`)) inodes.add(fields[9]!);
+    }
+  }
+  return pids.find((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+          return inodes.has(target.slice('socket:['.length, -1));
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
 }

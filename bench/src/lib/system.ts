@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ const CLI = path.join(REPOSITORY_ROOT, 'dist/packages/cli/src/main.mjs');
 /** The flags `npm start` runs the CLI with (root package.json). */
 export const NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 export const SERVICE_KEYS: readonly string[] = loadRegistry(undefined, {}).services.map((s) => s.key);
-export const ALL_READY = /All (\d+) services? ready in/;
+export const ALL_READY = /All (\d+) services?(?: \(\d+ processes\))? ready in/;
 const SERVICE_READY = /✓ (\S+) +http:\/\/127\.0\.0\.1:(\d+) .*\(pid (\d+)\)/g;
 
 /** A line of CLI output and when it arrived, in ms since the CLI was spawned. */
@@ -41,11 +42,34 @@ export async function buildDist(): Promise<void> {
   if (code !== 0) throw new Error(`node packages/cli/build.mjs exited with ${code}`);
 }
 
-async function freePorts(): Promise<Ports> {
-  const services = new Map<string, number>();
-  for (const key of SERVICE_KEYS) services.set(key, await freePort());
-  return { postgres: await freePort(), services };
+/** How `archipelago start` is run: as `npm start`, or as `npm run start:distributed`. */
+export interface StartOptions {
+  readonly distributed?: boolean;
+  /** More variables for the CLI (they win over the bench's). */
+  readonly env?: Readonly<Record<string, string>>;
 }
+
+// The distributed topology puts a service's n-th instance on its port + 100·(n−1) and the
+// clusters on the PostgreSQL port + 1…: those must be free too.
+async function freePorts(distributed: boolean): Promise<Ports> {
+  const services = new Map<string, number>();
+  for (const key of SERVICE_KEYS) services.set(key, await freeBase(distributed ? [0, 100] : [0]));
+  return { postgres: await freeBase(distributed ? SERVICE_KEYS.map((_, i) => i) : [0]), services };
+}
+
+async function freeBase(offsets: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if ((await Promise.all(offsets.map((offset) => canListen(port + offset)))).every(Boolean)) return port;
+  }
+}
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 
 /** The administrator the bench signs in as (the seed creates it with this password). */
 export const BENCH_ADMIN = { email: 'admin@example.com', password: 'bench administrator password' };
@@ -87,11 +111,12 @@ export class RunningSystem {
   private readonly unregister: () => Promise<void>;
   private stopping: Promise<{ code: number | null; stopMs: number }> | undefined;
 
-  private constructor(dataDir: string, ports: Ports) {
+  private constructor(dataDir: string, ports: Ports, options: StartOptions) {
     this.dataDir = dataDir;
     this.ports = ports;
     this.spawnedAt = performance.now();
-    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'start'], { env: cliEnvironment(dataDir, ports), stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [...NODE_FLAGS, CLI, 'start', ...(options.distributed ? ['--distributed'] : [])];
+    this.child = spawn(process.execPath, args, { env: { ...cliEnvironment(dataDir, ports), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => this.receive('stdout', chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => this.receive('stderr', chunk));
     this.exited = new Promise((resolve) => {
@@ -105,8 +130,8 @@ export class RunningSystem {
   }
 
   /** Spawns the CLI; resolves once every service is ready, with the time that took from spawn. */
-  static async start(dataDir: string, signal: AbortSignal): Promise<{ system: RunningSystem; readyMs: number }> {
-    const system = new RunningSystem(dataDir, await freePorts());
+  static async start(dataDir: string, signal: AbortSignal, options: StartOptions = {}): Promise<{ system: RunningSystem; readyMs: number }> {
+    const system = new RunningSystem(dataDir, await freePorts(options.distributed ?? false), options);
     try {
       const ready = await system.waitFor(ALL_READY, signal);
       return { system, readyMs: ready.atMs };
@@ -129,6 +154,13 @@ export class RunningSystem {
     const pids = new Map<string, number>();
     for (const match of this.output().matchAll(SERVICE_READY)) pids.set(match[1]!, Number(match[3]));
     return pids;
+  }
+
+  /** The pid the CLI last printed for a broker (`Redis`, `RabbitMQ`): at its start or its restart. */
+  brokerPid(name: 'Redis' | 'RabbitMQ'): number | undefined {
+    const seen = [...this.output().matchAll(new RegExp(`${name} (?:started )?on \\S+ \\(pid (\\d+)\\)|✓ ${name} restarted in [\\d.]+ s \\(pid (\\d+)\\)`, 'g'))];
+    const last = seen.at(-1);
+    return last ? Number(last[1] ?? last[2]) : undefined;
   }
 
   /** The CLI and every process below it: services, PostgreSQL's postmaster and its backends. */

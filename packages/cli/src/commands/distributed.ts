@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Registry } from '@archipelago/registry';
-import { startRabbitmqServer, startRedisServer, type Broker } from '../brokers.ts';
+import { startRabbitmqServer, startRedisServer, type Broker, type BrokerEvent } from '../brokers.ts';
 import { listenForInterrupt, start } from './start.ts';
 
 /** How events travel under `start:distributed` unless EVENT_TRANSPORT says otherwise. */
@@ -21,7 +21,8 @@ export async function startDistributed(registry: Registry, keys: readonly string
   const dataDir = path.resolve(env.ARCHIPELAGO_DATA_DIR ?? temporary!);
   const brokers: Broker[] = [];
   try {
-    const started = await Promise.allSettled([startRedisServer(path.join(dataDir, 'redis')), startRabbitmqServer(path.join(dataDir, 'rabbitmq'))]);
+    const onEvent = (event: BrokerEvent) => say(describeBrokerEvent(event));
+    const started = await Promise.allSettled([startRedisServer(path.join(dataDir, 'redis'), onEvent), startRabbitmqServer(path.join(dataDir, 'rabbitmq'), onEvent)]);
     for (const result of started) if (result.status === 'fulfilled') brokers.push(result.value);
     const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) throw failed.reason;
@@ -51,5 +52,20 @@ export async function startDistributed(registry: Registry, keys: readonly string
     await Promise.all(brokers.map((broker) => broker.stop()));
     if (temporary) await rm(temporary, { recursive: true, force: true });
     interrupt.dispose();
+  }
+}
+
+const BROKER_NAMES: Record<string, string> = { redis: 'Redis', rabbitmq: 'RabbitMQ' };
+
+/** The CLI's line for a broker's exit and restart (the fault run reads these). */
+export function describeBrokerEvent(event: BrokerEvent): string {
+  const name = BROKER_NAMES[event.name] ?? event.name;
+  switch (event.kind) {
+    case 'exited':
+      return `  ✗ ${name} exited (${event.signal ?? `code ${event.code}`}); restarting it on the same port and data`;
+    case 'restart-failed':
+      return `  … ${name} did not start yet (${event.message}); retry ${event.attempt} in ${event.retryInMs} ms`;
+    case 'restarted':
+      return `  ✓ ${name} restarted in ${(event.ms / 1000).toFixed(1)} s (pid ${event.pid})`;
   }
 }
