@@ -55,9 +55,10 @@ export const BENCH_ADMIN = { email: 'admin@example.com', password: 'bench admini
  * directory and administrator. The gateway's rate limits are raised out of the way (they are
  * still counted on every request): all load comes from one address and one user.
  */
-function cliEnvironment(dataDir: string, ports: Ports): NodeJS.ProcessEnv {
+function cliEnvironment(dataDir: string, ports: Ports, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...extra,
     LOG_LEVEL: 'warn',
     ARCHIPELAGO_DATA_DIR: dataDir,
     ARCHIPELAGO_PG_PORT: String(ports.postgres),
@@ -87,11 +88,11 @@ export class RunningSystem {
   private readonly unregister: () => Promise<void>;
   private stopping: Promise<{ code: number | null; stopMs: number }> | undefined;
 
-  private constructor(dataDir: string, ports: Ports) {
+  private constructor(dataDir: string, ports: Ports, env: Readonly<Record<string, string>>) {
     this.dataDir = dataDir;
     this.ports = ports;
     this.spawnedAt = performance.now();
-    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'start'], { env: cliEnvironment(dataDir, ports), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'start'], { env: cliEnvironment(dataDir, ports, env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => this.receive('stdout', chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => this.receive('stderr', chunk));
     this.exited = new Promise((resolve) => {
@@ -104,9 +105,12 @@ export class RunningSystem {
     this.unregister = registerCleanup(async () => void (await this.shutDown()));
   }
 
-  /** Spawns the CLI; resolves once every service is ready, with the time that took from spawn. */
-  static async start(dataDir: string, signal: AbortSignal): Promise<{ system: RunningSystem; readyMs: number }> {
-    const system = new RunningSystem(dataDir, await freePorts());
+  /**
+   * Spawns the CLI; resolves once every service is ready, with the time that took from spawn.
+   * `env` adds CLI settings, e.g. `{ ARCHIPELAGO_INSTANCES: 'core=2' }`.
+   */
+  static async start(dataDir: string, signal: AbortSignal, env: Readonly<Record<string, string>> = {}): Promise<{ system: RunningSystem; readyMs: number }> {
+    const system = new RunningSystem(dataDir, await freePorts(), env);
     try {
       const ready = await system.waitFor(ALL_READY, signal);
       return { system, readyMs: ready.atMs };
