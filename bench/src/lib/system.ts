@@ -12,7 +12,7 @@ const CLI = path.join(REPOSITORY_ROOT, 'dist/packages/cli/src/main.mjs');
 /** The flags `npm start` runs the CLI with (root package.json). */
 export const NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 export const SERVICE_KEYS: readonly string[] = loadRegistry(undefined, {}).services.map((s) => s.key);
-export const ALL_READY = /All (\d+) services? ready in/;
+export const ALL_READY = /All (\d+) services?(?: \(\d+ processes\))? ready in/;
 const SERVICE_READY = /✓ (\S+) +http:\/\/127\.0\.0\.1:(\d+) .*\(pid (\d+)\)/g;
 
 /** A line of CLI output and when it arrived, in ms since the CLI was spawned. */
