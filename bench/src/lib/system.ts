@@ -49,11 +49,11 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-// The distributed topology puts a service's n-th instance on its port + 100·(n−1) and the
-// clusters on the PostgreSQL port + 1…: those must be free too.
+// A service's n-th instance listens on its port + 100·(n−1) (the distributed topology, or
+// ARCHIPELAGO_INSTANCES), and the distributed clusters on the PostgreSQL port + 1…: those must be free too.
 async function freePorts(distributed: boolean): Promise<Ports> {
   const services = new Map<string, number>();
-  for (const key of SERVICE_KEYS) services.set(key, await freeBase(distributed ? [0, 100] : [0]));
+  for (const key of SERVICE_KEYS) services.set(key, await freeBase([0, 100]));
   return { postgres: await freeBase(distributed ? SERVICE_KEYS.map((_, i) => i) : [0]), services };
 }
 
@@ -79,9 +79,10 @@ export const BENCH_ADMIN = { email: 'admin@example.com', password: 'bench admini
  * directory and administrator. The gateway's rate limits are raised out of the way (they are
  * still counted on every request): all load comes from one address and one user.
  */
-function cliEnvironment(dataDir: string, ports: Ports): NodeJS.ProcessEnv {
+function cliEnvironment(dataDir: string, ports: Ports, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...extra,
     LOG_LEVEL: 'warn',
     ARCHIPELAGO_DATA_DIR: dataDir,
     ARCHIPELAGO_PG_PORT: String(ports.postgres),
@@ -116,7 +117,7 @@ export class RunningSystem {
     this.ports = ports;
     this.spawnedAt = performance.now();
     const args = [...NODE_FLAGS, CLI, 'start', ...(options.distributed ? ['--distributed'] : [])];
-    this.child = spawn(process.execPath, args, { env: { ...cliEnvironment(dataDir, ports), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, { env: cliEnvironment(dataDir, ports, options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => this.receive('stdout', chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => this.receive('stderr', chunk));
     this.exited = new Promise((resolve) => {

@@ -37,7 +37,7 @@ interface TargetRun {
 }
 
 /** Signs in through the gateway; the bench's requests carry this access token. */
-async function signIn(system: RunningSystem): Promise<Record<string, string>> {
+export async function signIn(system: RunningSystem): Promise<Record<string, string>> {
   const response = await fetch(`${system.url('gateway')}/api/v1/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -18,7 +18,12 @@ export interface LocalSettings {
   readonly dataDir: string;
   readonly pgPort: number;
   readonly topology: Topology;
+  /** Instances per service key where ARCHIPELAGO_INSTANCES sets them (else the topology decides). */
+  readonly instances: InstanceCounts;
 }
+
+/** Instances per service key, e.g. `{ core: 2 }`. */
+export type InstanceCounts = Readonly<Record<string, number>>;
 
 /** The variables the CLI itself reads, validated like a service's (and listed in .env.example). */
 export const cliConfigSchema = Type.Object({
@@ -31,6 +36,11 @@ export const cliConfigSchema = Type.Object({
     default: 'local',
     description: 'local: one embedded PostgreSQL, one instance per service; distributed: one embedded PostgreSQL per service (on ARCHIPELAGO_PG_PORT+1…) and each service\'s replicas',
   }),
+  ARCHIPELAGO_INSTANCES: Type.Optional(Type.String({
+    pattern: '^[a-z][a-z0-9-]*=([1-9]|1[0-6])(,[a-z][a-z0-9-]*=([1-9]|1[0-6]))*$',
+    description: 'instances of a service, in either topology, instead of one (local) or its replicas (distributed); the gateway balances across them',
+    examples: ['core=2'],
+  })),
   ARCHIPELAGO_LIVENESS_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 10_000, description: 'a service not answering /health/live this long is killed and restarted (0: never)' }),
   REPORTING_REPLICATOR_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting's replication role; needed when no database is embedded (else generated and kept in credentials.json)" })),
   REPORTING_READER_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "reporting_reader's login for reporting tools (else generated and kept in credentials.json)" })),
@@ -45,6 +55,7 @@ export function localSettings(env: Readonly<Record<string, string | undefined>>)
     dataDir: path.resolve(config.ARCHIPELAGO_DATA_DIR ?? path.join(repositoryRoot, '.data')),
     pgPort: config.ARCHIPELAGO_PG_PORT,
     topology: config.ARCHIPELAGO_TOPOLOGY,
+    instances: parseInstanceCounts(config.ARCHIPELAGO_INSTANCES),
     connectAttempts: config.DATABASE_CONNECT_ATTEMPTS,
     livenessTimeoutMs: config.ARCHIPELAGO_LIVENESS_TIMEOUT_MS,
   };
@@ -134,9 +145,17 @@ export interface Instance {
   readonly port: number;
 }
 
-/** A service's instances: one, or its `replicas` in the distributed topology; the n-th listens on its port + 100·(n−1). */
-export function instancesOf(service: Service, topology: Topology): Instance[] {
-  const count = topology === 'distributed' ? (service.replicas ?? 1) : 1;
+/** `core=2,notification=1` (ARCHIPELAGO_INSTANCES, already checked against its pattern). */
+export function parseInstanceCounts(text: string | undefined): InstanceCounts {
+  return Object.fromEntries((text ? text.split(',') : []).map((entry) => entry.split('=')).map(([key, count]) => [key!, Number(count)]));
+}
+
+/**
+ * A service's instances: as `counts` says, else one, or its `replicas` in the distributed
+ * topology; the n-th listens on its port + 100·(n−1).
+ */
+export function instancesOf(service: Service, topology: Topology, counts: InstanceCounts = {}): Instance[] {
+  const count = counts[service.key] ?? (topology === 'distributed' ? (service.replicas ?? 1) : 1);
   return Array.from({ length: count }, (_, index) => ({ key: index === 0 ? service.key : `${service.key}-${index + 1}`, service, index, port: instancePort(service, index) }));
 }
 
@@ -153,7 +172,7 @@ export function serviceEnvironment(
   databaseUrl: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   credentials: Readonly<Record<string, string>> = {},
-  placement: { readonly topology: Topology; readonly index: number } = { topology: 'local', index: 0 },
+  placement: { readonly topology: Topology; readonly index: number; readonly instances?: InstanceCounts } = { topology: 'local', index: 0 },
 ): Record<string, string | undefined> {
   // Exactly the variables its schema reads that the operator sets: a secret meant for another
   // service (its database URL, its key, PGPASSWORD, …) never reaches it.
@@ -161,7 +180,7 @@ export function serviceEnvironment(
   const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => PROCESS_VARIABLE.test(name) || operatorSet.has(name)));
   const urls = Object.fromEntries(
     peersOf(service).map((peer) => {
-      const instances = instancesOf(registry.service(peer), placement.topology).map((i) => `http://127.0.0.1:${i.port}`);
+      const instances = instancesOf(registry.service(peer), placement.topology, placement.instances).map((i) => `http://127.0.0.1:${i.port}`);
       return [peerUrlVariable(peer), service.edge ? instances.join(',') : instances[placement.index % instances.length]!];
     }),
   );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { ConfigError } from '@archipelago/platform';
-import { localSettings, serviceEnvironment } from '../src/stack.ts';
+import { instancesOf, localSettings, serviceEnvironment } from '../src/stack.ts';
 
 describe('a service process environment', () => {
   const registry = loadRegistry(undefined, {});
@@ -64,5 +64,18 @@ describe('the CLI\'s own settings', () => {
     expect(() => localSettings({ ARCHIPELAGO_PG_PORT: '99999' })).toThrow(ConfigError);
     expect(() => localSettings({ DATABASE_CONNECT_ATTEMPTS: 'abc' })).toThrow(/DATABASE_CONNECT_ATTEMPTS: must be integer/);
     expect(localSettings({ ARCHIPELAGO_DATA_DIR: '/tmp/x' })).toMatchObject({ dataDir: '/tmp/x', pgPort: 5454, connectAttempts: 8 });
+  });
+
+  it('run as many instances of a service as ARCHIPELAGO_INSTANCES says, in either topology, behind the gateway', () => {
+    const registry = loadRegistry(undefined, {});
+    const { instances } = localSettings({ ARCHIPELAGO_INSTANCES: 'core=2,notification=1' });
+    expect(instances).toEqual({ core: 2, notification: 1 });
+    const core = registry.service('core');
+    expect(instancesOf(core, 'local', instances).map((i) => [i.key, i.port])).toEqual([['core', core.port], ['core-2', core.port + 100]]);
+    expect(instancesOf(registry.service('notification'), 'distributed', instances)).toHaveLength(1); // instead of its replicas
+    expect(instancesOf(core, 'local')).toHaveLength(1);
+    const gateway = serviceEnvironment(registry, registry.service('gateway'), undefined, {}, {}, { topology: 'local', index: 0, instances });
+    expect(gateway.CORE_URL).toBe(`http://127.0.0.1:${core.port},http://127.0.0.1:${core.port + 100}`);
+    expect(() => localSettings({ ARCHIPELAGO_INSTANCES: 'core=0' })).toThrow(/ARCHIPELAGO_INSTANCES/);
   });
 });

@@ -26,7 +26,8 @@ export async function start(
   const began = Date.now();
   const selected: Service[] = keys.length > 0 ? keys.map((k) => registry.service(k)) : [...registry.services];
   const settings = localSettings(env);
-  const instances = selected.flatMap((service) => instancesOf(service, settings.topology));
+  for (const key of Object.keys(settings.instances)) registry.service(key); // an unknown key fails here
+  const instances = selected.flatMap((service) => instancesOf(service, settings.topology, settings.instances));
   for (const instance of instances) await assertPortFree(instance.port, `service "${instance.key}"`, `${envPrefix(instance.service.key)}_PORT`);
 
   const interrupt = given ?? listenForInterrupt();
@@ -60,6 +61,7 @@ export async function start(
           env: serviceEnvironment(registry, instance.service, databases.byService.get(instance.service.key)?.appUrl, env, keyring.environmentOf(instance.service.key), {
             topology: settings.topology,
             index: instance.index,
+            instances: settings.instances,
           }),
           readyUrl: `http://127.0.0.1:${instance.port}/health/ready`,
           liveUrl: `http://127.0.0.1:${instance.port}/health/live`,

@@ -158,6 +158,19 @@ function toEnvelope(source: string, row: OutboxRow): EventEnvelope {
 }
 
 /**
+ * Whether committed events follow `after`, readable yet or not. One held back by an older
+ * transaction still running (of any database of the cluster: the horizon is the cluster's) sends
+ * no NOTIFY when that one ends, so a reader that read up to `after` and finds this true looks
+ * again soon. (Asked apart from the read, it also counts what became readable in between.)
+ */
+export async function outboxHasEventsAfter<DB>(db: Kysely<DB>, after: OutboxPosition | undefined): Promise<boolean> {
+  const from = after ?? { txId: '0', seq: 0 };
+  const { rows } = await sql<{ found: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM outbox WHERE (tx_id, seq) > (${from.txId}::xid8, ${from.seq}::bigint)) AS found`.execute(db);
+  return rows[0]!.found;
+}
+
+/**
  * The position of the newest event a reader can be handed now (or, with none kept, the newest
  * pruned): reading after it yields exactly the events committed later. A broadcast starts there.
  */

@@ -9,7 +9,7 @@ import { brokerSubscription, type BrokerSubscription } from './subscription.ts';
 export { createOutboxRelayV1, dropOutboxRelayV1, relayedThrough } from './relay-marker.ts';
 export { startRelay, type Relay, type RelayOptions, type RelayStats } from './relay.ts';
 export { DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, groupQueue } from './topology.ts';
-export { PREFETCH, type BrokerSubscription } from './subscription.ts';
+export { BATCH_LIMIT, PREFETCH, type BrokerSubscription } from './subscription.ts';
 
 export interface RabbitMqTransportOptions {
   /** `RABBITMQ_URL`, e.g. `amqp://user:password@rabbitmq:5672`. */
@@ -36,19 +36,23 @@ export interface RabbitMqTransport extends EventTransport {
  * const transport = rabbitmqTransport({ url: env.RABBITMQ_URL, urlOf: (service) => peers[service], credentials });
  */
 export function rabbitmqTransport(options: RabbitMqTransportOptions): RabbitMqTransport {
-  const connection = sharedConnection(options.url, options.onError);
+  // Publishing and consuming on connections of their own: the broker throttles a connection that
+  // publishes faster than its queues take (flow control), which would also hold up the acks a
+  // consumer sends on it, and with them its next deliveries.
+  const publishing = sharedConnection(options.url, options.onError, `archipelago relay (pid ${process.pid})`);
+  const consuming = sharedConnection(options.url, options.onError, `archipelago subscriptions (pid ${process.pid})`);
   return {
     name: 'rabbitmq',
     async publish(producer) {
       const { listenUrl } = producer;
       if (!listenUrl) throw new Error(`the RabbitMQ relay of ${producer.source} needs its database URL (listenUrl) for its leader lock`);
       await registerEventFeed(producer.app, { source: producer.source, schema: producer.schema, db: producer.db, listenUrl });
-      const relay: Relay = startRelay({ producer: { ...producer, listenUrl }, connection, onError: options.onError });
+      const relay: Relay = startRelay({ producer: { ...producer, listenUrl }, connection: publishing, onError: options.onError });
       producer.app.addHook('onClose', () => relay.stop());
     },
     subscribe({ source, group, mode = 'group' }) {
       return brokerSubscription({
-        connection,
+        connection: consuming,
         source,
         group,
         mode,

@@ -1,6 +1,6 @@
 import type { ConfirmChannel } from 'amqplib';
 import pg from 'pg';
-import { formatPosition, parsePosition, readOutbox, type OutboxPosition } from '../outbox.ts';
+import { formatPosition, outboxHasEventsAfter, parsePosition, readOutbox, type OutboxPosition } from '../outbox.ts';
 import type { Producer } from '../transport.ts';
 import type { SharedConnection } from './connection.ts';
 import { listenForOutbox, markRelayed, relayedThrough, tryLeadRelay } from './relay-marker.ts';
@@ -14,6 +14,10 @@ export interface RelayOptions {
   /** Messages published and not yet confirmed, at most. */
   readonly window?: number;
   readonly batchSize?: number;
+  /** The mark is written at most this often (a crash republishes what was confirmed since; consumers drop it). */
+  readonly markEveryMs?: number;
+  /** How often a caught-up leader reads without a NOTIFY (a safety net: every commit of an event notifies). */
+  readonly idlePollMs?: number;
   /** How often a follower tries for the lock, and the first backoff after a failure. */
   readonly retryMs?: number;
   readonly onError?: (error: unknown) => void;
@@ -46,20 +50,13 @@ export function startRelay(options: RelayOptions): Relay {
   const window = options.window ?? 1_000;
   const batchSize = options.batchSize ?? 500;
   const retryMs = options.retryMs ?? 1_000;
+  const markEveryMs = options.markEveryMs ?? 100;
+  const idlePollMs = options.idlePollMs ?? 250;
   const stats: RelayStats = { leader: false, published: 0, confirmed: 0, unconfirmed: 0, relayedThrough: undefined };
   const abort = new AbortController();
-  let wake = () => undefined as void;
-  const nap = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        abort.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      wake = done;
-      abort.signal.addEventListener('abort', done, { once: true });
-    });
+  // New rows (the outbox's NOTIFY) and room in the window (a confirm), each kept until waited for.
+  const rows = doorbell(abort.signal);
+  const room = doorbell(abort.signal);
 
   // Publishes from the mark until stopped; throws on a refusal or a failed mark.
   const pump = async (channel: ConfirmChannel, lost: Promise<never>) => {
@@ -68,57 +65,58 @@ export function startRelay(options: RelayOptions): Relay {
     let readHead = marker;
     const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
     let failure: Error | undefined;
-    let writing: Promise<void> | undefined;
-    let dirty = false;
-    const writeMark = () => {
-      if (writing) return void (dirty = true);
-      writing = (async () => {
-        do {
-          dirty = false;
-          const position = marker!;
-          await markRelayed(producer.db, transport, position);
-          stats.relayedThrough = formatPosition(position);
-        } while (dirty);
-      })()
-        .catch((error: unknown) => void (failure ??= error instanceof Error ? error : new Error(String(error))))
-        .finally(() => (writing = undefined));
-    };
+    const marks = markWriter(async () => {
+      const position = marker!;
+      await markRelayed(producer.db, transport, position);
+      stats.relayedThrough = formatPosition(position);
+    }, markEveryMs, (error) => void (failure ??= error instanceof Error ? error : new Error(String(error))));
     // The confirmed prefix is relayed; a confirm for a later message waits for those before it.
     const settle = () => {
       let last: OutboxPosition | undefined;
       while (inFlight[0]?.confirmed) last = inFlight.shift()!.position;
       if (last) {
         marker = last;
-        writeMark();
+        marks.due();
       }
-      wake();
+      room.ring();
     };
-    while (!abort.signal.aborted) {
-      if (failure) throw failure;
-      const room = Math.min(batchSize, window - inFlight.length);
-      const events = room > 0 ? await readOutbox(producer.db, producer.source, { after: readHead, limit: room }) : [];
-      for (const event of events) {
-        const entry = { position: parsePosition(event.position), confirmed: false };
-        inFlight.push(entry);
-        stats.published++;
-        const body = Buffer.from(JSON.stringify(event));
-        const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
-        const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
-          if (error) {
-            stats.unconfirmed++;
-            failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
-            return wake();
-          }
-          stats.confirmed++;
-          entry.confirmed = true;
-          settle();
-        });
-        if (!flowing) await Promise.race([new Promise((resolve) => channel.once('drain', resolve)), lost]);
+    try {
+      while (!abort.signal.aborted) {
+        if (failure) throw failure;
+        const free = Math.min(batchSize, window - inFlight.length);
+        if (free <= 0) {
+          await Promise.race([room.wait(250), lost]);
+          continue;
+        }
+        const events = await readOutbox(producer.db, producer.source, { after: readHead, limit: free });
+        for (const event of events) {
+          const entry = { position: parsePosition(event.position), confirmed: false };
+          inFlight.push(entry);
+          stats.published++;
+          const body = Buffer.from(JSON.stringify(event));
+          const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
+          const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
+            if (error) {
+              stats.unconfirmed++;
+              failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
+              return room.ring();
+            }
+            stats.confirmed++;
+            entry.confirmed = true;
+            settle();
+          });
+          if (!flowing) await Promise.race([new Promise((resolve) => channel.once('drain', resolve)), lost]);
+        }
+        if (events.length > 0) readHead = parsePosition(events.at(-1)!.position);
+        if (events.length === free) continue;
+        // Caught up: the next commit's NOTIFY rings. A commit held back behind an older
+        // transaction sends none when that one ends: while committed rows remain, look again soon.
+        const rang = await Promise.race([rows.wait(HELD_BACK_POLL_MS), lost]);
+        if (!rang && !(await outboxHasEventsAfter(producer.db, readHead))) await Promise.race([rows.wait(idlePollMs), lost]);
       }
-      if (events.length > 0) readHead = parsePosition(events.at(-1)!.position);
-      if (events.length < room || room === 0) await Promise.race([nap(250), lost]);
+    } finally {
+      await marks.flush();
     }
-    await writing;
   };
 
   // One term as leader, if the lock is free: until stopped or something fails.
@@ -135,7 +133,7 @@ export function startRelay(options: RelayOptions): Relay {
     try {
       if (!(await tryLeadRelay(client, producer.source))) return false;
       stats.leader = true;
-      await listenForOutbox(client, producer.schema, () => wake());
+      await listenForOutbox(client, producer.schema, () => rows.ring());
       acquired = true;
       channel = await (await connection.acquire()).createConfirmChannel();
       channel.on('error', lose);
@@ -157,11 +155,11 @@ export function startRelay(options: RelayOptions): Relay {
       try {
         const led = await lead();
         failures = 0;
-        if (!led) await nap(retryMs);
+        if (!led) await rows.wait(retryMs);
       } catch (error) {
         if (abort.signal.aborted) break;
         options.onError?.(error);
-        await nap(Math.min(retryMs * 2 ** failures++, 5_000));
+        await rows.wait(Math.min(retryMs * 2 ** failures++, 5_000));
       }
     }
   })();
@@ -170,8 +168,82 @@ export function startRelay(options: RelayOptions): Relay {
     stats,
     async stop() {
       abort.abort();
-      wake();
       await running;
+    },
+  };
+}
+
+// How soon a caught-up relay looks again without a NOTIFY while rows are held back.
+const HELD_BACK_POLL_MS = 5;
+
+/** A wake-up that is kept when it comes while nobody waits: the next wait returns at once (true). */
+function doorbell(signal: AbortSignal): { ring(): void; wait(ms: number): Promise<boolean> } {
+  let rung = false;
+  let answer: (() => void) | undefined;
+  return {
+    ring() {
+      rung = true;
+      answer?.();
+    },
+    wait(ms) {
+      if (rung || signal.aborted) {
+        const was = rung;
+        rung = false;
+        return Promise.resolve(was);
+      }
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          answer = undefined;
+          const was = rung;
+          rung = false;
+          resolve(was);
+        };
+        const timer = setTimeout(done, ms);
+        answer = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    },
+  };
+}
+
+/**
+ * Writes the relay's mark when `due`, at most once per `everyMs` (confirms of a busy relay come
+ * every few milliseconds; each mark is a commit): the last due write always follows, and `flush`
+ * writes what is due at once and waits for it.
+ */
+function markWriter(write: () => Promise<void>, everyMs: number, onError: (error: unknown) => void): { due(): void; flush(): Promise<void> } {
+  let pending = false;
+  let writing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let lastAt = -Infinity;
+  const run = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (writing || !pending) return;
+    pending = false;
+    lastAt = performance.now();
+    writing = write()
+      .catch(onError)
+      .finally(() => {
+        writing = undefined;
+        if (pending) schedule();
+      });
+  };
+  const schedule = () => {
+    if (writing || timer) return;
+    timer = setTimeout(run, Math.max(0, lastAt + everyMs - performance.now()));
+  };
+  return {
+    due() {
+      pending = true;
+      schedule();
+    },
+    async flush() {
+      await writing;
+      run();
+      await writing;
     },
   };
 }

@@ -7,7 +7,13 @@ import type { SharedConnection } from './connection.ts';
 import { declareBroadcastQueue, declareGroupQueue } from './topology.ts';
 
 /** Within the 100–300 the brief for brokers suggests: enough to keep a batch coming, little to redeliver. */
-export const PREFETCH = 200;
+export const PREFETCH = 300;
+/**
+ * A batch takes at most half the prefetch: the broker keeps delivering into the other half while
+ * the consumer commits, instead of waiting for its acks (a quorum queue settles them through its
+ * log before it sends more).
+ */
+export const BATCH_LIMIT = PREFETCH / 2;
 
 interface Delivery {
   readonly message: ConsumeMessage;
@@ -110,7 +116,7 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
       const batch: EventEnvelope[] = [];
       const collect = () => {
         for (const delivery of pending) {
-          if (batch.length >= receive.limit) break;
+          if (batch.length >= Math.min(receive.limit, BATCH_LIMIT)) break;
           if (from && !isBefore(from, delivery.position)) continue; // applied already
           batch.push(delivery.event);
           from = delivery.position;
