@@ -41,10 +41,13 @@ export async function start(
       if (cluster.attached) say(`Using the PostgreSQL another Archipelago process runs on 127.0.0.1:${cluster.port}${holds}`);
       else say(`PostgreSQL ${cluster.created ? 'created and started' : 'started'} on 127.0.0.1:${cluster.port}${holds} (data in ${dataDir})`);
     }
+    // Services whose schema this start changed (a first start, an upgrade): their lookups may be empty or stale.
+    const migrated = new Set<string>();
     for (const database of databases.byService.values()) {
       if (interrupt.received()) break;
       // Each run is one transaction: an interrupt waits for it rather than leaving half of it.
       const applied = await migrateService(database);
+      if (applied.length > 0) migrated.add(database.service.key);
       await seedService(database);
       say(`  ${database.service.key}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'schema up to date'}; seeded`);
     }
@@ -76,7 +79,8 @@ export async function start(
       });
       if (first === 'ready') {
         const running = (key: string) => selected.some((s) => s.key === key);
-        const keepers = instances.filter((i) => i.index === 0 && (i.service.lookups ?? []).length > 0 && i.service.lookups!.every((l) => running(l.from))).map((i) => ({ service: i.service, url: `http://127.0.0.1:${i.port}` }));
+        // Only where the schema just changed: a warm start's lookups are already full, and a drift check reads every master row.
+        const keepers = instances.filter((i) => i.index === 0 && migrated.has(i.service.key) && (i.service.lookups ?? []).length > 0 && i.service.lookups!.every((l) => running(l.from))).map((i) => ({ service: i.service, url: `http://127.0.0.1:${i.port}` }));
         const waited = Date.now();
         const behind = await awaitLookups(keepers, env, LOOKUPS_TIMEOUT_MS, interruptedSignal(interrupt));
         if (keepers.length > 0 && behind.length === 0) say(`  ✓ lookups equal to their masters in ${((Date.now() - waited) / 1000).toFixed(1)} s (${keepers.map((k) => k.service.key).join(', ')})`);
