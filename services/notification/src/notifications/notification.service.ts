@@ -76,18 +76,17 @@ export function pruneAppliedEventsJob(repository: NotificationRepository, keepDa
 /** The rules of notifications: who sees what, per-user state, and every change told to the sockets after it commits. */
 export function notificationService(db: Kysely<NotificationDatabase>, repository: NotificationRepository, references: ReferenceValidator, badges: BadgeCounter, realtime: Realtime) {
   const insert = inserter(repository, realtime);
-  // Creates made at the same time share one transaction (one insert lock, one commit, one wake-up);
-  // each still marks its own Idempotency-Key in it (bound to its request), and a batch that fails
-  // is retried one by one, so a create fails only for its own reasons.
-  const createTogether = batched(async (pending: readonly { row: NewNotification; markWritten: (trx: Transaction<NotificationDatabase>) => Promise<void> }[]) => {
-    const created = await db.transaction().execute(async (trx) => {
+  // Creates made at the same time share one transaction (one insert lock, one commit); each still
+  // marks its own Idempotency-Key in it (bound to its request), and a batch that fails is retried
+  // one by one, so a create fails only for its own reasons. Only the transaction is batched: what
+  // follows a commit must never make a committed batch run again (its rows would be made twice).
+  const createTogether = batched((pending: readonly { row: NewNotification; markWritten: (trx: Transaction<NotificationDatabase>) => Promise<void> }[]) =>
+    db.transaction().execute(async (trx) => {
       const rows = await insert(trx, pending.map((one) => one.row));
       for (const one of pending) await one.markWritten(trx);
       return rows;
-    });
-    await realtime.changed(changeOfRows(created));
-    return created;
-  });
+    }),
+  );
 
   return {
 
@@ -101,7 +100,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         { field: 'body.department_code', value: input.department_code, ref: 'department' },
         { field: 'body.user_id', value: input.user_id, ref: 'user' },
       ]);
-      return createTogether({
+      const created = await createTogether({
         row: {
           department_code: input.department_code ?? null,
           user_id: input.user_id ?? null,
@@ -116,6 +115,8 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         },
         markWritten: AsyncResource.bind((trx: Transaction<NotificationDatabase>) => markIdempotentWrite(trx)),
       });
+      await realtime.changed(changeOfRows([created])); // deliveries of a burst coalesce in realtime
+      return created;
     },
 
     async feed(viewer: Viewer, filters: FeedFilters, page: { limit: number; page?: number; before?: Position }): Promise<FeedPage> {
