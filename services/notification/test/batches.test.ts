@@ -34,7 +34,7 @@ describe('batched', () => {
 
   it('keeps batches to their largest size', async () => {
     const runner = heldRunner();
-    const call = batched(runner.run, 2);
+    const call = batched(runner.run, { maxBatch: 2 });
     const answers = ['a', 'b', 'c', 'd'].map((item) => call(item));
     for (let i = 0; i < 3; i++) await runner.next();
     expect(await Promise.all(answers)).toEqual(['A', 'B', 'C', 'D']);
@@ -48,6 +48,14 @@ describe('batched', () => {
     for (let i = 0; i < 5; i++) await runner.next();
     expect(await Promise.all(answers)).toEqual(['A', 'B', 'bad item in bad', 'C']);
     expect(runner.batches).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+  });
+  it('fails every call of a batch at once when the failure is not the items\' own', async () => {
+    const runner = heldRunner((item) => item === 'bad');
+    const call = batched(runner.run, { retryAlone: () => false });
+    const answers = ['a', 'b', 'bad', 'c'].map((item) => call(item).catch((error: unknown) => (error as Error).message));
+    for (let i = 0; i < 2; i++) await runner.next();
+    expect(await Promise.all(answers)).toEqual(['A', 'bad item in b,bad,c', 'bad item in b,bad,c', 'bad item in b,bad,c']);
+    expect(runner.batches).toEqual([['a'], ['b', 'bad', 'c']]);
   });
 });
 

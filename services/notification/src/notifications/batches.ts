@@ -3,13 +3,18 @@
  * wait and go as the next batch (up to `maxBatch` items), so under load one transaction (one lock,
  * one commit) serves many requests and when idle a call waits for nothing. `run` answers each item
  * in order. When a batch of several fails, each of its items runs again alone, so one bad item
- * fails only its own call.
+ * fails only its own call, unless `retryAlone` says the failure is not the items' (a database
+ * gone away): then every call of the batch fails at once instead of waiting its turn to fail.
  *
  * @example
  * const create = batched((inputs: readonly Input[]) => db.transaction().execute((trx) => repository.insert(trx, inputs)));
  * const row = await create(input);
  */
-export function batched<I, O>(run: (items: readonly I[]) => Promise<readonly O[]>, maxBatch = 256): (item: I) => Promise<O> {
+export function batched<I, O>(
+  run: (items: readonly I[]) => Promise<readonly O[]>,
+  options: { readonly maxBatch?: number; readonly retryAlone?: (error: unknown) => boolean } = {},
+): (item: I) => Promise<O> {
+  const { maxBatch = 256, retryAlone = () => true } = options;
   interface Waiting {
     readonly item: I;
     resolve(output: O): void;
@@ -24,7 +29,7 @@ export function batched<I, O>(run: (items: readonly I[]) => Promise<readonly O[]
       if (outputs.length !== batch.length) throw new Error(`a batch of ${batch.length} answered ${outputs.length}`);
       batch.forEach((entry, i) => entry.resolve(outputs[i]!));
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      if (batch.length === 1 || !retryAlone(error)) return batch.forEach((entry) => entry.reject(error));
       for (const entry of batch) await settle([entry]);
     }
   };

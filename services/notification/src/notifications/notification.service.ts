@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { Kysely, Transaction } from 'kysely';
-import { AppError } from '@archipelago/platform';
+import { AppError, isConnectionError } from '@archipelago/platform';
 import type { EventEnvelope } from '@archipelago/platform/events';
 import { markIdempotentWrite } from '@archipelago/platform/idempotency';
 import type { JobHandler } from '@archipelago/platform/jobs';
@@ -86,6 +86,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
       for (const one of pending) await one.markWritten(trx);
       return rows;
     }),
+    { retryAlone: (error) => !isConnectionError(error) },
   );
 
   return {
