@@ -1,17 +1,13 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
-import { createDatabase } from '@archipelago/platform';
 import { appendEvents, type NewEvent } from '@archipelago/platform/events';
-import { serviceRoles } from '@archipelago/platform/provision';
-import { loadRegistry } from '@archipelago/registry';
 import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
 import { LatencyRecorder, type LatencySummary } from '../lib/latency.ts';
 import { CpuMeter } from '../lib/proc.ts';
 import { round } from '../lib/stats.ts';
 import type { RunningSystem } from '../lib/system.ts';
+import { serviceDatabase } from '../lib/databases.ts';
 import { connect, measureWriteBaselines, type WriteRun } from './baselines.ts';
 
 export const LABELS = 1_000;
@@ -107,11 +103,7 @@ export async function watchTable(system: RunningSystem, watched: WatchedTable): 
 }
 
 export async function masterdataDatabase(system: RunningSystem): Promise<Kysely<unknown>> {
-  const service = loadRegistry(undefined, {}).service('masterdata');
-  const roles = serviceRoles(service);
-  const credentials = JSON.parse(await readFile(path.join(system.dataDir, 'postgres/credentials.json'), 'utf8')) as Record<string, string>;
-  const url = `postgres://${roles.app}:${encodeURIComponent(credentials[roles.appPasswordVariable]!)}@127.0.0.1:${system.ports.postgres}/${service.database}`;
-  return createDatabase(url, { applicationName: 'bench-masterdata-writer', max: WRITERS });
+  return serviceDatabase(system, 'masterdata', { applicationName: 'bench-masterdata-writer', max: WRITERS });
 }
 
 /**
