@@ -95,6 +95,10 @@ export async function runStatelessService(options: {
 type Build = (config: ServiceConfig, logger: Logger, credentials: ServiceCredentials, peer: (key: string) => string) => Promise<HttpServer>;
 
 async function serve(service: string, build: Build): Promise<void> {
+  // Started by the supervisor with an IPC channel: when the supervisor dies, so do we, from the
+  // first moment (a service still waiting for its database would otherwise outlive it).
+  let supervisorGone: () => void = () => process.exit(1);
+  if (process.send) process.once('disconnect', () => supervisorGone());
   let config: ServiceConfig;
   let credentials: ServiceCredentials;
   let peer: (key: string) => string;
@@ -137,8 +141,7 @@ async function serve(service: string, build: Build): Promise<void> {
   };
   process.once('SIGINT', () => close('SIGINT'));
   process.once('SIGTERM', () => close('SIGTERM'));
-  // Started by the supervisor with an IPC channel: when the supervisor dies, so do we.
-  if (process.send) process.once('disconnect', () => close('supervisor gone'));
+  supervisorGone = () => close('supervisor gone');
 }
 
 // Known start-up problems get their message, not a stack trace.
