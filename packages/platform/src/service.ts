@@ -77,7 +77,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
     const db = createDatabase<DB>(url, { applicationName: options.service });
     // The one place a transport is chosen: EVENT_TRANSPORT (with `uses: ['rabbitmq']`), else the feed.
     const kind = (config as { EVENT_TRANSPORT?: string }).EVENT_TRANSPORT ?? 'feed';
-    const transport = createTransport(kind, { service: options.service, peer, credentials, config, logger });
+    const transport = await createTransport(kind, { service: options.service, peer, credentials, config, logger });
     const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials, peer, transport });
     app.addHook('onClose', async () => db.destroy());
     return app;
