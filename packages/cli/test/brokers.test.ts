@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisInstalled } from '@archipelago/platform/testing/redis';
 import { startRedisServer, type Broker, type BrokerEvent } from '../src/brokers.ts';
+import { alive } from './processes.ts';
 
 const ping = (url: string) =>
   new Promise<string>((resolve) => {
@@ -16,14 +17,6 @@ const ping = (url: string) =>
       resolve(data.toString().trim());
     });
   });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 // `start:distributed` starts the brokers; one that dies while the system runs comes back on the same URL.
 // In CI (`.ci/run` installs redis-server) a missing binary fails the file; elsewhere it is skipped.

@@ -14,6 +14,7 @@ import { buildApp as buildGateway } from '../../../services/gateway/src/app.ts';
 import { gatewayUpstreams } from '../../../services/gateway/src/upstreams.ts';
 import { build } from '../build.mjs';
 import { cliKeyring } from '../src/credentials.ts';
+import { alive, waitUntil } from './processes.ts';
 
 const CLI = path.join(repositoryRoot, 'dist/packages/cli/src/main.mjs');
 const services = loadRegistry(undefined, {}).services;
@@ -73,23 +74,6 @@ class StartedCli {
   interrupt(): Promise<number | null> {
     process.kill(-this.child.pid!, 'SIGINT');
     return this.exited;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -98,7 +98,7 @@ export async function composeService<S extends string, DB>(app: HttpServer, opti
   };
   const needsPeers = service.subscriptions.length > 0;
   if (needsPeers && !credentials) throw new StartupError(`${service.key} follows other services' events, so it needs its service credentials (deps.credentials)`);
-  const transport = deps.transport ?? createTransport('feed', { service: service.key, peer, credentials: credentials!, logger });
+  const transport = deps.transport ?? (await createTransport('feed', { service: service.key, peer, credentials: credentials!, logger }));
 
   if (Object.keys(service.events?.publishes ?? {}).length > 0) {
     await transport.publish({ source: service.key, schema: service.database, db, app, listenUrl: deps.databaseUrl });

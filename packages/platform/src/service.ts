@@ -77,7 +77,7 @@ export async function runService<DB>(options: { service: string; buildApp: (deps
     const db = createDatabase<DB>(url, { applicationName: options.service });
     // The one place a transport is chosen: EVENT_TRANSPORT (with `uses: ['rabbitmq']`), else the feed.
     const kind = (config as { EVENT_TRANSPORT?: string }).EVENT_TRANSPORT ?? 'feed';
-    const transport = createTransport(kind, { service: options.service, peer, credentials, config, logger });
+    const transport = await createTransport(kind, { service: options.service, peer, credentials, config, logger });
     const app = await options.buildApp({ db, logger, config, env: process.env, databaseUrl: url, credentials, peer, transport });
     app.addHook('onClose', async () => db.destroy());
     return app;
@@ -95,6 +95,10 @@ export async function runStatelessService(options: {
 type Build = (config: ServiceConfig, logger: Logger, credentials: ServiceCredentials, peer: (key: string) => string) => Promise<HttpServer>;
 
 async function serve(service: string, build: Build): Promise<void> {
+  // Started by the supervisor with an IPC channel: when the supervisor dies, so do we, from the
+  // first moment (a service still waiting for its database would otherwise outlive it).
+  let supervisorGone: () => void = () => process.exit(1);
+  if (process.send) process.once('disconnect', () => supervisorGone());
   let config: ServiceConfig;
   let credentials: ServiceCredentials;
   let peer: (key: string) => string;
@@ -137,8 +141,7 @@ async function serve(service: string, build: Build): Promise<void> {
   };
   process.once('SIGINT', () => close('SIGINT'));
   process.once('SIGTERM', () => close('SIGTERM'));
-  // Started by the supervisor with an IPC channel: when the supervisor dies, so do we.
-  if (process.send) process.once('disconnect', () => close('supervisor gone'));
+  supervisorGone = () => close('supervisor gone');
 }
 
 // Known start-up problems get their message, not a stack trace.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type * as S3 from '@aws-sdk/client-s3';
 
 /** Where archives go: one small interface; a directory by default, S3 when configured. */
 export interface ObjectStore {
@@ -74,28 +74,36 @@ export interface S3StoreOptions {
  * `head` reads the object back and hashes what came back, not what was sent.
  */
 export function s3ObjectStore(options: S3StoreOptions): ObjectStore {
-  const client = new S3Client({
-    endpoint: options.endpoint,
-    region: options.region,
-    forcePathStyle: true,
-    // Checksums only where S3 requires them: S3-compatible servers differ on the newer trailers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
-  });
+  // The SDK (~1 MB of code) is loaded at the first call: a notification service archiving to a directory never carries it.
+  let connecting: Promise<{ sdk: typeof S3; client: S3.S3Client }> | undefined;
+  const connect = () =>
+    (connecting ??= import('@aws-sdk/client-s3').then((sdk) => ({
+      sdk,
+      client: new sdk.S3Client({
+        endpoint: options.endpoint,
+        region: options.region,
+        forcePathStyle: true,
+        // Checksums only where S3 requires them: S3-compatible servers differ on the newer trailers.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
+      }),
+    })));
   const Bucket = options.bucket;
   const get = async (key: string) => {
+    const { sdk, client } = await connect();
     try {
-      const object = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+      const object = await client.send(new sdk.GetObjectCommand({ Bucket, Key: key }));
       return { body: Buffer.from(await object.Body!.transformToByteArray()), length: object.ContentLength };
     } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
+      if (error instanceof sdk.NoSuchKey) return undefined;
       throw error;
     }
   };
   return {
     async put(key, body) {
-      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
+      const { sdk, client } = await connect();
+      await client.send(new sdk.PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
     },
     async get(key) {
       return (await get(key))?.body;
@@ -107,17 +115,19 @@ export function s3ObjectStore(options: S3StoreOptions): ObjectStore {
       return { size: object.body.length, sha256: sha256(object.body) };
     },
     async list(prefix) {
+      const { sdk, client } = await connect();
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }));
+        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }));
         for (const item of page.Contents ?? []) if (item.Key) keys.push(item.Key);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return keys.sort();
     },
     async delete(key) {
-      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+      const { sdk, client } = await connect();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket, Key: key }));
     },
   };
 }
