@@ -95,7 +95,8 @@ describe('the event feed', async () => {
   });
 });
 
-describe('outbox retention', async () => {
+// A producer serving its feed over HTTP, and a consumer database with the conformance tables.
+async function feedAndConsumerDatabase() {
   const producerDb = await useTestDatabase('masterdata');
   const consumerDb = await useTestDatabase('core');
   await withOwnerDatabase(consumerDb, createConformanceTables);
@@ -103,13 +104,18 @@ describe('outbox retention', async () => {
   await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
   const url = await producer.listen({ host: '127.0.0.1', port: 0 });
   const transport = feedTransport({ urlOf: () => url, credentials: testCredentials('core') });
+  const publish = (codes: string[]) =>
+    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
+  return { producerDb, consumerDb, producer, transport, publish };
+}
+
+describe('outbox retention', async () => {
+  const { producerDb, consumerDb, producer, transport, publish } = await feedAndConsumerDatabase();
   const consumers: Consumer[] = [];
   afterAll(async () => {
     await Promise.all(consumers.map((consumer) => consumer.stop()));
     await producer.close();
   });
-  const publish = (codes: string[]) =>
-    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
   const applied = async (name: string) =>
     (await sql<{ aggregate: string }>`SELECT aggregate FROM conformance_applied WHERE consumer = ${name} ORDER BY seq`.execute(consumerDb.db)).rows.map((row) => row.aggregate);
 
@@ -147,16 +153,8 @@ describe('outbox retention', async () => {
 });
 
 describe('a consumer of the feed', async () => {
-  const producerDb = await useTestDatabase('masterdata');
-  const consumerDb = await useTestDatabase('core');
-  await withOwnerDatabase(consumerDb, createConformanceTables);
-  const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
-  await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
-  const url = await producer.listen({ host: '127.0.0.1', port: 0 });
-  const transport = feedTransport({ urlOf: () => url, credentials: testCredentials('core') });
+  const { consumerDb, producer, transport, publish } = await feedAndConsumerDatabase();
   afterAll(() => producer.close());
-  const publish = (code: string) =>
-    producerDb.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }]));
 
   it('asks for the next page while it applies one, and uses that page', async () => {
     const inner = transport.subscribe({ source: 'masterdata', group: 'reading-ahead' });
@@ -180,13 +178,13 @@ describe('a consumer of the feed', async () => {
           const gaveUp = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000));
           const nextAsked = new Promise<boolean>((resolve) => askedFor.on('asked', (after) => after === next && resolve(true)));
           aheadWhileApplying = asked.includes(next) || await Promise.race([nextAsked, gaveUp]);
-          await publish('SECOND');
+          await publish(['SECOND']);
         }
         await handle(trx, events);
       },
     });
     try {
-      await publish('FIRST');
+      await publish(['FIRST']);
       while (consumer.stats.processed < 2) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(aheadWhileApplying).toBe(true);
       // Each position asked for once: the page read ahead was the one applied next.
