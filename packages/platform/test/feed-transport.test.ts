@@ -1,9 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { RawNode, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
-import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, outboxChannel, pruneOutbox, registerEventFeed, startConsumer, type Consumer, type Subscription } from '../src/events/index.ts';
+import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, outboxChannel, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
 import { conformanceHandler, createConformanceTables } from '../src/testing/conformance-consumer.ts';
 import { createHttpServer } from '../src/http.ts';
 import { describeTransportConformance } from '../src/testing/transport-conformance.ts';
@@ -95,8 +94,7 @@ describe('the event feed', async () => {
   });
 });
 
-// A producer serving its feed over HTTP, and a consumer database with the conformance tables.
-async function feedAndConsumerDatabase() {
+describe('outbox retention', async () => {
   const producerDb = await useTestDatabase('masterdata');
   const consumerDb = await useTestDatabase('core');
   await withOwnerDatabase(consumerDb, createConformanceTables);
@@ -104,18 +102,13 @@ async function feedAndConsumerDatabase() {
   await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
   const url = await producer.listen({ host: '127.0.0.1', port: 0 });
   const transport = feedTransport({ urlOf: () => url, credentials: testCredentials('core') });
-  const publish = (codes: string[]) =>
-    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
-  return { producerDb, consumerDb, producer, transport, publish };
-}
-
-describe('outbox retention', async () => {
-  const { producerDb, consumerDb, producer, transport, publish } = await feedAndConsumerDatabase();
   const consumers: Consumer[] = [];
   afterAll(async () => {
     await Promise.all(consumers.map((consumer) => consumer.stop()));
     await producer.close();
   });
+  const publish = (codes: string[]) =>
+    producerDb.db.transaction().execute((trx) => appendEvents(trx, codes.map((code) => ({ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }))));
   const applied = async (name: string) =>
     (await sql<{ aggregate: string }>`SELECT aggregate FROM conformance_applied WHERE consumer = ${name} ORDER BY seq`.execute(consumerDb.db)).rows.map((row) => row.aggregate);
 
@@ -149,49 +142,5 @@ describe('outbox retention', async () => {
     expect(await applied('resynchronising')).toEqual(['NEW1', 'NEW2']);
     expect(errors[0]).toContain(`events up to ${prunedThrough} were pruned`);
     expect(stuck.stats.processed).toBe(0);
-  });
-});
-
-describe('a consumer of the feed', async () => {
-  const { consumerDb, producer, transport, publish } = await feedAndConsumerDatabase();
-  afterAll(() => producer.close());
-
-  it('asks for the next page while it applies one, and uses that page', async () => {
-    const inner = transport.subscribe({ source: 'masterdata', group: 'reading-ahead' });
-    const asked: (string | undefined)[] = [];
-    const askedFor = new EventEmitter();
-    const subscription: Subscription = {
-      ...inner,
-      receive: (after, options) => {
-        asked.push(after);
-        askedFor.emit('asked', after);
-        return inner.receive(after, options);
-      },
-    };
-    const handle = conformanceHandler('reading-ahead');
-    let aheadWhileApplying: boolean | undefined;
-    const consumer = startConsumer<unknown>({
-      name: 'reading-ahead', subscription, db: consumerDb.db, waitMs: 30_000,
-      handle: async (trx, events) => {
-        if (events.some((event) => event.aggregate.id === 'FIRST')) {
-          const next = events.at(-1)!.position;
-          const gaveUp = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000));
-          const nextAsked = new Promise<boolean>((resolve) => askedFor.on('asked', (after) => after === next && resolve(true)));
-          aheadWhileApplying = asked.includes(next) || await Promise.race([nextAsked, gaveUp]);
-          await publish(['SECOND']);
-        }
-        await handle(trx, events);
-      },
-    });
-    try {
-      await publish(['FIRST']);
-      while (consumer.stats.processed < 2) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(aheadWhileApplying).toBe(true);
-      // Each position asked for once: the page read ahead was the one applied next.
-      expect(new Set(asked).size).toBe(asked.length);
-      expect((await sql<{ aggregate: string }>`SELECT aggregate FROM conformance_applied WHERE consumer = 'reading-ahead' ORDER BY seq`.execute(consumerDb.db)).rows.map((row) => row.aggregate)).toEqual(['FIRST', 'SECOND']);
-    } finally {
-      await consumer.stop();
-    }
   });
 });

@@ -237,30 +237,11 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
     }
   };
 
-  const page = { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000 };
-  // The page after the one being applied, asked for meanwhile (a subscription that reads ahead):
-  // it is used only if the position is then where it was asked from.
-  let ahead: { after: string; events: Promise<EventEnvelope[]>; cancel: AbortController } | undefined;
-  const readAhead = (after: string) => {
-    if (!options.subscription.readsAhead || abort.signal.aborted) return;
-    const cancel = new AbortController();
-    const events = options.subscription.receive(after, { ...page, signal: AbortSignal.any([abort.signal, cancel.signal]) });
-    events.catch(() => undefined); // awaited (and its failure handled) only if it is used
-    ahead = { after, events, cancel };
-  };
-  const receive = (after: string | undefined) => {
-    const read = ahead;
-    ahead = undefined;
-    if (read && read.after === after) return read.events;
-    read?.cancel.abort();
-    return options.subscription.receive(after, { ...page, signal: abort.signal });
-  };
-
   // Fetches what follows the position and applies it (or, when the producer pruned it, resynchronises).
   const advance = async () => {
     let events: EventEnvelope[];
     try {
-      events = await receive(stats.position);
+      events = await options.subscription.receive(stats.position, { limit: options.batchSize ?? 500, waitMs: options.waitMs ?? 20_000, signal: abort.signal });
     } catch (error) {
       if (!(error instanceof EventsPruned && options.onGap)) throw error;
       await options.onGap(error.prunedThrough);
@@ -269,7 +250,6 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
       return;
     }
     if (events.length === 0 || abort.signal.aborted) return;
-    readAhead(events.at(-1)!.position);
     try {
       await keeping.apply(events, stats.position);
       await acknowledge(events);

@@ -30,7 +30,6 @@ export function feedTransport(options: { urlOf: (service: string) => string; cre
       };
       return {
         mode,
-        readsAhead: true,
         receive: async (after, receive) =>
           fetchEvents(options.credentials, source, options.urlOf(source), after ?? (mode === 'broadcast' ? await startOf(receive.signal) : undefined), receive),
         acknowledge: async () => undefined,

@@ -37,12 +37,6 @@ export interface Subscription {
    * `EventsPruned` when events after `after` are no longer kept.
    */
   receive(after: string | undefined, options: { limit: number; waitMs: number; signal: AbortSignal }): Promise<EventEnvelope[]>;
-  /**
-   * Whether `receive` may be asked for what follows a page before that page is applied and
-   * acknowledged (a stateless read, like the feed's): the consumer then fetches the next page
-   * while it applies the current one, and drops it if its position ends up elsewhere.
-   */
-  readonly readsAhead?: boolean;
   /** Called once the events are applied and their position committed in the consumer's DB. */
   acknowledge(events: readonly EventEnvelope[]): Promise<void>;
   close(): Promise<void>;
