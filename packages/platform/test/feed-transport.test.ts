@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { RawNode, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
-import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
+import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, outboxChannel, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
 import { conformanceHandler, createConformanceTables } from '../src/testing/conformance-consumer.ts';
 import { createHttpServer } from '../src/http.ts';
 import { describeTransportConformance } from '../src/testing/transport-conformance.ts';
@@ -45,6 +45,50 @@ describe('the event feed', async () => {
       expect(await Promise.race([waiting, gaveUp])).toEqual(['HELD']);
     } finally {
       await holder.end();
+      await producer.close();
+    }
+  });
+  it('keeps a NOTIFY that arrives while its read is in flight, and answers with that commit at once', async () => {
+    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
+    // The feed's page reads stall once, in the result (the query already ran): meanwhile an event
+    // commits and its NOTIFY arrives, so the read answers empty although a wake-up came.
+    const pageReads = new WeakSet<object>();
+    let stallOnce: (() => Promise<void>) | undefined;
+    const db = database.db.withPlugin({
+      transformQuery: ({ node, queryId }) => {
+        if (RawNode.is(node) && node.sqlFragments.join('').includes('AS settled')) pageReads.add(queryId);
+        return node;
+      },
+      transformResult: async ({ result, queryId }) => {
+        if (!pageReads.has(queryId)) return result;
+        const stall = stallOnce;
+        stallOnce = undefined;
+        await stall?.();
+        return result;
+      },
+    });
+    // The poll is far longer than the wait: only the kept wake-up can answer with the event.
+    await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db, listenUrl: database.appUrl, pollMs: 60_000 });
+    const reader = asPrincipal(producer, 'core');
+    const head = (await reader.inject({ url: '/internal/v1/events/head' })).json<{ position: string | null }>().position;
+    const listener = new pg.Client({ connectionString: database.appUrl });
+    await listener.connect();
+    try {
+      await listener.query(`LISTEN ${outboxChannel('masterdata')}`);
+      stallOnce = async () => {
+        const notified = new Promise((resolve) => listener.once('notification', resolve));
+        await database.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'thing.created', aggregateType: 'thing', aggregateId: 'RACED', aggregateVersion: 1, payload: { code: 'RACED', label: 'raced' } }]));
+        await notified;
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the feed's own LISTEN connection has it too
+      };
+      const waiting = reader.inject({ url: `/internal/v1/events?waitMs=30000${head ? `&after=${head}` : ''}` })
+        .then((response) => response.json<{ events: { aggregate: { id: string } }[] }>().events.map((event) => event.aggregate.id));
+      // A lost wake-up would leave it waiting for the poll or its 30 s.
+      const gaveUp = new Promise((resolve) => setTimeout(() => resolve('no answer 10 s after the commit'), 10_000));
+      expect(await Promise.race([waiting, gaveUp])).toEqual(['RACED']);
+      expect(stallOnce).toBeUndefined(); // the read did stall
+    } finally {
+      await listener.end();
       await producer.close();
     }
   });

@@ -19,8 +19,10 @@ export interface EventFeedOptions<DB> {
   readonly pollMs?: number;
 }
 
-// A reader whose events are held back re-reads after 2, 4, 8 … ms (up to pollMs).
+// A reader whose events are held back re-reads after 2, 4, 8, 8 … ms (no NOTIFY tells when the
+// older transaction ends; a commit waiting for its WAL flush holds the rows after it back for that long).
 const HELD_BACK_FIRST_MS = 2;
+const HELD_BACK_MAX_MS = 8;
 
 /**
  * Serves the outbox as a long-polling feed (the default transport's producer side):
@@ -31,15 +33,14 @@ const HELD_BACK_FIRST_MS = 2;
  * Needs the outbox (`createOutboxTableV1`) and its retention mark (`createOutboxRetentionV1`).
  */
 export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedOptions<DB>): Promise<void> {
-  const wake = new EventEmitter();
-  wake.setMaxListeners(0);
-  const listener = options.listenUrl ? await listen(options.listenUrl, outboxChannel(options.schema), () => wake.emit('outbox')) : undefined;
+  const wake = wakeUps();
+  const listener = options.listenUrl ? await listen(options.listenUrl, outboxChannel(options.schema), wake.ring) : undefined;
   app.addHook('onClose', async () => listener?.end());
   // Waiting readers answer (empty) at once when the server closes, instead of holding it open.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
-    wake.emit('outbox');
+    wake.ring();
   });
   const pollMs = options.pollMs ?? 250;
 
@@ -69,12 +70,16 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
       }
       const read = () => readOutboxPage(options.db, options.source, { after, limit: request.query.limit });
       const deadline = Date.now() + request.query.waitMs;
+      // Counted before each read: a NOTIFY that arrives while the read is in flight (its snapshot
+      // may predate that commit) makes the next wait return at once instead of being lost.
+      let rung = wake.count();
       let { events, heldBack } = await read();
       let heldFor = 0;
       while (events.length === 0 && Date.now() < deadline && !request.raw.destroyed && !closing) {
         // Committed events held back by an older transaction: no NOTIFY says when it ends, so look again soon.
-        heldFor = heldBack ? Math.min(heldFor * 2 || HELD_BACK_FIRST_MS, pollMs) : 0;
-        await nextWake(wake, Math.min(heldBack ? heldFor : pollMs, deadline - Date.now()));
+        heldFor = heldBack ? Math.min(heldFor * 2 || HELD_BACK_FIRST_MS, HELD_BACK_MAX_MS, pollMs) : 0;
+        await wake.after(rung, Math.min(heldBack ? heldFor : pollMs, deadline - Date.now()));
+        rung = wake.count();
         ({ events, heldBack } = await read());
       }
       return { events };
@@ -86,16 +91,31 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
   });
 }
 
-function nextWake(wake: EventEmitter, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      wake.off('outbox', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    wake.once('outbox', done);
-  });
+// The outbox's NOTIFYs, counted, so that a reader can wait for one after a given count: a
+// wake-up that came while it was reading is kept (as the RabbitMQ relay's doorbell keeps its own).
+function wakeUps(): { ring: () => void; count: () => number; after: (count: number, ms: number) => Promise<void> } {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  let rings = 0;
+  return {
+    ring: () => {
+      rings++;
+      emitter.emit('ring');
+    },
+    count: () => rings,
+    after(count, ms) {
+      if (rings !== count) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          emitter.off('ring', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        emitter.once('ring', done);
+      });
+    },
+  };
 }
 
 // A dedicated connection for LISTEN; if it drops, readers fall back to polling while it is
