@@ -37,6 +37,8 @@ interface StepResult extends Step {
   readonly appliedPerSecond: number;
   readonly drainMs: number;
   readonly latency: LatencySummary;
+  /** The same path in two hops: producer commit → batch handed to the consumer, and → its commit. */
+  readonly hops: { readonly toConsumer: LatencySummary; readonly consumerTransaction: LatencySummary };
   readonly sustained: boolean;
 }
 
@@ -87,17 +89,31 @@ async function measure(name: Variant['name'], system: RunningSystem, broker: Tes
   // delays that continuation): counted from when the writer began its transaction, an upper bound.
   const appliedEarly = new Map<string, number>();
   let recorder: LatencyRecorder | undefined;
+  let toConsumer: LatencyRecorder | undefined;
+  let consumerTransaction: LatencyRecorder | undefined;
+  const receivedAt = new Map<string, number>();
   let applied = 0;
   const inner = transport.subscribe({ source: 'masterdata', group: 'bench.copy' });
   const subscription: Subscription = {
     ...inner,
-    receive: (after, receive) => inner.receive(after, receive),
+    receive: async (after, receive) => {
+      const events = await inner.receive(after, receive);
+      const now = performance.now();
+      for (const event of events) receivedAt.set(event.id, now);
+      return events;
+    },
     acknowledge: async (events) => {
       const now = performance.now();
       for (const event of events) {
         const at = committedAt.get(event.id);
+        const received = receivedAt.get(event.id);
+        receivedAt.delete(event.id);
         if (at !== undefined) {
           recorder?.record(now - at);
+          if (received !== undefined && received >= at) {
+            toConsumer?.record(received - at);
+            consumerTransaction?.record(now - received);
+          }
           committedAt.delete(event.id);
         } else appliedEarly.set(event.id, now);
       }
@@ -139,6 +155,8 @@ async function measure(name: Variant['name'], system: RunningSystem, broker: Tes
 
   const runStep = async (step: Step): Promise<StepResult> => {
     recorder = new LatencyRecorder();
+    toConsumer = new LatencyRecorder();
+    consumerTransaction = new LatencyRecorder();
     const appliedBefore = applied;
     let committed = 0;
     let issued = 0;
@@ -164,8 +182,10 @@ async function measure(name: Variant['name'], system: RunningSystem, broker: Tes
     committedAt.clear();
     appliedEarly.clear();
     const latency = recorder.summary();
-    recorder.destroy();
-    recorder = undefined;
+    const hops = { toConsumer: toConsumer.summary(), consumerTransaction: consumerTransaction.summary() };
+    for (const hop of [recorder, toConsumer, consumerTransaction]) hop.destroy();
+    recorder = toConsumer = consumerTransaction = undefined;
+    receivedAt.clear();
     const committedPerSecond = committed / elapsedS;
     const result: StepResult = {
       ...step,
@@ -173,11 +193,12 @@ async function measure(name: Variant['name'], system: RunningSystem, broker: Tes
       appliedPerSecond: appliedInStep / elapsedS,
       drainMs,
       latency,
+      hops,
       // The same rule as the propagation scenario: the target rate committed, 97 % applied within
       // the step, and the rest drained within half a second.
       sustained: committedPerSecond >= step.rate * 0.95 && appliedInStep >= committed * 0.97 && drainMs <= 500,
     };
-    context.log(`${name} ${step.rate}/s (${step.perTransaction} per tx): committed ${Math.round(committedPerSecond)}/s, applied ${Math.round(result.appliedPerSecond)}/s, p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms, drained in ${Number.isFinite(drainMs) ? Math.round(drainMs) : '>10000'} ms${result.sustained ? '' : ' — not sustained'}`);
+    context.log(`${name} ${step.rate}/s (${step.perTransaction} per tx): committed ${Math.round(committedPerSecond)}/s, applied ${Math.round(result.appliedPerSecond)}/s, p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms (to the consumer p50 ${hops.toConsumer.p50Ms.toFixed(1)} / p99 ${hops.toConsumer.p99Ms.toFixed(1)}, its transaction p50 ${hops.consumerTransaction.p50Ms.toFixed(1)} / p99 ${hops.consumerTransaction.p99Ms.toFixed(1)}), drained in ${Number.isFinite(drainMs) ? Math.round(drainMs) : '>10000'} ms${result.sustained ? '' : ' — not sustained'}`);
     return result;
   };
 
@@ -235,7 +256,7 @@ export const transports: Scenario = {
         figures: figures(variants),
         details: { variants, writers: WRITERS },
         notes: [
-          `Transports: ${WRITERS} connections append events to a scratch producer database's outbox (paced to the target rate; steady 1,000/s with one event per transaction, then a ramp with 20 per transaction that stops at the first rate not kept up with); a group consumer applies each batch to a table in a scratch consumer database. Latency is from the producer's commit acknowledgement to the consumer's acknowledgement after its commit. The RabbitMQ variant runs a local rabbitmq-server (one node, quorum queue, publisher confirms) as a child of the bench; both variants share the machine, run one after the other.`,
+          `Transports: ${WRITERS} connections append events to a scratch producer database's outbox (paced to the target rate; steady 1,000/s with one event per transaction, then a ramp with 20 per transaction that stops at the first rate not kept up with); a group consumer applies each batch to a table in a scratch consumer database. Latency is from the producer's commit acknowledgement to the consumer's acknowledgement after its commit. Each step also splits it where the subscription hands the batch to the consumer (details: hops.toConsumer, the transport's part with the wait for the consumer's previous batch; hops.consumerTransaction, the consumer's own transaction). The RabbitMQ variant runs a local rabbitmq-server (one node, quorum queue, publisher confirms) as a child of the bench; both variants share the machine, run one after the other.`,
         ],
       };
     } finally {

@@ -71,6 +71,38 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
     }
   });
 
+  it('looks again less and less often while an older transaction holds events back, and relays them once it ends', async () => {
+    let reads = 0;
+    const counted = producerDb.db.withPlugin({
+      transformQuery: ({ node }) => {
+        if (node.kind === 'RawNode' && node.sqlFragments.join('').includes('FROM outbox')) reads++;
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    });
+    const leader = startRelay({ producer: { ...producer, db: counted }, connection: sharedConnection(broker.url), retryMs: 100, idlePollMs: 3_600_000 });
+    const holder = new pg.Client({ connectionString: consumerDb.appUrl });
+    try {
+      await publish(items('BACKOFF', 1));
+      await until(async () => (await mark()) === (await head()), 'the relay to lead and relay the backlog');
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_current_xact_id()');
+      const [before, confirmed] = [reads, leader.stats.confirmed];
+      await publish(items('BACKOFF-HELD', 1));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Doubling from 2 ms up to 50 ms: some 25 looks in that second (a slower machine makes fewer),
+      // where a fixed 5 ms poll with an existence check made hundreds of queries.
+      expect(reads - before).toBeLessThan(40);
+      expect(leader.stats.confirmed).toBe(confirmed);
+      await holder.query('COMMIT');
+      await until(() => leader.stats.confirmed === confirmed + 1, 'the held-back event, relayed once the horizon moved');
+    } finally {
+      await holder.end().catch(() => undefined);
+      await leader.stop();
+    }
+  });
+
   it('writes its mark at most once per markEveryMs, and what is confirmed when it stops', async () => {
     const before = await mark();
     const leader = relay({ markEveryMs: 3_600_000 });

@@ -1,6 +1,6 @@
 import type { ConfirmChannel } from 'amqplib';
 import pg from 'pg';
-import { formatPosition, outboxHasEventsAfter, parsePosition, readOutbox, type OutboxPosition } from '../outbox.ts';
+import { formatPosition, parsePosition, readOutboxPage, type OutboxPosition } from '../outbox.ts';
 import type { Producer } from '../transport.ts';
 import type { SharedConnection } from './connection.ts';
 import { listenForOutbox, markRelayed, relayedThrough, tryLeadRelay } from './relay-marker.ts';
@@ -65,6 +65,7 @@ export function startRelay(options: RelayOptions): Relay {
     let readHead = marker;
     const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
     let failure: Error | undefined;
+    let heldFor = 0;
     const marks = markWriter(async () => {
       const position = marker!;
       await markRelayed(producer.db, transport, position);
@@ -88,7 +89,7 @@ export function startRelay(options: RelayOptions): Relay {
           await Promise.race([room.wait(250), lost]);
           continue;
         }
-        const events = await readOutbox(producer.db, producer.source, { after: readHead, limit: free });
+        const { events, heldBack } = await readOutboxPage(producer.db, producer.source, { after: readHead, limit: free });
         for (const event of events) {
           const entry = { position: parsePosition(event.position), confirmed: false };
           inFlight.push(entry);
@@ -109,10 +110,12 @@ export function startRelay(options: RelayOptions): Relay {
         }
         if (events.length > 0) readHead = parsePosition(events.at(-1)!.position);
         if (events.length === free) continue;
-        // Caught up: the next commit's NOTIFY rings. A commit held back behind an older
-        // transaction sends none when that one ends: while committed rows remain, look again soon.
-        const rang = await Promise.race([rows.wait(HELD_BACK_POLL_MS), lost]);
-        if (!rang && !(await outboxHasEventsAfter(producer.db, readHead))) await Promise.race([rows.wait(idlePollMs), lost]);
+        // Caught up: the next commit's NOTIFY rings. Committed rows held back behind an older
+        // transaction (of any database of the cluster) get none when that one ends: look again
+        // soon, and less often the longer it lasts (a long transaction elsewhere must not turn
+        // every relay into a busy poll).
+        heldFor = heldBack ? Math.min(heldFor * 2 || HELD_BACK_FIRST_MS, HELD_BACK_MAX_MS) : 0;
+        await Promise.race([rows.wait(heldBack ? heldFor : idlePollMs), lost]);
       }
     } finally {
       await marks.flush();
@@ -173,8 +176,9 @@ export function startRelay(options: RelayOptions): Relay {
   };
 }
 
-// How soon a caught-up relay looks again without a NOTIFY while rows are held back.
-const HELD_BACK_POLL_MS = 5;
+// How soon a caught-up relay looks again without a NOTIFY while rows are held back, doubling up to the most.
+const HELD_BACK_FIRST_MS = 2;
+const HELD_BACK_MAX_MS = 50;
 
 /** A wake-up that is kept when it comes while nobody waits: the next wait returns at once (true). */
 function doorbell(signal: AbortSignal): { ring(): void; wait(ms: number): Promise<boolean> } {
