@@ -92,7 +92,9 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
   );
   // The rows of one create request, in its own (batched) transaction, told to the sockets after it commits.
   const createRows = async (rows: readonly NewNotification[]): Promise<NotificationView[]> => {
-    const created = await createTogether({ rows, markWritten: AsyncResource.bind((trx: Transaction<NotificationDatabase>) => markIdempotentWrite(trx)) });
+    // Marked in this request's async context (its Idempotency-Key), whoever's batch runs it; runInAsyncScope, as bind() builds deprecated accessors on every call.
+    const request = new AsyncResource('notification.create');
+    const created = await createTogether({ rows, markWritten: (trx) => request.runInAsyncScope(markIdempotentWrite, undefined, trx) });
     await realtime.changed(changeOfRows(created)); // deliveries of a burst coalesce in realtime
     return created;
   };
