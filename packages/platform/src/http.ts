@@ -72,8 +72,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.addHook('onSend', drainRefusedBody);
 
   protectInternalRoutes(app, { service: options.service, credentials: options.credentials });
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   if (options.idempotency) registerIdempotency(app, options.idempotency);
   // Graceful, but bounded: requests in flight get a grace period, then every connection still

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import formats from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler, HookHandlerDoneFunction } from 'fastify';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
 
 // Hostile or merely odd input must be refused at the edge of every service, as a 400 naming the
@@ -142,12 +142,12 @@ function nestingDepth(text: string): number {
  * Refuses NUL bytes anywhere in a request's params, query or body (keys included): PostgreSQL
  * cannot store them in text, and a route should not have to know that.
  */
-export async function refuseNulBytes(request: FastifyRequest): Promise<void> {
+export function refuseNulBytes(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const fields: FieldProblem[] = [];
-  for (const [part, value] of [['params', request.params], ['querystring', request.query], ['body', request.body]] as const) {
-    findNul(value, part, fields);
-  }
-  if (fields.length > 0) throw new AppError('VALIDATION_FAILED', `NUL bytes are not allowed: ${fields.map((f) => f.field).join(', ')}`, { fields });
+  findNul(request.params, 'params', fields);
+  findNul(request.query, 'querystring', fields);
+  findNul(request.body, 'body', fields);
+  done(fields.length > 0 ? new AppError('VALIDATION_FAILED', `NUL bytes are not allowed: ${fields.map((f) => f.field).join(', ')}`, { fields }) : undefined);
 }
 
 function findNul(value: unknown, path: string, found: FieldProblem[], depth = 0): void {
@@ -165,8 +165,9 @@ function findNul(value: unknown, path: string, found: FieldProblem[], depth = 0)
 }
 
 /** 414 for a request target longer than {@link MAX_URL_LENGTH}. */
-export async function refuseLongUrls(request: FastifyRequest): Promise<void> {
-  if (request.url.length > MAX_URL_LENGTH) throw new AppError('URI_TOO_LONG', `The request target is ${request.url.length} bytes; at most ${MAX_URL_LENGTH} are accepted`, { fields: [{ field: 'url', message: `must be at most ${MAX_URL_LENGTH} bytes` }] });
+export function refuseLongUrls(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (request.url.length <= MAX_URL_LENGTH) return done();
+  done(new AppError('URI_TOO_LONG', `The request target is ${request.url.length} bytes; at most ${MAX_URL_LENGTH} are accepted`, { fields: [{ field: 'url', message: `must be at most ${MAX_URL_LENGTH} bytes` }] }));
 }
 
 /** Largest refused body the server still reads (and discards) so the client sees its 413. */
@@ -177,12 +178,12 @@ export const MAX_DRAINED_BODY = 64 * 1024 * 1024;
  * reset instead of the answer. Below {@link MAX_DRAINED_BODY}, the rest of the body is read and
  * dropped instead, the connection kept, so the client finishes sending and reads the 413.
  */
-export async function drainRefusedBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (reply.statusCode !== 413 || reply.getHeader('connection') !== 'close') return;
-  const declared = Number(request.headers['content-length'] ?? 0);
-  if (!(declared <= MAX_DRAINED_BODY)) return;
-  reply.removeHeader('connection');
-  request.raw.resume();
+export function drainRefusedBody(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload: unknown) => void): void {
+  if (reply.statusCode === 413 && reply.getHeader('connection') === 'close' && Number(request.headers['content-length'] ?? 0) <= MAX_DRAINED_BODY) {
+    reply.removeHeader('connection');
+    request.raw.resume();
+  }
+  done(null, payload);
 }
 
 /** What Fastify's router refuses before any route runs (a malformed URL, a too long parameter). */

@@ -7,7 +7,7 @@ import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { forwardedHeaders } from './forwarded.ts';
 import { accessGuard } from './access.ts';
 import { mergedDocs } from './docs.ts';
-import { answerExpectations, endToEndHeaders } from './forwarding.ts';
+import { answerExpectations, endToEnd } from './forwarding.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import { balancersOf, publicPrefixes, type Lease, type Upstream } from './upstreams.ts';
@@ -44,8 +44,8 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   answerExpectations(app, settings.bodyLimitBytes);
   // `/api/v1/auth/login/x\..\..\internal/…` would be checked as a public route and reach an
   // internal one: only canonical paths are routed.
-  app.addHook('onRequest', async (request) => {
-    if (!isCanonicalPath(request.url.split('?')[0]!)) throw new AppError('BAD_REQUEST', 'The request path must not contain dot segments or backslashes');
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(isCanonicalPath(request.url.split('?')[0]!) ? undefined : new AppError('BAD_REQUEST', 'The request path must not contain dot segments or backslashes'));
   });
   // Without configured origins browsers get no CORS headers at all: cross-origin calls are refused.
   if (settings.corsOrigins.length > 0) {
@@ -95,12 +95,12 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
             }
             onUpstreamError(failed, failure);
           },
-          rewriteRequestHeaders: (_req, headers) => forwardedHeaders(endToEndHeaders(headers, request.headers), {
+          rewriteRequestHeaders: (_req, headers) => forwardedHeaders(headers, {
             requestId: request.id,
             traceparent: nextTraceparent(request.headers.traceparent),
             clientAddress: request.ip,
             serviceToken,
-          }),
+          }, endToEnd(request.headers)),
         });
       };
       return attempt(balancer.pick(tried)!);

@@ -11,17 +11,20 @@ export function isEdgeHeader(name: string): boolean {
   return lower === SERVICE_TOKEN_HEADER || lower === 'forwarded' || lower.startsWith('x-forwarded-') || lower === 'x-real-ip' || lower === 'x-client-ip' || lower === 'true-client-ip';
 }
 
-/** The headers of a forwarded request: the client's, minus edge headers, plus the gateway's own. */
+/**
+ * The headers of a forwarded request: the client's that `keep` lets through (end to end), minus
+ * edge headers, plus the gateway's own; one pass, as it runs on every request.
+ */
 export function forwardedHeaders(
   headers: IncomingHttpHeaders,
   own: { requestId: string; traceparent: string; clientAddress: string; serviceToken: string },
+  keep: (name: string) => boolean = () => true,
 ): IncomingHttpHeaders {
-  const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !isEdgeHeader(name)));
-  return {
-    ...kept,
-    'x-request-id': own.requestId,
-    traceparent: own.traceparent,
-    'x-forwarded-for': own.clientAddress,
-    [SERVICE_TOKEN_HEADER]: own.serviceToken,
-  };
+  const forwarded: IncomingHttpHeaders = {};
+  for (const name in headers) if (keep(name) && !isEdgeHeader(name)) forwarded[name] = headers[name];
+  forwarded['x-request-id'] = own.requestId;
+  forwarded.traceparent = own.traceparent;
+  forwarded['x-forwarded-for'] = own.clientAddress;
+  forwarded[SERVICE_TOKEN_HEADER] = own.serviceToken;
+  return forwarded;
 }

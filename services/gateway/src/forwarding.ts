@@ -7,12 +7,15 @@ import { AppError, toProblem, type HttpServer } from '@archipelago/platform';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']);
 
 /**
- * The headers to send upstream: the client's, less the hop-by-hop fields and every field the
- * client's `Connection` names (RFC 9110 §7.6.1). `original` is what the client sent.
+ * Whether a header of the client's is end to end, to be sent upstream: not a hop-by-hop field,
+ * nor one the client's `Connection` names (RFC 9110 §7.6.1). `original` is what the client sent.
  */
-export function endToEndHeaders(headers: IncomingHttpHeaders, original: IncomingHttpHeaders): IncomingHttpHeaders {
-  const named = new Set(String(original.connection ?? '').toLowerCase().split(',').map((token) => token.trim()).filter(Boolean));
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && !named.has(name)));
+export function endToEnd(original: IncomingHttpHeaders): (name: string) => boolean {
+  const connection = original.connection;
+  // Usually `keep-alive` or `close`, themselves hop-by-hop: no set to build.
+  if (connection === undefined || HOP_BY_HOP.has(connection.toLowerCase())) return (name) => !HOP_BY_HOP.has(name);
+  const named = new Set(connection.toLowerCase().split(',').map((token) => token.trim()).filter(Boolean));
+  return (name) => !HOP_BY_HOP.has(name) && !named.has(name);
 }
 
 /**

@@ -15,7 +15,8 @@ const SECURITY_HEADERS = {
 
 /** Security headers on every response of the gateway, proxied ones included. */
 export function securityHeaders(app: HttpServer): void {
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', (_request, reply, done) => {
     void reply.headers(SECURITY_HEADERS);
+    done();
   });
 }

@@ -55,6 +55,38 @@ describe('notifications API', async () => {
     expect((await alice.inject({ method: 'POST', url: '/api/v1/notifications', payload: { notification_type: 'NOTE', title: 'x', message: 'y', user_id: aliceUser.id } })).statusCode).toBe(403);
   });
 
+  it('creates one notification per listed user in one request, each seen by its user only, checked per recipient (422 naming the entry)', async () => {
+    const bulk = (payload: object, headers: Record<string, string> = {}) => admin.inject({ method: 'POST', url: '/api/v1/notifications/bulk', payload: { notification_type: 'NOTE', title: 'To several', message: 'm', ...payload }, headers });
+    const before = await Promise.all([unread(alice), unread(carol)]);
+    const response = await bulk({ user_ids: [carolUser.id, aliceUser.id], priority: 'HIGH' }, { 'idempotency-key': 'bulk-once-1' });
+    expect(response.statusCode, response.body).toBe(201);
+    const { items } = response.json<{ items: View[] }>();
+    expect(items.map((n) => [n.user_id, n.priority, n.department_code])).toEqual([[carolUser.id, 'HIGH', null], [aliceUser.id, 'HIGH', null]]);
+    expect(new Set(items.map((n) => n.id)).size).toBe(2);
+    expect((await list(alice)).items.map((n) => n.id)).toContain(items[1]!.id);
+    expect((await list(alice)).items.map((n) => n.id)).not.toContain(items[0]!.id);
+    expect((await alice.inject({ url: `/api/v1/notifications/${items[0]!.id}` })).statusCode).toBe(404);
+    expect([(await unread(alice)).HIGH, (await unread(carol)).HIGH]).toEqual([before[0].HIGH + 1, before[1].HIGH + 1]);
+    // A retry with the same key replays the answer: nobody gets a second one.
+    const again = await bulk({ user_ids: [carolUser.id, aliceUser.id], priority: 'HIGH' }, { 'idempotency-key': 'bulk-once-1' });
+    expect(again.json<{ items: View[] }>().items.map((n) => n.id)).toEqual(items.map((n) => n.id));
+    expect((await unread(alice)).HIGH).toBe(before[0].HIGH + 1);
+
+    // Made at the same time, creates share a transaction: each request still gets its own rows.
+    const [one, several] = await Promise.all([created({ user_id: bobUser.id, title: 'Alone' }), bulk({ user_ids: [bobUser.id, carolUser.id], title: 'Together' })]);
+    expect([one.title, one.user_id]).toEqual(['Alone', bobUser.id]);
+    expect(several.json<{ items: View[] }>().items.map((n) => [n.title, n.user_id])).toEqual([['Together', bobUser.id], ['Together', carolUser.id]]);
+
+    const nobody = '00000000-0000-4000-8000-00000000dead';
+    const unknown = await bulk({ user_ids: [aliceUser.id, nobody] });
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json()).toMatchObject({ errors: [{ field: 'body.user_ids.1', value: nobody }] });
+    expect((await list(alice)).items.filter((n) => n.title === 'To several')).toHaveLength(1);
+    expect((await bulk({ user_ids: [aliceUser.id, aliceUser.id] })).statusCode).toBe(400);
+    expect((await bulk({ user_ids: [] })).statusCode).toBe(400);
+    expect((await alice.inject({ method: 'POST', url: '/api/v1/notifications/bulk', payload: { notification_type: 'NOTE', title: 'x', message: 'y', user_ids: [aliceUser.id] } })).statusCode).toBe(403);
+  });
+
   it("shows a user their own and their department's notifications; anything else is 404", async () => {
     const forCarol = await created({ user_id: carolUser.id, title: 'For Carol' });
     const radio = await created({ department_code: 'RADIO', title: 'Radiology only' });

@@ -96,6 +96,7 @@ async function verified(credentials: ServiceCredentials | undefined, service: st
 
 function decodedPath(request: FastifyRequest): string {
   const path = request.url.split('?')[0]!;
+  if (!path.includes('%')) return path;
   try {
     return decodeURIComponent(path);
   } catch {

@@ -35,6 +35,19 @@ const NotificationSchema = Type.Object({
 });
 const Counts = Type.Object({ total: Type.Integer(), CRITICAL: Type.Integer(), HIGH: Type.Integer(), NORMAL: Type.Integer(), LOW: Type.Integer() });
 
+// What a created notification says, whoever it goes to.
+const CONTENT = {
+  notification_type: NotificationType,
+  title: Type.String({ minLength: 1, maxLength: 255 }),
+  message: Type.String({ minLength: 1, maxLength: 10_000 }),
+  priority: Type.Optional(Priority),
+  reference_id: Type.Optional(Id),
+  reference_type: Type.Optional(Type.String({ pattern: '^[A-Z][A-Z_]{0,49}$' })),
+  metadata: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), { maxProperties: 50 })),
+};
+// Recipients of one multi-recipient create: IAM validates up to 1,000 users per call.
+const MAX_RECIPIENTS = 1_000;
+
 // Reading one's own notifications and setting one's own state of them is reading; creating one is writing.
 const READ = { permission: 'notifications:read' };
 
@@ -94,20 +107,7 @@ export function notificationRoutes(app: HttpServer, auth: Auth, service: Notific
       schema: {
         tags,
         description: 'Creates a notification for a department (department_code), a user (user_id), or both (a user of that department)',
-        body: Type.Object(
-          {
-            department_code: Type.Optional(DepartmentCode),
-            user_id: Type.Optional(Id),
-            notification_type: NotificationType,
-            title: Type.String({ minLength: 1, maxLength: 255 }),
-            message: Type.String({ minLength: 1, maxLength: 10_000 }),
-            priority: Type.Optional(Priority),
-            reference_id: Type.Optional(Id),
-            reference_type: Type.Optional(Type.String({ pattern: '^[A-Z][A-Z_]{0,49}$' })),
-            metadata: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), { maxProperties: 50 })),
-          },
-          { additionalProperties: false },
-        ),
+        body: Type.Object({ ...CONTENT, department_code: Type.Optional(DepartmentCode), user_id: Type.Optional(Id) }, { additionalProperties: false }),
         response: { 201: NotificationSchema },
       },
     },
@@ -115,6 +115,21 @@ export function notificationRoutes(app: HttpServer, auth: Auth, service: Notific
       const created = await service.create(request.body, auth.userOf(request).id);
       return reply.code(201).send(created);
     },
+  );
+  app.post(
+    '/api/v1/notifications/bulk',
+    {
+      schema: {
+        tags,
+        description: 'Creates one notification per listed user (of department_code, when given) in one request and one transaction; answers them in the order of user_ids',
+        body: Type.Object(
+          { ...CONTENT, department_code: Type.Optional(DepartmentCode), user_ids: Type.Array(Id, { minItems: 1, maxItems: MAX_RECIPIENTS, uniqueItems: true }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ items: Type.Array(NotificationSchema) }) },
+      },
+    },
+    async (request, reply) => reply.code(201).send({ items: await service.createForUsers(request.body, auth.userOf(request).id) }),
   );
   app.post(
     '/api/v1/notifications/read-all',

@@ -80,14 +80,36 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
   // marks its own Idempotency-Key in it (bound to its request), and a batch that fails is retried
   // one by one, so a create fails only for its own reasons. Only the transaction is batched: what
   // follows a commit must never make a committed batch run again (its rows would be made twice).
-  const createTogether = batched((pending: readonly { row: NewNotification; markWritten: (trx: Transaction<NotificationDatabase>) => Promise<void> }[]) =>
+  // A create is one request's rows: one, or one per recipient of a multi-recipient create.
+  const createTogether = batched((pending: readonly { rows: readonly NewNotification[]; markWritten: (trx: Transaction<NotificationDatabase>) => Promise<void> }[]) =>
     db.transaction().execute(async (trx) => {
-      const rows = await insert(trx, pending.map((one) => one.row));
+      const rows = await insert(trx, pending.flatMap((one) => one.rows));
       for (const one of pending) await one.markWritten(trx);
-      return rows;
+      let next = 0;
+      return pending.map((one) => rows.slice(next, (next += one.rows.length)));
     }),
     { retryAlone: (error) => !isConnectionError(error) },
   );
+  // The rows of one create request, in its own (batched) transaction, told to the sockets after it commits.
+  const createRows = async (rows: readonly NewNotification[]): Promise<NotificationView[]> => {
+    // Marked in this request's async context (its Idempotency-Key), whoever's batch runs it; runInAsyncScope, as bind() builds deprecated accessors on every call.
+    const request = new AsyncResource('notification.create');
+    const created = await createTogether({ rows, markWritten: (trx) => request.runInAsyncScope(markIdempotentWrite, undefined, trx) });
+    await realtime.changed(changeOfRows(created)); // deliveries of a burst coalesce in realtime
+    return created;
+  };
+  const rowOf = (input: Omit<NotificationInput, 'user_id'>, userId: string | null, createdBy: string): NewNotification => ({
+    department_code: input.department_code ?? null,
+    user_id: userId,
+    notification_type: input.notification_type,
+    title: input.title,
+    message: input.message,
+    priority: input.priority,
+    reference_id: input.reference_id ?? null,
+    reference_type: input.reference_type ?? null,
+    metadata: input.metadata,
+    created_by: createdBy,
+  });
 
   return {
 
@@ -101,23 +123,17 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         { field: 'body.department_code', value: input.department_code, ref: 'department' },
         { field: 'body.user_id', value: input.user_id, ref: 'user' },
       ]);
-      const created = await createTogether({
-        row: {
-          department_code: input.department_code ?? null,
-          user_id: input.user_id ?? null,
-          notification_type: input.notification_type,
-          title: input.title,
-          message: input.message,
-          priority: input.priority,
-          reference_id: input.reference_id ?? null,
-          reference_type: input.reference_type ?? null,
-          metadata: input.metadata,
-          created_by: createdBy,
-        },
-        markWritten: AsyncResource.bind((trx: Transaction<NotificationDatabase>) => markIdempotentWrite(trx)),
-      });
-      await realtime.changed(changeOfRows([created])); // deliveries of a burst coalesce in realtime
-      return created;
+      const [created] = await createRows([rowOf(input, input.user_id ?? null, createdBy)]);
+      return created!;
+    },
+
+    /** One notification per listed user (Novu's and Knock's multi-recipient trigger): one request, one transaction, one row each. */
+    async createForUsers(input: Omit<NotificationInput, 'user_id'> & { readonly user_ids: readonly string[] }, createdBy: string): Promise<NotificationView[]> {
+      await references.check([
+        { field: 'body.department_code', value: input.department_code, ref: 'department' },
+        ...input.user_ids.map((id, i) => ({ field: `body.user_ids.${i}`, value: id, ref: 'user' })),
+      ]);
+      return createRows(input.user_ids.map((id) => rowOf(input, id, createdBy)));
     },
 
     async feed(viewer: Viewer, filters: FeedFilters, page: { limit: number; page?: number; before?: Position }): Promise<FeedPage> {
