@@ -103,8 +103,14 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   };
   const pushBadges = async (users: readonly string[], departments: readonly string[]) => {
     const viewers = await viewersIn([...users.map((id) => `user:${id}`), ...departments.map((code) => `dept:${code}`)]);
-    const counts = await badges.countsOf(viewers);
-    for (const [userId, count] of counts) local.to(`user:${userId}`).emit('badge:update', count);
+    // One emit per distinct count (encoded once), to the rooms of every user who has it.
+    const byCount = new Map<string, { count: unknown; rooms: string[] }>();
+    for (const [userId, count] of await badges.countsOf(viewers)) {
+      const key = JSON.stringify(count);
+      const entry = byCount.get(key) ?? byCount.set(key, { count, rooms: [] }).get(key)!;
+      entry.rooms.push(`user:${userId}`);
+    }
+    for (const { count, rooms } of byCount.values()) local.to(rooms).emit('badge:update', count);
   };
   const forget = async (change: Pick<Change, 'users' | 'departments'>) => {
     await Promise.all([...change.users.map((id) => badges.userChanged(id)), ...change.departments.map((code) => badges.departmentChanged(code))]);
