@@ -141,6 +141,15 @@ describe('real time over Socket.IO', async () => {
     expect(server.realtime.delivered).toEqual({ fromAnnouncements: before.fromAnnouncements + 1, fromTable: before.fromTable });
   });
 
+  it('delivers a create of the API from its announcement too, without reading the table again', async () => {
+    const member = await openAs(lab);
+    const before = { ...server.realtime.delivered };
+    const sent = await create({ department_code: 'LAB', title: 'Announced' });
+    await member.until(() => member.notifications.some((n) => n.id === sent.id), 'the broadcast');
+    await server.realtime.settled();
+    expect(server.realtime.delivered).toEqual({ fromAnnouncements: before.fromAnnouncements + 1, fromTable: before.fromTable });
+  });
+
   it('loses nothing committed while its listening connection is down, and delivers from announcements again once caught up', async () => {
     const member = await openAs(lab);
     const order = (code: string) => ({ id: randomUUID(), order_code: code, item_name: 'Tape', quantity: 1, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 });

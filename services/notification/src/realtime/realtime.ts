@@ -165,8 +165,9 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     }
     const { rows } = change;
     if (rows && inStep) return void enqueue(() => emitNew(rows, 'fromAnnouncements'));
-    if (change.instance === instance) return;
-    void forget(change).then(() => follow(change));
+    if (change.instance !== instance) return void forget(change).then(() => follow(change));
+    // This instance's own commit, announced without its rows: `changed` left its delivery to it.
+    if (change.created && !rows) void deliver();
   };
   const listener = options.listenUrl
     ? await listen(options.listenUrl, received, (up) => {
@@ -227,7 +228,8 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   return {
     async changed(change) {
       await forget(change);
-      follow(change);
+      // In step, the commit's announcement delivers its rows (or, too big to carry them, wakes a read).
+      if (!change.created || !inStep) follow(change);
     },
     announcement(change, audience = 'others', rows) {
       const announced: Announcement = audience === 'others' ? { ...change, instance } : change;
