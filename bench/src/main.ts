@@ -27,11 +27,11 @@ function log(message: string): void {
 
 const USAGE = `Usage: npm run bench [-- [--quick] [scenario…]]
 
-Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all).
+Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all but ${SCENARIOS.filter((s) => s.onlyWhenNamed).map((s) => s.name).join(', ')}).
 --quick  shorter runs (finishes in under 2 minutes).`;
 
 function selectScenarios(names: readonly string[]): Scenario[] {
-  if (names.length === 0) return [...SCENARIOS];
+  if (names.length === 0) return SCENARIOS.filter((s) => !s.onlyWhenNamed);
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length > 0) throw new UsageError(`Unknown scenario ${unknown.join(', ')}.\n\n${USAGE}`);
   return SCENARIOS.filter((s) => names.includes(s.name));

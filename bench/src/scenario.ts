@@ -64,6 +64,8 @@ export interface Scenario {
   readonly built: boolean;
   /** Hard time limit in seconds, after which the scenario is aborted and reported as failed. */
   readonly timeLimitS: { readonly quick: number; readonly full: number };
+  /** Run only when named on the command line (a part of another scenario, to work on it alone). */
+  readonly onlyWhenNamed?: boolean;
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
 

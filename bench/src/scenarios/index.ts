@@ -2,7 +2,7 @@ import type { Scenario } from '../scenario.ts';
 import { baselines } from './baselines.ts';
 import { gateway } from './gateway.ts';
 import { instances } from './instances.ts';
-import { notifications } from './notifications.ts';
+import { notifications, notificationsEndToEnd } from './notifications.ts';
 import { propagation } from './propagation.ts';
 import { references } from './references.ts';
 import { replication } from './replication.ts';
@@ -14,4 +14,4 @@ import { transports } from './transports.ts';
  * scenarios/<name>.ts exporting a `Scenario` and list it here; a capability that becomes built
  * replaces its `notBuilt(...)` with a real `run`.
  */
-export const SCENARIOS: readonly Scenario[] = [startup, propagation, notifications, gateway, references, replication, transports, instances, baselines];
+export const SCENARIOS: readonly Scenario[] = [startup, propagation, notifications, notificationsEndToEnd, gateway, references, replication, transports, instances, baselines];

@@ -308,6 +308,87 @@ async function bulkCreates(context: ScenarioContext, gateway: string, admin: Hea
   await stop();
   context.log(`multi-recipient creates (${BULK_RECIPIENTS} users each): ${requests} requests, ${persisted} notifications persisted, ${delivered} delivered in ${elapsedS.toFixed(1)} s (${failures.length} refused${failures[0] ? `: ${failures[0]}` : ''})`);
   return { recipients: BULK_RECIPIENTS, requests, persisted, delivered, refused: failures.length, seconds: elapsedS, requestsPerSecond: requests / elapsedS, notificationsPerSecond: Math.min(persisted, delivered) / elapsedS };
+/** End to end: POST /api/v1/orders returning → the last of the sockets receiving notification:new, at 10 orders/s; with the hops, CPU and the machine's waits. */
+async function endToEndAtTen(context: ScenarioContext, system: RunningSystem, admin: Headers, clients: Clients, seconds: number) {
+  const gateway = system.url('gateway');
+  const returned = new Map<string, { at: number; wall: number }>();
+  const order = async (i: number) => {
+    const response = await fetch(`${gateway}/api/v1/orders`, { method: 'POST', headers: admin, body: JSON.stringify({ item_name: `Bench ${i}`, department_code: DEPARTMENT }) });
+    const { id } = await json<{ id: string }>(response, 'POST /api/v1/orders', 201);
+    returned.set(id, { at: now(), wall: wallNow() });
+    return id;
+  };
+  const meter = cpuOf(system, clients.pids);
+  const probe = await probeMachine(system);
+  const orders = await atRate(10, seconds, order, context.signal);
+  const reached = await clients.settle(orders.keys, 10_000);
+  const cpu = meter();
+  const machine = await probe();
+  const e2e = new LatencyRecorder();
+  for (const key of orders.keys) {
+    const last = clients.lastArrival(key);
+    if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!.at));
+  }
+  const endToEnd = e2e.summary();
+  context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket; ${orders.failed.length} orders refused${orders.failed[0] ? `: ${orders.failed[0]}` : ''})`);
+  const hops = await hopsOf(system, clients, returned);
+  context.log(`  hops: ${formatHops(hops)}`);
+  context.log(`  CPU during it (% of one core): ${formatCpu(cpu)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}; ${formatProbe(machine)}`);
+  return { endToEnd, hops, cpu, machine, reached, sent: orders.keys.length, refused: orders.failed.length };
+}
+
+/** The same 10/s as the orders to a bare server, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone. */
+async function bareAtTen(context: ScenarioContext, system: RunningSystem, to: Clients, broadcast: (i: number) => Promise<string>, returned: ReadonlyMap<string, number>, seconds: number, what: string) {
+  const probe = await probeMachine(system);
+  const run = await atRate(10, seconds, broadcast, context.signal);
+  await to.settle(run.keys, 10_000);
+  const machine = await probe();
+  const recorder = new LatencyRecorder();
+  for (const key of run.keys) {
+    const last = to.lastArrival(key);
+    if (last !== undefined) recorder.record(Math.max(0, last - returned.get(key)!));
+  }
+  const summary = recorder.summary();
+  context.log(`${what} at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${summary.p50Ms.toFixed(1)} ms, p99 ${summary.p99Ms.toFixed(1)} ms; ${formatProbe(machine)}`);
+  return { summary, machine };
+}
+
+/** A bare Socket.IO server (servers/bare-socketio.ts) and its POST /broadcast, timed to its return. */
+async function startBare(context: ScenarioContext) {
+  const port = await freePort();
+  const bare = startChildScript('servers/bare-socketio.ts', [String(port)]);
+  const stop = registerCleanup(() => bare.stop());
+  await bare.waitFor(/^listening$/, context.signal);
+  const url = `http://127.0.0.1:${port}`;
+  const sample = JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: 'Broadcast', message: 'A department broadcast from the bench', priority: 'NORMAL', metadata: {}, created_by: 'bench', read_at: null, seen_at: null, archived_at: null, actioned_at: null });
+  // Keys unique over the whole ramp (atRate's index restarts at every step; a repeated key never completes).
+  let n = 0;
+  const returned = new Map<string, number>();
+  const broadcast = async () => {
+    const id = `bare-${n++}`;
+    const response = await fetch(`${url}/broadcast`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(JSON.parse(sample) as object), id }) });
+    if (response.status !== 204) throw new Error(`bare broadcast answered ${response.status}`);
+    returned.set(id, now());
+    return id;
+  };
+  return { port, url, pid: bare.pid, broadcast, returned, stop };
+}
+
+/** The bare server at 10/s behind a bare TCP relay (the gateway's piping without its checks): the cost of one more hop. */
+async function relayedAtTen(context: ScenarioContext, system: RunningSystem, bare: Awaited<ReturnType<typeof startBare>>, seconds: number) {
+  const relayPort = await freePort();
+  const relay = startChildScript('servers/bare-proxy.ts', [String(relayPort), String(bare.port)]);
+  const stopRelay = registerCleanup(() => relay.stop());
+  await relay.waitFor(/^listening$/, context.signal);
+  const clients = await startClients(`http://127.0.0.1:${relayPort}`, 'none', CLIENT_PROCESSES, SOCKETS / CLIENT_PROCESSES, context.signal);
+  const stopClients = registerCleanup(async () => void (await clients.stop()));
+  const meter = cpuMeters({ clients: () => clients.pids, relay: () => [relay.pid], 'bare server': () => [bare.pid] });
+  const { summary, machine } = await bareAtTen(context, system, clients, bare.broadcast, bare.returned, seconds, 'bare Socket.IO behind a TCP relay');
+  const cpu = meter();
+  context.log(`  CPU during it: ${formatCpu(cpu)}`);
+  await stopClients();
+  await stopRelay();
+  return { summary, machine, cpu };
 }
 
 export const notifications: Scenario = {
@@ -337,31 +418,8 @@ export const notifications: Scenario = {
     const recipientSocket = await startClients(gateway, recipient.token, 1, 1, context.signal);
     const stopRecipient = registerCleanup(async () => void (await recipientSocket.stop()));
 
-    // End to end: POST /api/v1/orders returning → the last of the 1,000 sockets receiving notification:new.
     const e2eSeconds = context.quick ? 10 : 30;
-    const returned = new Map<string, { at: number; wall: number }>();
-    const order = async (i: number) => {
-      const response = await fetch(`${gateway}/api/v1/orders`, { method: 'POST', headers: admin.headers, body: JSON.stringify({ item_name: `Bench ${i}`, department_code: DEPARTMENT }) });
-      const { id } = await json<{ id: string }>(response, 'POST /api/v1/orders', 201);
-      returned.set(id, { at: now(), wall: wallNow() });
-      return id;
-    };
-    const e2eCpu = cpuOf(system, clients.pids);
-    const e2eProbe = await probeMachine(system);
-    const orders = await atRate(10, e2eSeconds, order, context.signal);
-    const reached = await clients.settle(orders.keys, 10_000);
-    const e2eCpuPercent = e2eCpu();
-    const e2eMachine = await e2eProbe();
-    const e2e = new LatencyRecorder();
-    for (const key of orders.keys) {
-      const last = clients.lastArrival(key);
-      if (last !== undefined) e2e.record(Math.max(0, last - returned.get(key)!.at));
-    }
-    const endToEnd = e2e.summary();
-    context.log(`end to end at 10 orders/s: p50 ${endToEnd.p50Ms.toFixed(1)} ms, p99 ${endToEnd.p99Ms.toFixed(1)} ms (${reached}/${orders.keys.length} reached every socket; ${orders.failed.length} orders refused${orders.failed[0] ? `: ${orders.failed[0]}` : ''})`);
-    const hops = await hopsOf(system, clients, returned);
-    context.log(`  hops: ${formatHops(hops)}`);
-    context.log(`  CPU during it (% of one core): ${formatCpu(e2eCpuPercent)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}; ${formatProbe(e2eMachine)}`);
+    const { endToEnd, hops, cpu: e2eCpuPercent, machine: e2eMachine, reached, sent, refused } = await endToEndAtTen(context, system, admin.headers, clients, e2eSeconds);
 
     // Highest sustained broadcast rate: department broadcasts created through the API.
     let n = 0;
@@ -398,61 +456,18 @@ export const notifications: Scenario = {
     await stopClients();
 
     // Baseline: a bare Socket.IO server broadcasting to the same 1,000 sockets (same client processes' code).
-    const port = await freePort();
-    const bare = startChildScript('servers/bare-socketio.ts', [String(port)]);
-    const stopBare = registerCleanup(() => bare.stop());
-    await bare.waitFor(/^listening$/, context.signal);
-    const bareUrl = `http://127.0.0.1:${port}`;
-    const bareClients = await startClients(bareUrl, 'none', CLIENT_PROCESSES, perProcess, context.signal);
+    const bare = await startBare(context);
+    const bareClients = await startClients(bare.url, 'none', CLIENT_PROCESSES, perProcess, context.signal);
     const stopBareClients = registerCleanup(async () => void (await bareClients.stop()));
-    const sample = JSON.stringify({ department_code: DEPARTMENT, notification_type: 'BENCH', title: 'Broadcast', message: 'A department broadcast from the bench', priority: 'NORMAL', metadata: {}, created_by: 'bench', read_at: null, seen_at: null, archived_at: null, actioned_at: null });
-    // Keys unique over the whole ramp (atRate's index restarts at every step; a repeated key never completes).
-    let bareN = 0;
-    const bareReturned = new Map<string, number>();
-    const bareBroadcast = async () => {
-      const id = `bare-${bareN++}`;
-      const response = await fetch(`${bareUrl}/broadcast`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(JSON.parse(sample) as object), id }) });
-      if (response.status !== 204) throw new Error(`bare broadcast answered ${response.status}`);
-      bareReturned.set(id, now());
-      return id;
-    };
-    // The same 10/s as the orders, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone.
-    const bareAtTen = async (to: Clients, what: string) => {
-      const probe = await probeMachine(system);
-      const run = await atRate(10, e2eSeconds, bareBroadcast, context.signal);
-      await to.settle(run.keys, 10_000);
-      const machine = await probe();
-      const recorder = new LatencyRecorder();
-      for (const key of run.keys) {
-        const last = to.lastArrival(key);
-        if (last !== undefined) recorder.record(Math.max(0, last - bareReturned.get(key)!));
-      }
-      const summary = recorder.summary();
-      context.log(`${what} at 10 broadcasts/s, POST /broadcast returned → last socket: p50 ${summary.p50Ms.toFixed(1)} ms, p99 ${summary.p99Ms.toFixed(1)} ms; ${formatProbe(machine)}`);
-      return { summary, machine };
-    };
-    const { summary: bareEndToEnd, machine: bareMachine } = await bareAtTen(bareClients, 'bare Socket.IO');
-    const baseline = await ramp(context, bareClients, bareBroadcast, 'bare Socket.IO', () => cpuMeters({ clients: () => bareClients.pids, 'bare server': () => [bare.pid] }));
+    const { summary: bareEndToEnd, machine: bareMachine } = await bareAtTen(context, system, bareClients, bare.broadcast, bare.returned, e2eSeconds, 'bare Socket.IO');
+    const baseline = await ramp(context, bareClients, bare.broadcast, 'bare Socket.IO', () => cpuMeters({ clients: () => bareClients.pids, 'bare server': () => [bare.pid] }));
     await stopBareClients();
-
-    // The same behind a bare TCP relay (the gateway's piping without its checks): the cost of one more hop.
-    const relayPort = await freePort();
-    const relay = startChildScript('servers/bare-proxy.ts', [String(relayPort), String(port)]);
-    const stopRelay = registerCleanup(() => relay.stop());
-    await relay.waitFor(/^listening$/, context.signal);
-    const relayedClients = await startClients(`http://127.0.0.1:${relayPort}`, 'none', CLIENT_PROCESSES, perProcess, context.signal);
-    const stopRelayedClients = registerCleanup(async () => void (await relayedClients.stop()));
-    const relayCpu = cpuMeters({ clients: () => relayedClients.pids, relay: () => [relay.pid], 'bare server': () => [bare.pid] });
-    const { summary: relayedEndToEnd, machine: relayedMachine } = await bareAtTen(relayedClients, 'bare Socket.IO behind a TCP relay');
-    const relayedCpu = relayCpu();
-    context.log(`  CPU during it: ${formatCpu(relayedCpu)}`);
-    await stopRelayedClients();
-    await stopRelay();
-    await stopBare();
+    const { summary: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu } = await relayedAtTen(context, system, bare, e2eSeconds);
+    await bare.stop();
 
     const deliveries = (rate: number) => rate * SOCKETS;
     const figures: Figure[] = [
-      { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms', note: `${reached} of ${orders.keys.length} orders reached every socket; ${orders.failed.length} refused` },
+      { key: 'notifications.e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${e2eSeconds} s: p50`, value: round(endToEnd.p50Ms, 1), unit: 'ms', note: `${reached} of ${sent} orders reached every socket; ${refused} refused` },
       { key: 'notifications.e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
       { key: 'notifications.bare.e2e.p50', label: `bare Socket.IO, 10 broadcasts/s: POST returned → last of ${SOCKETS} sockets, p50`, value: round(bareEndToEnd.p50Ms, 1), unit: 'ms', isBaseline: true },
       { key: 'notifications.bare.e2e.p99', label: 'bare Socket.IO, 10 broadcasts/s: p99', value: round(bareEndToEnd.p99Ms, 1), unit: 'ms', isBaseline: true },
@@ -478,6 +493,7 @@ export const notifications: Scenario = {
     return {
       figures,
       details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, bulk, unread: { cold, warm, changed }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent, ordersRefused: refused, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm, changed }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
@@ -485,6 +501,41 @@ export const notifications: Scenario = {
         'Hops (details.hops) come from the databases\' own timestamps on the same wall clock: core\'s outbox row (its transaction\'s start), the POST returning, the consumer\'s transaction (applied_events.applied_at), the insert (created_at), the first socket, the last socket. CPU per process group (details.e2eCpu, and per ramp step) is from /proc, as % of one core; the client processes\' own CPU is reported so that a saturated client shows.',
         'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy. During the end to end run and the bare one, a probe measures what the machine makes anything wait (a 100 ms timer\'s lateness, a SELECT 1 round trip); the bare server at the same 10/s to the same clients is the floor of a 1,000-socket fan-out on this machine at that moment.',
       ],
+    };
+  },
+};
+
+/**
+ * The end to end part alone, for working on it: the same 1,000 sockets and 10 orders/s with its
+ * hops, then the bare server behind a bare TCP relay at the same rate (the floor, in the same minute).
+ */
+export const notificationsEndToEnd: Scenario = {
+  name: 'notifications-e2e',
+  title: `Notifications, end to end only: order → last of ${SOCKETS.toLocaleString('en')} sockets at 10 orders/s, against bare Socket.IO behind a TCP relay`,
+  built: true,
+  timeLimitS: { quick: 120, full: 180 },
+  onlyWhenNamed: true,
+  async run(context) {
+    const system = await context.system();
+    const gateway = system.url('gateway');
+    const admin = await signIn(gateway, BENCH_ADMIN);
+    const staff = await member(gateway, admin.headers, 'bench-member');
+    const seconds = context.quick ? 10 : 30;
+    const clients = await startClients(gateway, staff.token, CLIENT_PROCESSES, SOCKETS / CLIENT_PROCESSES, context.signal);
+    const stopClients = registerCleanup(async () => void (await clients.stop()));
+    const ours = await endToEndAtTen(context, system, admin.headers, clients, seconds);
+    await stopClients();
+    const bare = await startBare(context);
+    const relayed = await relayedAtTen(context, system, bare, seconds);
+    await bare.stop();
+    return {
+      figures: [
+        { key: 'notifications-e2e.p50', label: `order → last of ${SOCKETS} sockets, 10 orders/s for ${seconds} s: p50`, value: round(ours.endToEnd.p50Ms, 1), unit: 'ms', note: `${ours.reached} of ${ours.sent} orders reached every socket; ${ours.refused} refused` },
+        { key: 'notifications-e2e.p99', label: `order → last of ${SOCKETS} sockets: p99`, value: round(ours.endToEnd.p99Ms, 1), unit: 'ms', goal: { comparison: '<=', value: 50 } },
+        { key: 'notifications-e2e.relayed.p50', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p50', value: round(relayed.summary.p50Ms, 1), unit: 'ms', isBaseline: true },
+        { key: 'notifications-e2e.relayed.p99', label: 'bare Socket.IO behind a bare TCP relay, 10 broadcasts/s: p99', value: round(relayed.summary.p99Ms, 1), unit: 'ms', isBaseline: true },
+      ],
+      details: { ours, relayed, loadAverage: loadavg() },
     };
   },
 };

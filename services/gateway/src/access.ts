@@ -6,17 +6,22 @@ import { connectRedis } from '@archipelago/platform/redis';
 import { isUnder } from './paths.ts';
 import type { GatewaySettings } from './settings.ts';
 
+/** Whether a WebSocket upgrade from an address may go on: undefined if so, else the seconds to wait (Retry-After). */
+export type UpgradeAdmission = (address: string) => Promise<number | undefined>;
+
 /**
  * The gateway's checks before proxying, as one onRequest hook: a per-address rate limit, the
  * token (on every route but the ones the registry declares `public`), then a per-user rate limit. Services check the
- * token and the permissions again: the gateway is not the only line.
+ * token and the permissions again: the gateway is not the only line. WebSocket upgrades never
+ * reach a route: `admitUpgrade` gives them the per-address limit (the token travels inside the
+ * Socket.IO handshake, after the upgrade, and the service checks it).
  */
 export async function accessGuard(
   app: HttpServer,
   auth: Auth,
   settings: GatewaySettings,
   publicRoutes: readonly string[],
-): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
+): Promise<{ guard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>; admitUpgrade: UpgradeAdmission }> {
   // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
   const redis = settings.redisUrl ? connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
   // Start enforcing shared limits with the first request: wait (briefly) for the connection.
@@ -33,11 +38,20 @@ export async function accessGuard(
     throw new AppError('RATE_LIMITED', `Rate limit of ${result.max} requests per ${timeWindow / 1000} s ${who} exceeded; retry in ${result.ttlInSeconds} s`);
   };
 
-  return async (request, reply) => {
-    await enforce(byAddress, request, reply, 'per address');
-    const path = request.url.split('?')[0]!;
-    if (publicRoutes.some((prefix) => isUnder(path, prefix))) return;
-    await auth.requireUser(request, reply);
-    await enforce(byUser, request, reply, 'per user');
+  const upgrades = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `upgrade:${request.ip}` });
+
+  return {
+    async guard(request, reply) {
+      await enforce(byAddress, request, reply, 'per address');
+      const path = request.url.split('?')[0]!;
+      if (publicRoutes.some((prefix) => isUnder(path, prefix))) return;
+      await auth.requireUser(request, reply);
+      await enforce(byUser, request, reply, 'per user');
+    },
+    async admitUpgrade(address) {
+      // The limiter reads only these of a request (its key, the route's rate-limit group).
+      const result = await upgrades({ ip: address, routeOptions: { config: {} } } as unknown as FastifyRequest);
+      return result.isAllowed || !result.isExceeded ? undefined : Math.max(1, result.ttlInSeconds);
+    },
   };
 }

@@ -51,7 +51,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...settings.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'], maxAge: 600 });
   }
-  const guard = await accessGuard(app, auth, settings, publicPrefixes(options.upstreams));
+  const { guard, admitUpgrade } = await accessGuard(app, auth, settings, publicPrefixes(options.upstreams));
 
   const timeout = settings.upstreamTimeoutMs;
   await app.register(replyFrom, {
@@ -110,7 +110,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
       app.all(`${prefix}/*`, { schema: { hide: true }, onRequest: guard }, forward);
     }
   }
-  proxyWebSockets(app, options.upstreams, balancers, options.credentials);
+  proxyWebSockets(app, options.upstreams, balancers, options.credentials, admitUpgrade);
   await mergedDocs(app, options.upstreams);
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {

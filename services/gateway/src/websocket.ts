@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RETRY_AFTER_SECONDS, type HttpServer } from '@archipelago/platform';
 import { SERVICE_TOKEN_HEADER, type ServiceCredentials } from '@archipelago/platform/internal-auth';
+import type { UpgradeAdmission } from './access.ts';
 import { isEdgeHeader } from './forwarded.ts';
 import { nextTraceparent } from './trace.ts';
 import { isCanonicalPath, isUnder } from './paths.ts';
@@ -17,9 +18,11 @@ const SKIPPED = new Set(['host', 'x-request-id', 'traceparent']);
  * connection past the gateway's checks. The connection goes to one instance (the balancer's
  * choice) and stays there for its life: Socket.IO runs WebSocket-only, so no request of it needs
  * to find the same instance again. An instance that refuses is skipped; when all do, a 503 with
- * Retry-After; one that fails otherwise is a 502.
+ * Retry-After; one that fails otherwise is a 502. Upgrades count against a per-address limit
+ * (`admit`; over it, a 429 with Retry-After). Once piped, the bytes are not looked at, and both
+ * sockets send at once (no Nagle): a frame of a broadcast is not held back waiting for an ACK.
  */
-export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], balancers: ReadonlyMap<string, Balancer>, credentials: ServiceCredentials): void {
+export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[], balancers: ReadonlyMap<string, Balancer>, credentials: ServiceCredentials, admit: UpgradeAdmission): void {
   const open = new Set<Duplex>();
   const websocketRoutes = websocketPrefixes(upstreams);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -30,8 +33,14 @@ export function proxyWebSockets(app: HttpServer, upstreams: readonly Upstream[],
     if (!isCanonicalPath(path) || !websocketRoutes.some((prefix) => isUnder(path, prefix))) return refuse(socket, '404 Not Found');
     const upstream = upstreams.find((u) => u.routes.some((route) => route.websocket && isUnder(path, route.prefix)));
     if (!upstream) return refuse(socket, '404 Not Found');
-    credentials.token(upstream.service).then(
-      (token) => relay(request, socket, head, balancers.get(upstream.service)!, new Set(), token),
+    admit(request.socket.remoteAddress ?? '').then(
+      (retryAfter) => {
+        if (retryAfter !== undefined) return refuse(socket, `429 Too Many Requests\r\nRetry-After: ${retryAfter}`);
+        credentials.token(upstream.service).then(
+          (token) => relay(request, socket, head, balancers.get(upstream.service)!, new Set(), token),
+          () => refuse(socket, '502 Bad Gateway'),
+        );
+      },
       () => refuse(socket, '502 Bad Gateway'),
     );
   });
@@ -46,7 +55,7 @@ function relay(request: IncomingMessage, socket: Duplex, head: Buffer, balancer:
   if (!lease) return refuse(socket, `503 Service Unavailable\r\nRetry-After: ${RETRY_AFTER_SECONDS}`);
   tried.add(lease.url);
   const target = new URL(lease.url);
-  const connection = net.connect(Number(target.port || 80), target.hostname);
+  const connection = net.connect({ port: Number(target.port || 80), host: target.hostname, noDelay: true });
   let connected = false;
   connection.setTimeout(10_000, () => connection.destroy());
   connection.once('connect', () => {
@@ -72,6 +81,7 @@ function relay(request: IncomingMessage, socket: Duplex, head: Buffer, balancer:
         connection.destroy();
         return;
       }
+      if (socket instanceof net.Socket) socket.setNoDelay(true);
       connection.pipe(socket);
       socket.pipe(connection);
     });

@@ -376,6 +376,28 @@ describe('the gateway', async () => {
     }
   });
 
+  it('limits WebSocket upgrades per address with 429 and Retry-After, as it limits requests', async () => {
+    const strict = await start({ rateLimit: { perIp: 2, perUser: 100, windowMs: 60_000 } });
+    const { port } = new URL(await strict.listen({ host: '127.0.0.1', port: 0 }));
+    try {
+      const upgrade = async () => {
+        const request = http.request({ host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=websocket', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+        request.end();
+        const [response, socket] = (await Promise.race([once(request, 'upgrade'), once(request, 'response')])) as [http.IncomingMessage, Socket?];
+        socket?.destroy();
+        response.resume();
+        return response;
+      };
+      expect((await upgrade()).statusCode).toBe(101);
+      expect((await upgrade()).statusCode).toBe(101);
+      const limited = await upgrade();
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('refuses paths with dot segments or backslashes instead of resolving them past its checks', async () => {
     const before = upstreamCalls;
     const { port } = new URL(gatewayUrl);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { TestUser } from '@archipelago/platform/testing/identity';
@@ -44,7 +45,7 @@ function recorder(socket: Socket) {
 
 describe('real time over Socket.IO', async () => {
   // No fallback poll within the tests: every delivery below comes from a commit's wake-up.
-  const { server, identity, as, peers } = await notificationTestApp({ pollMs: 3_600_000 });
+  const { server, identity, as, peers, db } = await notificationTestApp({ pollMs: 3_600_000 });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   const admin = await as(identity.user({ roles: ['admin'], departmentCode: 'LAB' }));
   const opened: Socket[] = [];
@@ -128,6 +129,44 @@ describe('real time over Socket.IO', async () => {
     const order = { id: randomUUID(), order_code: 'ORD-WAKE-1', item_name: 'Pipettes', quantity: 1, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 };
     await peers.publish('order.created', order);
     await member.until(() => member.notifications.some((n) => n.reference_id === order.id), 'the order\'s notification');
+  });
+
+  it("delivers the consumer's notification from its commit's announcement, without reading the table again", async () => {
+    const member = await openAs(lab);
+    const before = { ...server.realtime.delivered };
+    const order = { id: randomUUID(), order_code: 'ORD-ANNOUNCED-1', item_name: 'Gloves', quantity: 2, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 };
+    await peers.publish('order.created', order);
+    await member.until(() => member.notifications.some((n) => n.reference_id === order.id), 'the order\'s notification');
+    expect(member.notifications.find((n) => n.reference_id === order.id)).toMatchObject({ title: 'New order ORD-ANNOUNCED-1', reference_code: 'ORD-ANNOUNCED-1' });
+    expect(server.realtime.delivered).toEqual({ fromAnnouncements: before.fromAnnouncements + 1, fromTable: before.fromTable });
+  });
+
+  it('delivers a create of the API from its announcement too, without reading the table again', async () => {
+    const member = await openAs(lab);
+    const before = { ...server.realtime.delivered };
+    const sent = await create({ department_code: 'LAB', title: 'Announced' });
+    await member.until(() => member.notifications.some((n) => n.id === sent.id), 'the broadcast');
+    await server.realtime.settled();
+    expect(server.realtime.delivered).toEqual({ fromAnnouncements: before.fromAnnouncements + 1, fromTable: before.fromTable });
+  });
+
+  it('loses nothing committed while its listening connection is down, and delivers from announcements again once caught up', async () => {
+    const member = await openAs(lab);
+    const order = (code: string) => ({ id: randomUUID(), order_code: code, item_name: 'Tape', quantity: 1, status: 'PENDING', department_code: 'LAB', created_by: null, version: 1 });
+    const listeners = sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = 'notification-changes-listener' AND datname = current_database()`;
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'notification-changes-listener' AND datname = current_database()`.execute(db);
+    while ((await listeners.execute(db)).rows.length > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const whileDown = order('ORD-DOWN-1');
+    await peers.publish('order.created', whileDown);
+    await member.until(() => member.notifications.some((n) => n.reference_id === whileDown.id), 'the one committed while the listener was down');
+    // Once the table has been read after the new LISTEN, announcements carry the deliveries again.
+    await server.realtime.settled();
+    const before = { ...server.realtime.delivered };
+    const later = order('ORD-BACK-1');
+    await peers.publish('order.created', later);
+    await member.until(() => member.notifications.some((n) => n.reference_id === later.id), 'the next one');
+    expect(server.realtime.delivered.fromAnnouncements).toBe(before.fromAnnouncements + 1);
+    expect(member.notifications.filter((n) => n.reference_id === whileDown.id || n.reference_id === later.id)).toHaveLength(2);
   });
 
   it('closes', () => {

@@ -47,11 +47,11 @@ const changeOfRows = (rows: readonly NotificationView[]): Change => ({
   created: rows.length > 0,
 });
 
-// Inserts, and announces at commit that there is something to deliver: to the other instances when
-// this one follows its commit with `realtime.changed`, to every instance when it cannot (the consumer).
+// Inserts, and announces at commit what there is to deliver (the rows, when they fit): to the other
+// instances when this one follows its commit with `realtime.changed`, to every instance when it cannot (the consumer).
 const inserter = (repository: NotificationRepository, realtime: Realtime, audience: 'others' | 'everyone' = 'others') => async (trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]) => {
   const created = await repository.insert(trx, rows);
-  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created), audience));
+  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created), audience, created));
   return created;
 };
 

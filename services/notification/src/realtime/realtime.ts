@@ -6,7 +6,7 @@ import { AppError, type HttpServer, type Logger } from '@archipelago/platform';
 import { permissionCovers, type Auth } from '@archipelago/platform/auth';
 import type { RedisConnection } from '@archipelago/platform/redis';
 import type { BadgeCounter } from '../notifications/badges.ts';
-import { decodeCursor, type NotificationRepository, type Position, type Viewer } from '../notifications/notification.repository.ts';
+import { decodeCursor, type NotificationRepository, type NotificationView, type Position, type Viewer } from '../notifications/notification.repository.ts';
 
 /** Who a change concerns: users whose own notifications or receipts changed, departments that got a broadcast. */
 export interface Change {
@@ -36,17 +36,27 @@ export interface Realtime {
   /**
    * What to announce in the committing transaction so other instances follow (see `announce`);
    * `everyone`: this instance too, for a commit it does not follow itself with `changed` (the
-   * event consumer's, which commits inside the platform's consumer).
+   * event consumer's, which commits inside the platform's consumer). `rows`: the notifications the
+   * transaction made, carried when they fit in a NOTIFY, so listeners deliver them without reading
+   * the table again.
    */
-  announcement(change: Change, audience?: 'others' | 'everyone'): string;
+  announcement(change: Change, audience?: 'others' | 'everyone', rows?: readonly NotificationView[]): string;
   /** Resolves once everything committed so far has been delivered (tests, shutdown). */
   settled(): Promise<void>;
   /** The Socket.IO server (with REDIS_URL, its rooms span every instance). */
   readonly io: Server;
+  /** Notifications delivered live so far, by where they were read: their commit's announcement, or the table. */
+  readonly delivered: Readonly<{ fromAnnouncements: number; fromTable: number }>;
 }
 
 const PAGE = 500;
 const READ_PERMISSION = 'notifications:read';
+// PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more; bigger announcements go without their rows.
+const PAYLOAD_LIMIT = 7_900;
+
+type Announcement = Change & { readonly instance?: string; readonly rows?: readonly NotificationView[] };
+
+const isAfter = (a: Position, b: Position) => a.at > b.at || (a.at === b.at && a.id > b.id);
 
 /**
  * Socket.IO at /socket.io, WebSocket only (the gateway proxies upgrades; long-polling would need
@@ -56,6 +66,12 @@ const READ_PERMISSION = 'notifications:read';
  * order (inserts take created_at under one lock), woken by this instance's commits, by
  * LISTEN notification_changes (other instances, the event consumer) and by a slow poll; one queue
  * serialises deliveries and catch-ups, so nothing is sent twice or skipped.
+ *
+ * An announcement that carries its rows is delivered from them, without reading the table: NOTIFY
+ * hands out commits in commit order, which the insert lock makes created_at order, so while the
+ * listening connection stays up, the announcements are every insert, in order. That holds only
+ * once a read of the table begun after LISTEN has caught up (`inStep`); until then, and whenever
+ * the connection drops, announcements only wake a read of the table.
  */
 export async function startRealtime(app: HttpServer, options: RealtimeOptions): Promise<Realtime> {
   const { repository, badges } = options;
@@ -66,6 +82,9 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   const local = io.local;
 
   let position: Position = await repository.newest();
+  const delivered = { fromAnnouncements: 0, fromTable: 0 };
+  let listening = false;
+  let inStep = false;
   let queue: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     queue = queue.then(work).catch((error: unknown) => options.logger?.warn({ err: error }, 'notification delivery failed; retried on the next wake-up'));
@@ -84,8 +103,14 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   };
   const pushBadges = async (users: readonly string[], departments: readonly string[]) => {
     const viewers = await viewersIn([...users.map((id) => `user:${id}`), ...departments.map((code) => `dept:${code}`)]);
-    const counts = await badges.countsOf(viewers);
-    for (const [userId, count] of counts) local.to(`user:${userId}`).emit('badge:update', count);
+    // One emit per distinct count (encoded once), to the rooms of every user who has it.
+    const byCount = new Map<string, { count: unknown; rooms: string[] }>();
+    for (const [userId, count] of await badges.countsOf(viewers)) {
+      const key = JSON.stringify(count);
+      const entry = byCount.get(key) ?? byCount.set(key, { count, rooms: [] }).get(key)!;
+      entry.rooms.push(`user:${userId}`);
+    }
+    for (const { count, rooms } of byCount.values()) local.to(rooms).emit('badge:update', count);
   };
   const forget = async (change: Pick<Change, 'users' | 'departments'>) => {
     await Promise.all([...change.users.map((id) => badges.userChanged(id)), ...change.departments.map((code) => badges.departmentChanged(code))]);
@@ -95,41 +120,62 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     else void enqueue(() => pushBadges(change.users, change.departments));
   };
 
+  // Sends what follows the position, in order, then the badges it changed.
+  const emitNew = async (rows: readonly NotificationView[], source: keyof typeof delivered) => {
+    let sent = 0;
+    const users = new Set<string>();
+    const departments = new Set<string>();
+    for (const notification of rows) {
+      if (!isAfter({ at: notification.created_at, id: notification.id }, position)) continue;
+      if (notification.user_id) users.add(notification.user_id);
+      else if (notification.department_code) departments.add(notification.department_code);
+      local.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
+      position = { at: notification.created_at, id: notification.id };
+      sent++;
+    }
+    delivered[source] += sent;
+    if (sent === 0) return;
+    await forget({ users: [...users], departments: [...departments] });
+    await pushBadges([...users], [...departments]);
+  };
+
   let deliveryQueued = false;
   const deliver = () => {
     if (deliveryQueued) return queue;
     deliveryQueued = true;
     return enqueue(async () => {
       deliveryQueued = false;
+      const listened = listening;
       for (;;) {
         const fresh = await repository.allSince(position, PAGE);
-        if (fresh.length === 0) return;
-        const users = new Set<string>();
-        const departments = new Set<string>();
-        for (const notification of fresh) {
-          if (notification.user_id) users.add(notification.user_id);
-          else if (notification.department_code) departments.add(notification.department_code);
-          local.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
-        }
-        const last = fresh[fresh.length - 1]!;
-        position = { at: last.created_at, id: last.id };
-        await forget({ users: [...users], departments: [...departments] });
-        await pushBadges([...users], [...departments]);
-        if (fresh.length < PAGE) return;
+        await emitNew(fresh, 'fromTable');
+        if (fresh.length < PAGE) break;
       }
+      // Everything committed before this read began is sent; what follows comes announced, in order.
+      if (listened && listening) inStep = true;
     });
   };
 
   const received = (payload: string) => {
+    let change: Announcement;
     try {
-      const change = JSON.parse(payload) as Change & { instance?: string };
-      if (change.instance === instance) return;
-      void forget(change).then(() => follow(change));
+      change = JSON.parse(payload) as Announcement;
     } catch {
-      void deliver();
+      return void deliver();
     }
+    const { rows } = change;
+    if (rows && inStep) return void enqueue(() => emitNew(rows, 'fromAnnouncements'));
+    if (change.instance !== instance) return void forget(change).then(() => follow(change));
+    // This instance's own commit, announced without its rows: `changed` left its delivery to it.
+    if (change.created && !rows) void deliver();
   };
-  const listener = options.listenUrl ? await listen(options.listenUrl, received) : undefined;
+  const listener = options.listenUrl
+    ? await listen(options.listenUrl, received, (up) => {
+      listening = up;
+      inStep = false;
+      if (up) void deliver();
+    })
+    : undefined;
   const poll = setInterval(() => void deliver(), options.pollMs ?? 1_000);
   poll.unref();
 
@@ -182,13 +228,19 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   return {
     async changed(change) {
       await forget(change);
-      follow(change);
+      // In step, the commit's announcement delivers its rows (or, too big to carry them, wakes a read).
+      if (!change.created || !inStep) follow(change);
     },
-    announcement: (change, audience = 'others') => JSON.stringify(audience === 'others' ? { ...change, instance } : change),
+    announcement(change, audience = 'others', rows) {
+      const announced: Announcement = audience === 'others' ? { ...change, instance } : change;
+      const withRows = rows && rows.length > 0 ? JSON.stringify({ ...announced, rows }) : undefined;
+      return withRows && Buffer.byteLength(withRows) < PAYLOAD_LIMIT ? withRows : JSON.stringify(announced);
+    },
     async settled() {
       await queue;
     },
     io,
+    delivered,
   };
 }
 
@@ -200,19 +252,26 @@ async function authenticate(socket: Socket, auth: Auth): Promise<Viewer> {
   return { userId: user.id, departmentCode: user.departmentCode };
 }
 
-// A dedicated LISTEN connection; while it is down, the poll delivers.
-async function listen(url: string, onChange: (payload: string) => void): Promise<{ end(): Promise<void> }> {
+// A dedicated LISTEN connection; while it is down, the poll delivers. `onState` hears when it is up (listening) and down.
+async function listen(url: string, onChange: (payload: string) => void, onState: (up: boolean) => void): Promise<{ end(): Promise<void> }> {
   let client: pg.Client | undefined;
   let closed = false;
   const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString: url, application_name: 'notification-changes-listener' });
-    next.on('notification', (message) => onChange(message.payload ?? ''));
-    next.on('error', () => {
+    let down = false;
+    const lost = () => {
+      if (down) return;
+      down = true;
+      onState(false);
       if (!closed) setTimeout(() => void connect().catch(() => undefined), 1_000);
-    });
+    };
+    next.on('notification', (message) => onChange(message.payload ?? ''));
+    next.on('error', lost);
+    next.on('end', lost);
     await next.connect();
     await next.query('LISTEN notification_changes');
     client = next;
+    onState(true);
   };
   await connect();
   return {
