@@ -308,6 +308,8 @@ async function bulkCreates(context: ScenarioContext, gateway: string, admin: Hea
   await stop();
   context.log(`multi-recipient creates (${BULK_RECIPIENTS} users each): ${requests} requests, ${persisted} notifications persisted, ${delivered} delivered in ${elapsedS.toFixed(1)} s (${failures.length} refused${failures[0] ? `: ${failures[0]}` : ''})`);
   return { recipients: BULK_RECIPIENTS, requests, persisted, delivered, refused: failures.length, seconds: elapsedS, requestsPerSecond: requests / elapsedS, notificationsPerSecond: Math.min(persisted, delivered) / elapsedS };
+}
+
 /** End to end: POST /api/v1/orders returning → the last of the sockets receiving notification:new, at 10 orders/s; with the hops, CPU and the machine's waits. */
 async function endToEndAtTen(context: ScenarioContext, system: RunningSystem, admin: Headers, clients: Clients, seconds: number) {
   const gateway = system.url('gateway');
@@ -450,9 +452,9 @@ export const notifications: Scenario = {
     const userElapsedS = (performance.now() - userBegan) / 1000;
     const userDelivered = await recipientSocket.settle(userKeys, 5_000);
     const userRate = Math.min(userKeys.length, userDelivered) / userElapsedS;
+    const bulk = await bulkCreates(context, gateway, admin.headers, userSeconds);
     context.log(`user notifications: ${userKeys.length} persisted, ${userDelivered} delivered in ${userElapsedS.toFixed(1)} s (${userFailures.length} refused)`);
     await stopRecipient();
-    const bulk = await bulkCreates(context, gateway, admin.headers, userSeconds);
     await stopClients();
 
     // Baseline: a bare Socket.IO server broadcasting to the same 1,000 sockets (same client processes' code).
@@ -492,8 +494,7 @@ export const notifications: Scenario = {
     ];
     return {
       figures,
-      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent: orders.keys.length, ordersRefused: orders.failed.length, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, bulk, unread: { cold, warm, changed }, fillMs },
-      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent, ordersRefused: refused, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, unread: { cold, warm, changed }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent, ordersRefused: refused, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, bulk, unread: { cold, warm, changed }, fillMs },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
