@@ -452,9 +452,9 @@ export const notifications: Scenario = {
     const userElapsedS = (performance.now() - userBegan) / 1000;
     const userDelivered = await recipientSocket.settle(userKeys, 5_000);
     const userRate = Math.min(userKeys.length, userDelivered) / userElapsedS;
-    const bulk = await bulkCreates(context, gateway, admin.headers, userSeconds);
     context.log(`user notifications: ${userKeys.length} persisted, ${userDelivered} delivered in ${userElapsedS.toFixed(1)} s (${userFailures.length} refused)`);
     await stopRecipient();
+    const bulk = await bulkCreates(context, gateway, admin.headers, userSeconds);
     await stopClients();
 
     // Baseline: a bare Socket.IO server broadcasting to the same 1,000 sockets (same client processes' code).
