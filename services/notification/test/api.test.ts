@@ -87,6 +87,15 @@ describe('notifications API', async () => {
     expect((await alice.inject({ method: 'POST', url: '/api/v1/notifications/bulk', payload: { notification_type: 'NOTE', title: 'x', message: 'y', user_ids: [aliceUser.id] } })).statusCode).toBe(403);
   });
 
+  it('creates for hundreds of users at once: the commit\'s announcement is split to fit PostgreSQL\'s NOTIFY limit', async () => {
+    const many = Array.from({ length: 400 }, () => identity.user({ roles: ['staff'], departmentCode: 'LAB' }));
+    const response = await admin.inject({ method: 'POST', url: '/api/v1/notifications/bulk', payload: { notification_type: 'NOTE', title: 'To very many', message: 'm', user_ids: many.map((u) => u.id) } });
+    expect(response.statusCode, response.body).toBe(201);
+    expect(response.json<{ items: View[] }>().items.map((n) => n.user_id)).toEqual(many.map((u) => u.id));
+    const last = await as(many.at(-1)!);
+    expect((await list(last)).items.map((n) => n.title)).toContain('To very many');
+  });
+
   it("shows a user their own and their department's notifications; anything else is 404", async () => {
     const forCarol = await created({ user_id: carolUser.id, title: 'For Carol' });
     const radio = await created({ department_code: 'RADIO', title: 'Radiology only' });

@@ -51,7 +51,7 @@ const changeOfRows = (rows: readonly NotificationView[]): Change => ({
 // instances when this one follows its commit with `realtime.changed`, to every instance when it cannot (the consumer).
 const inserter = (repository: NotificationRepository, realtime: Realtime, audience: 'others' | 'everyone' = 'others') => async (trx: Transaction<NotificationDatabase>, rows: readonly NewNotification[]) => {
   const created = await repository.insert(trx, rows);
-  if (created.length > 0) await repository.announce(trx, realtime.announcement(changeOfRows(created), audience, created));
+  if (created.length > 0) await repository.announce(trx, realtime.announcements(changeOfRows(created), audience, created));
   return created;
 };
 
@@ -159,7 +159,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
       const change: Change = { users: [viewer.userId], departments: [], created: false };
       await db.transaction().execute(async (trx) => {
         await repository.mark(trx, viewer, id, FIELDS[action]);
-        await repository.announce(trx, realtime.announcement(change));
+        await repository.announce(trx, realtime.announcements(change));
         await markIdempotentWrite(trx);
       });
       await realtime.changed(change);
@@ -170,7 +170,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
       const change: Change = { users: [viewer.userId], departments: [], created: false };
       const updated = await db.transaction().execute(async (trx) => {
         const count = await repository.readAll(trx, viewer, type);
-        await repository.announce(trx, realtime.announcement(change));
+        await repository.announce(trx, realtime.announcements(change));
         await markIdempotentWrite(trx);
         return count;
       });

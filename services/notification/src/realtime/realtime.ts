@@ -38,9 +38,10 @@ export interface Realtime {
    * `everyone`: this instance too, for a commit it does not follow itself with `changed` (the
    * event consumer's, which commits inside the platform's consumer). `rows`: the notifications the
    * transaction made, carried when they fit in a NOTIFY, so listeners deliver them without reading
-   * the table again.
+   * the table again. A change too big for one NOTIFY (a create for hundreds of users) is split
+   * into several, each naming some of its users and departments.
    */
-  announcement(change: Change, audience?: 'others' | 'everyone', rows?: readonly NotificationView[]): string;
+  announcements(change: Change, audience?: 'others' | 'everyone', rows?: readonly NotificationView[]): readonly string[];
   /** Resolves once everything committed so far has been delivered (tests, shutdown). */
   settled(): Promise<void>;
   /** The Socket.IO server (with REDIS_URL, its rooms span every instance). */
@@ -55,6 +56,18 @@ const READ_PERMISSION = 'notifications:read';
 const PAYLOAD_LIMIT = 7_900;
 
 type Announcement = Change & { readonly instance?: string; readonly rows?: readonly NotificationView[] };
+
+// One NOTIFY per part of the change that fits: halves of its users and departments until each does.
+function split(announced: Announcement): string[] {
+  const payload = JSON.stringify(announced);
+  const names = announced.users.length + announced.departments.length;
+  if (Buffer.byteLength(payload) < PAYLOAD_LIMIT || names <= 1) return [payload];
+  const half = (list: readonly string[], first: boolean) => {
+    const cut = Math.ceil(list.length / 2);
+    return first ? list.slice(0, cut) : list.slice(cut);
+  };
+  return [true, false].flatMap((first) => split({ ...announced, users: half(announced.users, first), departments: half(announced.departments, first) }));
+}
 
 const isAfter = (a: Position, b: Position) => a.at > b.at || (a.at === b.at && a.id > b.id);
 
@@ -231,10 +244,10 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
       // In step, the commit's announcement delivers its rows (or, too big to carry them, wakes a read).
       if (!change.created || !inStep) follow(change);
     },
-    announcement(change, audience = 'others', rows) {
+    announcements(change, audience = 'others', rows) {
       const announced: Announcement = audience === 'others' ? { ...change, instance } : change;
       const withRows = rows && rows.length > 0 ? JSON.stringify({ ...announced, rows }) : undefined;
-      return withRows && Buffer.byteLength(withRows) < PAYLOAD_LIMIT ? withRows : JSON.stringify(announced);
+      return withRows && Buffer.byteLength(withRows) < PAYLOAD_LIMIT ? [withRows] : split(announced);
     },
     async settled() {
       await queue;
