@@ -94,6 +94,45 @@ describe('the event feed', async () => {
   });
 });
 
+describe('the event feed and a prune during a read', () => {
+  it('answers 410, not a page with a gap, when events after the position are pruned between its checks and its read', async () => {
+    const database = await useTestDatabase('masterdata');
+    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
+    let pruneOnce: (() => Promise<unknown>) | undefined;
+    const prunedChecks = new WeakSet<object>();
+    // The feed's first check of the prune mark stalls in its result (the query already ran): meanwhile the events are pruned.
+    const db = database.db.withPlugin({
+      transformQuery: ({ node, queryId }) => {
+        if (RawNode.is(node) && node.sqlFragments.join('').includes('FROM outbox_pruned')) prunedChecks.add(queryId);
+        return node;
+      },
+      transformResult: async ({ result, queryId }) => {
+        if (!prunedChecks.has(queryId)) return result;
+        const prune = pruneOnce;
+        pruneOnce = undefined;
+        await prune?.();
+        return result;
+      },
+    });
+    await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db, pollMs: 60_000 });
+    const reader = asPrincipal(producer, 'core');
+    try {
+      for (const id of ['FIRST', 'SECOND']) {
+        await database.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'thing.created', aggregateType: 'thing', aggregateId: id, aggregateVersion: 1, payload: { code: id, label: id } }]));
+      }
+      const { events } = (await reader.inject({ url: '/internal/v1/events' })).json<{ events: { position: string }[] }>();
+      expect(events).toHaveLength(2);
+      pruneOnce = () => pruneOutbox(database.db, { olderThanMs: 0 });
+      const response = await reader.inject({ url: `/internal/v1/events?after=${events[0]!.position}` });
+      expect(pruneOnce).toBeUndefined(); // the prune ran inside the request
+      // SECOND is gone: the consumer must hear so, not get an empty page and move on past it.
+      expect(response.statusCode, response.body).toBe(410);
+    } finally {
+      await producer.close();
+    }
+  });
+});
+
 describe('outbox retention', async () => {
   const producerDb = await useTestDatabase('masterdata');
   const consumerDb = await useTestDatabase('core');

@@ -61,13 +61,16 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
     async (request) => {
       const after = request.query.after ? parsePosition(request.query.after) : undefined;
       // Events the consumer has not seen were pruned: say so rather than skip them silently.
-      const pruned = await prunedThrough(options.db);
-      if (pruned && (!after || isBefore(after, pruned))) {
-        throw new AppError('GONE', `Events up to ${formatPosition(pruned)} were pruned (retention); resynchronise from the producer's export, then read after that position`, {
-          fields: [{ field: 'after', message: 'is older than the oldest event kept', value: request.query.after ?? null }],
-          extensions: { prunedThrough: formatPosition(pruned) },
-        });
-      }
+      const refusePruned = async () => {
+        const pruned = await prunedThrough(options.db);
+        if (pruned && (!after || isBefore(after, pruned))) {
+          throw new AppError('GONE', `Events up to ${formatPosition(pruned)} were pruned (retention); resynchronise from the producer's export, then read after that position`, {
+            fields: [{ field: 'after', message: 'is older than the oldest event kept', value: request.query.after ?? null }],
+            extensions: { prunedThrough: formatPosition(pruned) },
+          });
+        }
+      };
+      await refusePruned();
       const read = () => readOutboxPage(options.db, options.source, { after, limit: request.query.limit });
       const deadline = Date.now() + request.query.waitMs;
       // Counted before each read: a NOTIFY that arrives while the read is in flight (its snapshot
@@ -82,6 +85,9 @@ export async function registerEventFeed<DB>(app: HttpServer, options: EventFeedO
         rung = wake.count();
         ({ events, heldBack } = await read());
       }
+      // Again after the read: a prune that committed between the first check and the read would
+      // otherwise leave a gap the page does not show.
+      await refusePruned();
       return { events };
     },
   );
