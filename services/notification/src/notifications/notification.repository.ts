@@ -200,7 +200,7 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
 
     /** Tells every instance, at commit, what changed (LISTEN notification_changes). */
     async announce(trx: Transaction<NotificationDatabase>, payloads: readonly string[]): Promise<void> {
-      for (const payload of payloads) await sql`SELECT pg_notify('notification_changes', ${payload})`.execute(trx);
+      await sql`SELECT pg_notify('notification_changes', payload) FROM unnest(${payloads}::text[]) AS payload`.execute(trx);
     },
 
     async findVisible(viewer: Viewer, id: string): Promise<NotificationView | undefined> {
