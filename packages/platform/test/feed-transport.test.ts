@@ -1,4 +1,4 @@
-import { RawNode, sql } from 'kysely';
+import { RawNode, sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
@@ -52,20 +52,11 @@ describe('the event feed', async () => {
     const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
     // The feed's page reads stall once, in the result (the query already ran): meanwhile an event
     // commits and its NOTIFY arrives, so the read answers empty although a wake-up came.
-    const pageReads = new WeakSet<object>();
     let stallOnce: (() => Promise<void>) | undefined;
-    const db = database.db.withPlugin({
-      transformQuery: ({ node, queryId }) => {
-        if (RawNode.is(node) && node.sqlFragments.join('').includes('AS settled')) pageReads.add(queryId);
-        return node;
-      },
-      transformResult: async ({ result, queryId }) => {
-        if (!pageReads.has(queryId)) return result;
-        const stall = stallOnce;
-        stallOnce = undefined;
-        await stall?.();
-        return result;
-      },
+    const db = stallingOnce(database.db, 'AS settled', () => {
+      const stall = stallOnce;
+      stallOnce = undefined;
+      return stall?.();
     });
     // The poll is far longer than the wait: only the kept wake-up can answer with the event.
     await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db, listenUrl: database.appUrl, pollMs: 60_000 });
@@ -99,20 +90,11 @@ describe('the event feed and a prune during a read', () => {
     const database = await useTestDatabase('masterdata');
     const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
     let pruneOnce: (() => Promise<unknown>) | undefined;
-    const prunedChecks = new WeakSet<object>();
     // The feed's first check of the prune mark stalls in its result (the query already ran): meanwhile the events are pruned.
-    const db = database.db.withPlugin({
-      transformQuery: ({ node, queryId }) => {
-        if (RawNode.is(node) && node.sqlFragments.join('').includes('FROM outbox_pruned')) prunedChecks.add(queryId);
-        return node;
-      },
-      transformResult: async ({ result, queryId }) => {
-        if (!prunedChecks.has(queryId)) return result;
-        const prune = pruneOnce;
-        pruneOnce = undefined;
-        await prune?.();
-        return result;
-      },
+    const db = stallingOnce(database.db, 'FROM outbox_pruned', async () => {
+      const prune = pruneOnce;
+      pruneOnce = undefined;
+      await prune?.();
     });
     await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db, pollMs: 60_000 });
     const reader = asPrincipal(producer, 'core');
@@ -183,3 +165,18 @@ describe('outbox retention', async () => {
     expect(stuck.stats.processed).toBe(0);
   });
 });
+
+// The database, with every result of a raw query containing `text` held until `stall()` resolves (the query already ran).
+function stallingOnce<DB>(db: Kysely<DB>, text: string, stall: () => Promise<unknown> | undefined): Kysely<DB> {
+  const matching = new WeakSet<object>();
+  return db.withPlugin({
+    transformQuery: ({ node, queryId }) => {
+      if (RawNode.is(node) && node.sqlFragments.join('').includes(text)) matching.add(queryId);
+      return node;
+    },
+    transformResult: async ({ result, queryId }) => {
+      if (matching.has(queryId)) await stall();
+      return result;
+    },
+  });
+}
