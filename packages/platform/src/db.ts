@@ -125,8 +125,13 @@ export async function waitForDatabase(
   );
 }
 
-/** SQLSTATEs of a lost or refused connection: class 08, and the server shutting down or starting. */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3])$/;
+/**
+ * SQLSTATEs of a database that cannot serve now: class 08 (a lost or refused connection), the
+ * server shutting down or starting (57P01–03), and class 53 (out of connections, memory or disk).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53...)$/;
+/** SQLSTATEs of a transaction the server aborted because of a concurrent one: run again, it may pass. */
+const CONFLICT_SQLSTATE = new Set(['40001', '40P01', '55P03']);
 /** Node network errors that mean "the database is not there (now)". */
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** pg's own messages for a connection that broke or never came (they carry no code). */
@@ -144,6 +149,17 @@ export function isConnectionError(error: unknown, depth = 0): boolean {
   if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
   if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
   return isConnectionError(cause, depth + 1);
+}
+
+/**
+ * True when PostgreSQL rolled the transaction back to settle a conflict with a concurrent one (a
+ * serialization failure, a deadlock, a lock it could not get in time): nothing of it was kept and
+ * running it again is safe, so the HTTP layer answers 503 with Retry-After rather than 500.
+ */
+export function isTransactionConflict(error: unknown, depth = 0): boolean {
+  if (depth > 5 || error === null || typeof error !== 'object') return false;
+  const { code, cause } = error as { code?: unknown; cause?: unknown };
+  return (typeof code === 'string' && CONFLICT_SQLSTATE.has(code)) || isTransactionConflict(cause, depth + 1);
 }
 
 // Authentication and "database does not exist" do not get better by waiting.

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { isConnectionError } from './db.ts';
+import { isConnectionError, isTransactionConflict } from './db.ts';
 import { AppError, toProblem, type FieldProblem } from './errors.ts';
 import type { ServiceCredentials } from './internal-auth/credentials.ts';
 import { protectInternalRoutes } from './internal-auth/guard.ts';
@@ -159,5 +159,8 @@ function classify(error: FastifyError, request: FastifyRequest): AppError {
     return new AppError('BAD_REQUEST', error.message);
   }
   if (isConnectionError(error)) return new AppError('UNAVAILABLE', 'A dependency (the database or another service) is unreachable right now; retry shortly', { cause: error });
+  if (isTransactionConflict(error)) {
+    return new AppError('UNAVAILABLE', 'The database rolled this request back to settle a conflict with a concurrent one (a deadlock or a serialization failure); nothing was kept, retry it', { cause: error });
+  }
   return new AppError('INTERNAL', `Unhandled error in ${request.method} ${redactQuery(request.url)}`, { cause: error });
 }

@@ -1,6 +1,6 @@
 export { AppError, errorStatus, toProblem, type ErrorCode, type FieldProblem, type Problem } from './errors.ts';
 export { backingConfigSchemas, COMPOSE_VALUE, ConfigError, databaseConfigSchema, isDerived, loadConfig, peersOf, peerUrlVariable, platformConfigSchema, serviceConfigSchema, serviceConfigSchemaOf, type ServiceConfig } from './config.ts';
-export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, isConnectionError, redactUrl, waitForDatabase } from './db.ts';
+export { checkDatabase, createDatabase, DatabaseUnreachableError, describePgError, isConnectionError, isTransactionConflict, redactUrl, waitForDatabase } from './db.ts';
 export { createMigrator, MIGRATION_FILE, MigrationError, type MigrationStatus, type ServiceMigrator } from './migrate.ts';
 export { createHttpServer, RETRY_AFTER_SECONDS, type HttpServer, type HttpServerOptions } from './http.ts';
 export { operationIdOf, problemResponse, ProblemSchema } from './openapi.ts';

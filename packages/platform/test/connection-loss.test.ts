@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDatabase, isConnectionError } from '../src/db.ts';
+import { createDatabase, isConnectionError, isTransactionConflict } from '../src/db.ts';
 import { createHttpServer } from '../src/http.ts';
 import { freePort, superuserClient, useTestDatabase } from '../src/testing/index.ts';
 
@@ -42,6 +42,13 @@ describe('a lost database connection', async () => {
     app.get('/terminated', async () => sql`select pg_terminate_backend(pg_backend_pid())`.execute(database.db));
     app.get('/refused', async () => sql`select 1`.execute(gone));
     app.get('/bug', async () => sql`select * from no_such_table`.execute(database.db));
+    // Takes two advisory locks in the order given, pausing between them so that two opposite requests deadlock.
+    app.get<{ Params: { first: string; second: string } }>('/locks/:first/:second', async (request) =>
+      database.db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(${Number(request.params.first)}), pg_sleep(0.3)`.execute(trx);
+        await sql`select pg_advisory_xact_lock(${Number(request.params.second)})`.execute(trx);
+        return { locked: true };
+      }));
     afterAll(async () => {
       await app.close();
       await gone.destroy();
@@ -63,6 +70,16 @@ describe('a lost database connection', async () => {
       }
       expect(status).toBe(500);
     });
+
+    it('a transaction PostgreSQL aborts to break a deadlock is a 503 with Retry-After, not a 500', { timeout: 30_000 }, async () => {
+      const [one, other] = await Promise.all([app.inject({ url: '/locks/7001/7002' }), app.inject({ url: '/locks/7002/7001' })]);
+      const statuses = [one.statusCode, other.statusCode].sort();
+      expect(statuses).toEqual([200, 503]);
+      const refused = one.statusCode === 503 ? one : other;
+      expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect(refused.json()).toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+      expect(refused.json<{ detail: string }>().detail).toContain('deadlock');
+    });
   });
 
   it('is told apart from other errors', () => {
@@ -74,5 +91,8 @@ describe('a lost database connection', async () => {
     for (const error of [pg('23505'), pg('42P01'), pg('28P01'), new Error('boom'), undefined, 'ECONNREFUSED']) {
       expect(isConnectionError(error), String(error)).toBe(false);
     }
+    expect(isConnectionError(pg('53300')), 'too many connections').toBe(true);
+    for (const code of ['40001', '40P01', '55P03']) expect(isTransactionConflict(new Error('x', { cause: pg(code) })), code).toBe(true);
+    for (const code of ['23505', '57P01', '40000']) expect(isTransactionConflict(pg(code)), code).toBe(false);
   });
 });
