@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { SubscriptionMode } from '@archipelago/registry';
+import { isConnectionError, isTransactionConflict } from '../db.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { EventsPruned, type Subscription } from './transport.ts';
 
@@ -220,7 +221,8 @@ export function startConsumer<DB>(options: ConsumerOptions<DB>): Consumer {
           await acknowledge([event]);
           break;
         } catch (error) {
-          if (error instanceof CursorMoved) throw error;
+          // Not the event's fault (a lost connection, a deadlock): the loop backs off and resumes from the last commit.
+          if (error instanceof CursorMoved || isConnectionError(error) || isTransactionConflict(error)) throw error;
           stats.failedAttempts++;
           options.onError?.(error, { event, attempt });
           if (attempt >= maxAttempts) {

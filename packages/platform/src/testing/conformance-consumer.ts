@@ -11,12 +11,17 @@ export async function createConformanceTables(db: Kysely<unknown>): Promise<void
 
 /**
  * The conformance suite's handler: logs each application (so duplicates show) and keeps a
- * version-guarded copy. `fail` makes chosen events throw; `delayMs` slows each event down.
+ * version-guarded copy. `fail` makes chosen events throw; `loseConnection` makes them end their
+ * own database connection (pg_terminate_backend) instead; `delayMs` slows each event down.
  */
-export function conformanceHandler(consumer: string, options: { fail?: (event: EventEnvelope) => boolean; delayMs?: number } = {}) {
+export function conformanceHandler(
+  consumer: string,
+  options: { fail?: (event: EventEnvelope) => boolean; loseConnection?: (event: EventEnvelope) => boolean; delayMs?: number } = {},
+) {
   return async (trx: Transaction<unknown>, events: readonly EventEnvelope[]): Promise<void> => {
     for (const event of events) {
       if (options.fail?.(event)) throw new Error(`cannot apply ${event.aggregate.id}`);
+      if (options.loseConnection?.(event)) await sql`SELECT pg_terminate_backend(pg_backend_pid())`.execute(trx);
       if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
       const payload = event.payload as { code: string; label: string };
       await sql`INSERT INTO conformance_applied (consumer, event_id, aggregate, version)

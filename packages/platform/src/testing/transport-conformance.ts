@@ -59,12 +59,12 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       payload: { code, label },
     });
     const publish = (events: NewEvent[]) => producerDb.db.transaction().execute((trx) => appendEvents(trx, events));
-    const consume = (name: string, fail?: (event: EventEnvelope) => boolean, maxAttempts = 3) => {
+    const consume = (name: string, fail?: (event: EventEnvelope) => boolean, maxAttempts = 3, loseConnection?: (event: EventEnvelope) => boolean) => {
       const consumer = startConsumer<unknown>({
         name,
         subscription: transport.subscribe({ source: 'masterdata', group: name }),
         db: consumerDb.db,
-        handle: conformanceHandler(name, { fail }),
+        handle: conformanceHandler(name, { fail, loseConnection }),
         batchSize: 7,
         maxAttempts,
         backoffMs: () => 10,
@@ -210,6 +210,18 @@ export function describeTransportConformance(underTest: TransportUnderTest): voi
       expect(await consumer.replay(dead.rows[0]!.id)).toBe(true);
       expect(await applied('picky')).toEqual({ total, distinct: total });
       expect((await sql`SELECT 1 FROM dead_letters WHERE consumer = 'picky'`.execute(consumerDb.db)).rows).toEqual([]);
+      await consumer.stop();
+    });
+
+    it('does not dead-letter an event whose attempts failed only because the database connection was lost', async () => {
+      let cuts = 5; // more than the 3 attempts after which a failing event is dead-lettered
+      await publish([labelEvent('CUT', 1), labelEvent('AFTER-CUT', 1)]);
+      const total = await published();
+      const consumer = consume('patient', undefined, 3, (event) => event.aggregate.id === 'CUT' && cuts-- > 0);
+      await until(() => consumer.stats.processed === total);
+      expect(cuts).toBeLessThan(0);
+      expect(consumer.stats.deadLettered).toBe(0);
+      expect(await applied('patient')).toEqual({ total, distinct: total });
       await consumer.stop();
     });
 
