@@ -173,7 +173,7 @@ describe('real time over Socket.IO', async () => {
     const [one, two] = [identity.user({ roles: ['staff'], departmentCode: 'LAB' }), identity.user({ roles: ['staff'], departmentCode: 'LAB' })];
     const [first, second] = [await openAs(one), await openAs(two)];
     const own = await create({ user_id: two.id, title: 'only for the second' });
-    await second.until(() => second.notifications.some((n) => n.id === own.id), 'its own');
+    await second.until(() => second.notifications.some((n) => n.id === own.id) && second.badges.length > 1, 'its own and its badge');
     await server.realtime.settled();
     // From here on: what each client receives, in order, and the Engine.IO messages the server makes per socket.
     const logs = [first, second].map((client) => {
