@@ -53,13 +53,16 @@ describe('notifications through the gateway', async () => {
     sockets.push(socket);
     const received: { title: string; reference_id: string }[] = [];
     socket.on('notification:new', (n: { title: string; reference_id: string }) => received.push(n));
+    // Every event, in the order it came.
+    const log: [string, unknown][] = [];
+    socket.onAny((name: string, payload: unknown) => log.push([name, payload]));
     const badge = new Promise((resolve) => socket.once('badge:update', resolve));
     const outcome = await new Promise<string>((resolve) => {
       socket.once('connect', () => resolve('connected'));
       socket.once('connect_error', (error: Error & { data?: { status?: number } }) => resolve(`refused (${error.data?.status ?? '?'}): ${error.message}`));
     });
     if (outcome === 'connected') await badge;
-    return { outcome, received };
+    return { outcome, received, log };
   };
 
   it('delivers notification:new after POST /api/v1/orders to a member of its department, not to another department', async () => {
@@ -79,6 +82,27 @@ describe('notifications through the gateway', async () => {
     const feed = await fetch(`${gatewayUrl}/api/v1/notifications`, { headers: { authorization: `Bearer ${await identity.token(member)}` } });
     expect(((await feed.json()) as { items: { reference_id: string }[] }).items.map((n) => n.reference_id)).toContain(order.id);
     expect(theirs.received.map((n) => n.reference_id)).not.toContain(order.id);
+  });
+
+  it("gives each member's socket an order's notification:new and right after it that member's own badge:update", async () => {
+    const [one, two] = [identity.user({ roles: ['staff'], departmentCode: 'LAB' }), identity.user({ roles: ['staff'], departmentCode: 'LAB' })];
+    const headers = { authorization: `Bearer ${await identity.token(identity.user({ roles: ['admin'], departmentCode: 'LAB' }))}`, 'content-type': 'application/json' };
+    const [first, second] = [await listen(await identity.token(one)), await listen(await identity.token(two))];
+    // The second member has one more unread than the first: their own.
+    const own = await fetch(`${gatewayUrl}/api/v1/notifications`, { method: 'POST', headers, body: JSON.stringify({ user_id: two.id, notification_type: 'NOTE', title: 'Yours', message: 'm' }) });
+    expect(own.status, await own.clone().text()).toBe(201);
+    const response = await fetch(`${gatewayUrl}/api/v1/orders`, { method: 'POST', headers, body: JSON.stringify({ item_name: 'Ferritin', department_code: 'LAB' }) });
+    expect(response.status).toBe(201);
+    const order = (await response.json()) as { id: string };
+    const afterOrder = (log: [string, unknown][]) => log.slice(log.findIndex(([name, n]) => name === 'notification:new' && (n as { reference_id: string }).reference_id === order.id));
+    for (let i = 0; i < 400 && [first, second].some((client) => !client.received.some((n) => n.reference_id === order.id) || afterOrder(client.log).length < 2); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    const counts = [];
+    for (const [i, user] of [one, two].entries()) {
+      const unread = await fetch(`${gatewayUrl}/api/v1/notifications/unread-count`, { headers: { authorization: `Bearer ${await identity.token(user)}` } });
+      counts.push(await unread.json());
+      expect(afterOrder([first, second][i]!.log).map(([name, payload]) => (name === 'badge:update' ? [name, payload] : [name]))).toEqual([['notification:new'], ['badge:update', counts[i]]]);
+    }
+    expect(counts[1]).toMatchObject({ total: (counts[0] as { total: number }).total + 1 });
   });
 
   it('refuses a bad token at the handshake through the gateway', async () => {

@@ -109,10 +109,13 @@ async function endToEndAtTen(context: ScenarioContext, system: RunningSystem, ad
     return id;
   };
   const meter = cpuOf(system, clients.pids);
+  const metered = performance.now();
   const probe = await probeMachine(system);
   const orders = await atRate(10, seconds, order, context.signal);
   const reached = await clients.settle(orders.keys, 10_000);
   const cpu = meter();
+  // CPU per order is what a change to the fan-out moves, whatever else the machine is doing.
+  const cpuMsPerOrder = Object.fromEntries(Object.entries(cpu).map(([name, percent]) => [name, round(((percent / 100) * (performance.now() - metered)) / Math.max(1, orders.keys.length), 1)]));
   const machine = await probe();
   const e2e = new LatencyRecorder();
   for (const key of orders.keys) {
@@ -124,7 +127,8 @@ async function endToEndAtTen(context: ScenarioContext, system: RunningSystem, ad
   const hops = await hopsOf(system, clients, returned);
   context.log(`  hops: ${formatHops(hops)}`);
   context.log(`  CPU during it (% of one core): ${formatCpu(cpu)}; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}; ${formatProbe(machine)}`);
-  return { endToEnd, hops, cpu, machine, reached, sent: orders.keys.length, refused: orders.failed.length };
+  context.log(`  CPU per order (ms): ${Object.entries(cpuMsPerOrder).map(([name, ms]) => `${name} ${ms}`).join(', ')}`);
+  return { endToEnd, hops, cpu, cpuMsPerOrder, machine, reached, sent: orders.keys.length, refused: orders.failed.length };
 }
 
 /** The same 10/s as the orders to a bare server, from POST /broadcast returning to the last socket: what the machine gives a fan-out alone. */

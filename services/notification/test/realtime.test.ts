@@ -169,6 +169,36 @@ describe('real time over Socket.IO', async () => {
     expect(member.notifications.filter((n) => n.reference_id === whileDown.id || n.reference_id === later.id)).toHaveLength(2);
   });
 
+  it("sends each socket a new notification and then its user's own badge, as one write per socket", async () => {
+    const [one, two] = [identity.user({ roles: ['staff'], departmentCode: 'LAB' }), identity.user({ roles: ['staff'], departmentCode: 'LAB' })];
+    const [first, second] = [await openAs(one), await openAs(two)];
+    const own = await create({ user_id: two.id, title: 'only for the second' });
+    await second.until(() => second.notifications.some((n) => n.id === own.id) && second.badges.length > 1, 'its own and its badge');
+    await server.realtime.settled();
+    // From here on: what each client receives, in order, and the Engine.IO messages the server makes per socket.
+    const logs = [first, second].map((client) => {
+      const log: [string, unknown][] = [];
+      client.socket.onAny((name: string, payload: unknown) => log.push([name, payload]));
+      return log;
+    });
+    const packets = new Map<string, number>();
+    for (const socket of server.realtime.io.of('/').sockets.values()) {
+      socket.conn.on('packetCreate', (packet: { type: string }) => {
+        if (packet.type === 'message') packets.set(socket.id, (packets.get(socket.id) ?? 0) + 1);
+      });
+    }
+    const sent = await create({ department_code: 'LAB', title: 'together' });
+    for (const client of [first, second]) await client.until(() => client.badges.length > 0 && client.notifications.some((n) => n.id === sent.id), 'the broadcast and a badge');
+    await server.realtime.settled();
+    for (const [i, user] of [one, two].entries()) {
+      const counts = (await (await as(user)).inject({ method: 'GET', url: '/api/v1/notifications/unread-count' })).json<Badge>();
+      expect(logs[i]!.map(([name, payload]) => [name, name === 'notification:new' ? (payload as Pushed).id : payload])).toEqual([['notification:new', sent.id], ['badge:update', counts]]);
+    }
+    expect(logs[1]![1]![1]).not.toEqual(logs[0]![1]![1]);
+    const ids = [first, second].map((client) => client.socket.id);
+    expect([...packets].filter(([id]) => ids.includes(id))).toEqual(ids.map((id) => [id, 1]));
+  });
+
   it('closes', () => {
     for (const socket of opened) socket.disconnect();
   });

@@ -6,6 +6,7 @@ import { AppError, type HttpServer, type Logger } from '@archipelago/platform';
 import { permissionCovers, type Auth } from '@archipelago/platform/auth';
 import type { RedisConnection } from '@archipelago/platform/redis';
 import type { BadgeCounter } from '../notifications/badges.ts';
+import { framedEvents, type EncodedEvent } from './frames.ts';
 import { decodeCursor, type NotificationRepository, type NotificationView, type Position, type Viewer } from '../notifications/notification.repository.ts';
 
 /** Who a change concerns: users whose own notifications or receipts changed, departments that got a broadcast. */
@@ -70,6 +71,7 @@ function split(announced: Announcement): string[] {
 }
 
 const isAfter = (a: Position, b: Position) => a.at > b.at || (a.at === b.at && a.id > b.id);
+const roomOf = (notification: NotificationView) => (notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`);
 
 /**
  * Socket.IO at /socket.io, WebSocket only (the gateway proxies upgrades; long-polling would need
@@ -93,6 +95,7 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   if (options.redis) io.adapter(createAdapter(options.redis.client, { streamName: 'notification:socket.io' }));
   // Every emit is local: each instance delivers to its own sockets from the table (see README "Redis").
   const local = io.local;
+  const framed = framedEvents(io);
 
   let position: Position = await repository.newest();
   const delivered = { fromAnnouncements: 0, fromTable: 0 };
@@ -133,23 +136,39 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     else void enqueue(() => pushBadges(change.users, change.departments));
   };
 
-  // Sends what follows the position, in order, then the badges it changed.
+  // Sends what follows the position, in order: to each socket that may see them, the new
+  // notifications and then its badge, in one write (frames.ts).
   const emitNew = async (rows: readonly NotificationView[], source: keyof typeof delivered) => {
-    let sent = 0;
+    const fresh: NotificationView[] = [];
     const users = new Set<string>();
     const departments = new Set<string>();
     for (const notification of rows) {
       if (!isAfter({ at: notification.created_at, id: notification.id }, position)) continue;
       if (notification.user_id) users.add(notification.user_id);
       else if (notification.department_code) departments.add(notification.department_code);
-      local.to(notification.user_id ? `user:${notification.user_id}` : `dept:${notification.department_code}`).emit('notification:new', notification);
       position = { at: notification.created_at, id: notification.id };
-      sent++;
+      fresh.push(notification);
     }
-    delivered[source] += sent;
-    if (sent === 0) return;
+    delivered[source] += fresh.length;
+    if (fresh.length === 0) return;
+    // Who is to get which: taken before the counts are read; sockets join only from this queue.
+    const seen = new Map<Socket, number[]>();
+    fresh.forEach((notification, i) => {
+      for (const socket of framed.socketsIn([roomOf(notification)])) (seen.get(socket) ?? seen.set(socket, []).get(socket)!).push(i);
+    });
     await forget({ users: [...users], departments: [...departments] });
-    await pushBadges([...users], [...departments]);
+    const counts = await badges.countsOf([...new Map([...seen.keys()].map((socket) => [(socket.data as Viewer).userId, socket.data as Viewer])).values()]);
+    const news = fresh.map((notification) => framed.encode('notification:new', notification));
+    // Sockets that get the same notifications and the same count share one buffer.
+    const groups = new Map<string, EncodedEvent[]>();
+    const targets = new Map<Socket, EncodedEvent[]>();
+    for (const [socket, indexes] of seen) {
+      const count = counts.get((socket.data as Viewer).userId);
+      const key = `${indexes.join(',')}|${JSON.stringify(count)}`;
+      const events = groups.get(key) ?? groups.set(key, [...indexes.map((i) => news[i]!), framed.encode('badge:update', count)]).get(key)!;
+      targets.set(socket, events);
+    }
+    framed.send(targets);
   };
 
   let deliveryQueued = false;
