@@ -4,6 +4,7 @@ import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { connectRedis } from '@archipelago/platform/redis';
 import { isUnder } from './paths.ts';
+import { rateLimitStore } from './rate-limit-store.ts';
 import type { GatewaySettings } from './settings.ts';
 
 /** Whether a WebSocket upgrade from an address may go on: undefined if so, else the seconds to wait (Retry-After). */
@@ -22,11 +23,11 @@ export async function accessGuard(
   settings: GatewaySettings,
   publicRoutes: readonly string[],
 ): Promise<{ guard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>; admitUpgrade: UpgradeAdmission }> {
-  // Redis down does not take the gateway down: limits are skipped (skipOnError) until it is back.
+  // Redis down does not take the gateway down, nor the limits off: this process counts meanwhile.
   const redis = settings.redisUrl ? connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
   // Start enforcing shared limits with the first request: wait (briefly) for the connection.
   await redis?.whenReady(2_000);
-  await app.register(rateLimit, { global: false, ...(redis ? { redis: redis.client, nameSpace: 'archipelago-gateway-' } : {}), skipOnError: true });
+  await app.register(rateLimit, { global: false, store: rateLimitStore(redis, 'archipelago-gateway-') });
   const timeWindow = settings.rateLimit.windowMs;
   const byAddress = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `ip:${request.ip}` });
   const byUser = app.createRateLimit({ max: settings.rateLimit.perUser, timeWindow, keyGenerator: (request) => `user:${request.user?.id ?? request.ip}` });
