@@ -65,9 +65,9 @@ function tcpSocketOf(socket: Socket): Writable | undefined {
  * the client's parser still reads one frame, one event, after the other, in order. When engine.io
  * holds nothing for the socket, the buffer goes straight to its TCP socket (`tcpSocketOf`):
  * engine.io's and ws's layers around each write (a packet, its flush, the send callback and its
- * drain) were a fifth of the fan-out's CPU past the write itself. A socket whose transport would
- * not write the frame as given (perMessageDeflate, not a websocket) gets each event as an
- * ordinary Engine.IO message instead.
+ * drain, and their garbage) were a fifth of the fan-out's CPU. A socket whose transport would not
+ * write the frame as given (perMessageDeflate, not a websocket) gets each event as an ordinary
+ * Engine.IO message instead.
  */
 export function framedEvents(io: Server) {
   const namespace = io.of('/');
