@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { framedEvents } from '../src/realtime/frames.ts';
+import { countTcpWrites } from './tcp-writes.ts';
 
 // A bare Socket.IO server with one connected client: the module is tested on the real transports.
 async function pair(options: Partial<ServerOptions>) {
@@ -39,14 +40,28 @@ describe('framed events', () => {
   const big = 'x'.repeat(70_000);
   const payloads = [{ id: 1, title: 'short' }, { id: 2, title: 'y'.repeat(300) }, { id: 3, title: big }];
 
-  it('writes a socket its events as one Engine.IO packet, and the client gets each event, in order (7, 16 and 64-bit frame lengths)', async () => {
+  it("writes a socket its events as one write to its TCP socket, past engine.io's layers, and the client gets each event, in order (7, 16 and 64-bit frame lengths)", async () => {
     const { io, server, received, packets, close } = await pair({});
     closing.push(close);
     const framed = framedEvents(io);
+    const writes = countTcpWrites(server);
     const events = [...payloads.map((payload) => framed.encode('notification:new', payload)), framed.encode('badge:update', { total: 3 })];
     framed.send(new Map([[server, events]]));
     expect(await received(4)).toEqual([...payloads.map((payload) => ['notification:new', payload]), ['badge:update', { total: 3 }]]);
-    expect(packets).toHaveLength(1);
+    expect(writes()).toBe(1);
+    expect(packets).toHaveLength(0);
+  });
+
+  it('keeps its place behind what engine.io still holds for the socket (one packet, after those)', async () => {
+    const { io, server, received, packets, close } = await pair({});
+    closing.push(close);
+    const framed = framedEvents(io);
+    server.emit('sent', 1); // handed to ws: the transport is busy until its write's callback…
+    server.emit('held', 2); // …so this one waits in engine.io's buffer
+    expect((server.conn as unknown as { writeBuffer: unknown[] }).writeBuffer).toHaveLength(1);
+    framed.send(new Map([[server, [framed.encode('notification:new', payloads[0]), framed.encode('badge:update', { total: 1 })]]]));
+    expect(await received(4)).toEqual([['sent', 1], ['held', 2], ['notification:new', payloads[0]], ['badge:update', { total: 1 }]]);
+    expect(packets).toHaveLength(3);
   });
 
   it('falls back to one ordinary message per event where engine.io would not write the frame as given (perMessageDeflate)', async () => {

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { Server, Socket } from 'socket.io';
 
 /** One Socket.IO event, encoded once for every socket it goes to. */
@@ -30,13 +31,28 @@ function textFrame(message: string): Buffer {
 interface FrameTransport {
   readonly name: string;
   readonly opts?: { readonly perMessageDeflate?: unknown };
-  readonly socket?: { readonly _sender?: { readonly sendFrame?: unknown } };
+  /** ws's WebSocket: its sender, and the TCP socket it writes to. */
+  readonly socket?: { readonly readyState?: number; readonly _sender?: { readonly sendFrame?: unknown }; readonly _socket?: Writable | null };
 }
+
+const WS_OPEN = 1;
 
 // What engine.io's websocket transport checks before writing a pre-encoded frame as given.
 function takesFrames(socket: Socket): boolean {
   const transport = socket.conn.transport as unknown as FrameTransport;
   return transport.name === 'websocket' && !transport.opts?.perMessageDeflate && typeof transport.socket?._sender?.sendFrame === 'function';
+}
+
+/**
+ * The TCP socket under a socket that takes frames, when a frame written to it now still comes
+ * after everything engine.io was given for it: engine.io's own buffer is empty (what it flushed is
+ * in ws's hands), and ws, with no perMessageDeflate, writes each frame to the TCP socket as it
+ * gets it (it queues only while compressing), whose writes keep their order.
+ */
+function tcpSocketOf(socket: Socket): Writable | undefined {
+  const ws = (socket.conn.transport as unknown as FrameTransport).socket;
+  const buffered = (socket.conn as unknown as { writeBuffer?: readonly unknown[] }).writeBuffer;
+  return ws?.readyState === WS_OPEN && buffered?.length === 0 && ws._socket?.writable ? ws._socket : undefined;
 }
 
 /**
@@ -46,9 +62,12 @@ function takesFrames(socket: Socket): boolean {
  * 1,000 sockets the writes are most of a fan-out's CPU. This puts all of a socket's events, as
  * complete frames, in one buffer handed to engine.io as a pre-encoded frame (the mechanism
  * socket.io-adapter uses for one broadcast frame, `wsPreEncodedFrame`): one write per socket, and
- * the client's parser still reads one frame, one event, after the other, in order. A socket whose
- * transport would not write the frame as given (perMessageDeflate, not a websocket) gets each
- * event as an ordinary Engine.IO message instead.
+ * the client's parser still reads one frame, one event, after the other, in order. When engine.io
+ * holds nothing for the socket, the buffer goes straight to its TCP socket (`tcpSocketOf`):
+ * engine.io's and ws's layers around each write (a packet, its flush, the send callback and its
+ * drain, and their garbage) were a fifth of the fan-out's CPU. A socket whose transport would not
+ * write the frame as given (perMessageDeflate, not a websocket) gets each event as an ordinary
+ * Engine.IO message instead.
  */
 export function framedEvents(io: Server) {
   const namespace = io.of('/');
@@ -83,7 +102,9 @@ export function framedEvents(io: Server) {
           continue;
         }
         const frames = joined.get(events) ?? joined.set(events, events.length === 1 ? events[0]!.frame : Buffer.concat(events.map((event) => event.frame))).get(events)!;
-        socket.conn.write(events[0]!.packet, { wsPreEncodedFrame: [frames] } as { compress?: boolean });
+        const tcp = tcpSocketOf(socket);
+        if (tcp) tcp.write(frames);
+        else socket.conn.write(events[0]!.packet, { wsPreEncodedFrame: [frames] } as { compress?: boolean });
       }
     },
   };

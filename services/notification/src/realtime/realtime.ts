@@ -159,12 +159,15 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     await forget({ users: [...users], departments: [...departments] });
     const counts = await badges.countsOf([...new Map([...seen.keys()].map((socket) => [(socket.data as Viewer).userId, socket.data as Viewer])).values()]);
     const news = fresh.map((notification) => framed.encode('notification:new', notification));
-    // Sockets that get the same notifications and the same count share one buffer.
+    // Sockets that get the same notifications and the same count share one buffer (a user's count is written out once).
     const groups = new Map<string, EncodedEvent[]>();
     const targets = new Map<Socket, EncodedEvent[]>();
+    const countKeys = new Map<string, string>();
     for (const [socket, indexes] of seen) {
-      const count = counts.get((socket.data as Viewer).userId);
-      const key = `${indexes.join(',')}|${JSON.stringify(count)}`;
+      const { userId } = socket.data as Viewer;
+      const count = counts.get(userId);
+      const countKey = countKeys.get(userId) ?? countKeys.set(userId, JSON.stringify(count)).get(userId)!;
+      const key = `${indexes.join(',')}|${countKey}`;
       const events = groups.get(key) ?? groups.set(key, [...indexes.map((i) => news[i]!), framed.encode('badge:update', count)]).get(key)!;
       targets.set(socket, events);
     }
