@@ -204,8 +204,9 @@ export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1']
 
 /**
  * Except the gateway's young generation: every request passes through it and allocates there, so
- * 1 MB meant a scavenge every few requests (2,200 in 8 s of load, 606 ms of pause; 151 and 118 ms
- * at 16 MB). Its RSS at rest barely moves: the semi-spaces grow only under load.
+ * 1 MB meant a scavenge every 20 requests (50 per 1,000; 3.5 at 16 MB). The price is ~20 MB more
+ * RSS at rest (start-up fills the larger semi-spaces, which stay). Figures: bench/README.md,
+ * "Memory at rest".
  */
 const SEMI_SPACE_MB: Readonly<Record<string, number>> = { gateway: 16 };
 
