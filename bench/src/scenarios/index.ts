@@ -8,10 +8,11 @@ import { references } from './references.ts';
 import { replication } from './replication.ts';
 import { startup } from './startup.ts';
 import { transports } from './transports.ts';
+import { notificationsUnread } from './unread.ts';
 
 /**
  * Every scenario, in the order `npm run bench` runs and reports them. To add one, write
  * scenarios/<name>.ts exporting a `Scenario` and list it here; a capability that becomes built
  * replaces its `notBuilt(...)` with a real `run`.
  */
-export const SCENARIOS: readonly Scenario[] = [startup, propagation, notifications, notificationsEndToEnd, gateway, references, replication, transports, instances, baselines];
+export const SCENARIOS: readonly Scenario[] = [startup, propagation, notifications, notificationsEndToEnd, notificationsUnread, gateway, references, replication, transports, instances, baselines];

@@ -7,61 +7,10 @@ import { registerCleanup } from '../lib/cleanup.ts';
 import { LatencyRecorder } from '../lib/latency.ts';
 import { round } from '../lib/stats.ts';
 import { BENCH_ADMIN, type RunningSystem } from '../lib/system.ts';
-import { connect } from './baselines.ts';
+import { measureUnread } from './unread.ts';
 import { type Clients, type Headers, atRate, cpuMeters, cpuOf, formatCpu, formatHops, formatProbe, hopsOf, json, member, now, probeMachine, ramp, signIn, startClients, wallNow, DEPARTMENT, RAMP, SOCKETS } from '../lib/socket-load.ts';
 
 const CLIENT_PROCESSES = 2;
-const TABLE_ROWS = 1_000_000;
-
-/** Fills notifications with `rows` department broadcasts over 100 departments (1 % of them the bench's), this month. */
-async function fillTable(system: RunningSystem, rows: number): Promise<number> {
-  const client = await connect(system, 'notification');
-  try {
-    const began = performance.now();
-    await client.query(`
-      INSERT INTO notification.notifications (department_code, notification_type, title, message, priority, created_at, created_by)
-      SELECT CASE WHEN g % 100 = 0 THEN '${DEPARTMENT}' ELSE 'BENCH' || (g % 100) END, 'BENCH', 'Bench ' || g, 'filler',
-             (ARRAY['CRITICAL', 'HIGH', 'NORMAL', 'LOW'])[1 + g % 4],
-             date_trunc('month', now()) + (now() - date_trunc('month', now())) * (g::float8 / $1), 'bench'
-      FROM generate_series(1, $1::int) AS g`, [rows]);
-    // Vacuumed as a table at rest is: autovacuum of a million fresh rows would otherwise run during the measurements.
-    await client.query('VACUUM ANALYZE notification.notifications');
-    return performance.now() - began;
-  } finally {
-    await client.end();
-  }
-}
-
-
-/** GET unread-count `times` times in a row through the gateway; its latency. */
-async function unreadCounts(gateway: string, headers: Headers, times: number) {
-  const recorder = new LatencyRecorder();
-  let total = 0;
-  for (let i = 0; i < times; i++) {
-    const began = performance.now();
-    const response = await fetch(`${gateway}/api/v1/notifications/unread-count`, { headers });
-    total = (await json<{ total: number }>(response, 'unread-count')).total;
-    recorder.record(performance.now() - began);
-  }
-  return { ...recorder.summary(), total };
-}
-
-/** Marks `times` of the department's broadcasts read, each followed by a timed GET unread-count (a count the change made uncached), which must be one less. */
-async function unreadAfterChanges(system: RunningSystem, gateway: string, headers: Headers, times: number) {
-  const client = await connect(system, 'notification');
-  const ids = await client.query<{ id: string }>(`SELECT id FROM notification.notifications WHERE department_code = $1 AND user_id IS NULL ORDER BY created_at DESC LIMIT $2`, [DEPARTMENT, times]).finally(() => client.end());
-  const recorder = new LatencyRecorder();
-  let total = (await unreadCounts(gateway, headers, 1)).total;
-  for (const { id } of ids.rows) {
-    await json(await fetch(`${gateway}/api/v1/notifications/${id}/read`, { method: 'POST', headers: { authorization: headers.authorization! } }), 'POST read');
-    const began = performance.now();
-    const counted = (await json<{ total: number }>(await fetch(`${gateway}/api/v1/notifications/unread-count`, { headers }), 'unread-count')).total;
-    recorder.record(performance.now() - began);
-    if (counted !== total - 1) throw new Error(`unread-count answered ${counted} after a read; it was ${total}`);
-    total = counted;
-  }
-  return recorder.summary();
-}
 
 const BULK_RECIPIENTS = 10;
 
@@ -196,14 +145,7 @@ export const notifications: Scenario = {
     const admin = await signIn(gateway, BENCH_ADMIN);
     const [staff, recipient] = [await member(gateway, admin.headers, 'bench-member'), await member(gateway, admin.headers, 'bench-recipient')];
 
-    const rows = context.quick ? TABLE_ROWS / 10 : TABLE_ROWS;
-    context.log(`filling notifications with ${rows.toLocaleString('en')} rows…`);
-    const fillMs = await fillTable(system, rows);
-    const cold = await unreadCounts(gateway, recipient.headers, 1);
-    const warm = await unreadCounts(gateway, recipient.headers, context.quick ? 200 : 1_000);
-    context.log(`unread-count with the table filled: cold ${cold.p50Ms.toFixed(1)} ms, then p50 ${warm.p50Ms.toFixed(2)} ms, p99 ${warm.p99Ms.toFixed(2)} ms (total ${warm.total})`);
-    const changed = await unreadAfterChanges(system, gateway, recipient.headers, context.quick ? 50 : 200);
-    context.log(`unread-count right after a read (uncached): p50 ${changed.p50Ms.toFixed(2)} ms, p99 ${changed.p99Ms.toFixed(2)} ms`);
+    const unread = await measureUnread(context, system, recipient.headers, 'notifications.unread');
 
     const perProcess = SOCKETS / CLIENT_PROCESSES;
     context.log(`connecting ${SOCKETS} sockets through the gateway in ${CLIENT_PROCESSES} client processes…`);
@@ -279,18 +221,15 @@ export const notifications: Scenario = {
         goal: { comparison: '>=', value: 1_000 }, note: 'the goal is measured on notifications (rows persisted and each delivered to its recipient\'s socket), not on requests',
       },
       { key: 'notifications.user.bulk.requests', label: `multi-recipient creates (${BULK_RECIPIENTS} recipients each): requests answered`, value: round(bulk.requestsPerSecond, 0), unit: 'requests/s' },
-      { key: 'notifications.unread.p99', label: `unread-count through the gateway, ${(context.quick ? TABLE_ROWS / 10 : TABLE_ROWS).toLocaleString('en')} notifications in the table: p99`, value: round(warm.p99Ms, 2), unit: 'ms', goal: { comparison: '<=', value: 5 } },
-      { key: 'notifications.unread.p50', label: 'unread-count through the gateway: p50', value: round(warm.p50Ms, 2), unit: 'ms' },
-      { key: 'notifications.unread.cold', label: 'unread-count, first (uncached) count', value: round(cold.p50Ms, 1), unit: 'ms', note: `${warm.total} unread in the department` },
-      { key: 'notifications.unread.changed.p99', label: 'unread-count right after a read of a broadcast (uncached, one less each time): p99', value: round(changed.p99Ms, 2), unit: 'ms', note: `p50 ${round(changed.p50Ms, 2)} ms over ${changed.count}` },
+      ...unread.figures,
     ];
     return {
       figures,
-      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent, ordersRefused: refused, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, bulk, unread: { cold, warm, changed }, fillMs },
+      details: { endToEnd, hops, e2eCpu: e2eCpuPercent, e2eMachine, bareEndToEnd, bareMachine, relayed: { endToEnd: relayedEndToEnd, machine: relayedMachine, cpu: relayedCpu }, loadAverage: loadavg(), reached, sent, ordersRefused: refused, userRefused: userFailures.length, ours: ours.steps, baseline: baseline.steps, user: { persisted: userKeys.length, delivered: userDelivered, seconds: userElapsedS }, bulk, unread: unread.details },
       notes: [
         `${SOCKETS} sockets of one staff member of ${DEPARTMENT}, websocket only, through the gateway, in ${CLIENT_PROCESSES} client processes (socket-clients.ts); a notification counts as delivered once the last socket has it (times on the machine's monotonic clock, shared by the processes).`,
         'End to end: POST /api/v1/orders through the gateway returning → core\'s outbox → the event feed → the notification consumer\'s insert → LISTEN/NOTIFY → Socket.IO emit → the last socket. Broadcast ramp: department broadcasts created by POST /api/v1/notifications; a step is sustained when every broadcast reached every socket within 1 s after it. The bare server gets the same ramp over POST /broadcast and the same clients.',
-        `Unread count: ${warm.total} unread broadcasts for the member; the served count is the in-process badge cache (exact, invalidated on every change); the first, uncached count is reported beside it.`,
+        unread.note,
         'Hops (details.hops) come from the databases\' own timestamps on the same wall clock: core\'s outbox row (its transaction\'s start), the POST returning, the consumer\'s transaction (applied_events.applied_at), the insert (created_at), the first socket, the last socket. CPU per process group (details.e2eCpu, and per ramp step) is from /proc, as % of one core; the client processes\' own CPU is reported so that a saturated client shows.',
         'The machine (2 cores) is shared with other work and the clients, the bench, the system and PostgreSQL all run on it: the figures are noisy. During the end to end run and the bare one, a probe measures what the machine makes anything wait (a 100 ms timer\'s lateness, a SELECT 1 round trip); the bare server at the same 10/s to the same clients is the floor of a 1,000-socket fan-out on this machine at that moment.',
       ],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadRegistry } from '@archipelago/registry';
 import { ConfigError } from '@archipelago/platform';
-import { instancesOf, localSettings, serviceEnvironment } from '../src/stack.ts';
+import { instancesOf, localSettings, serviceCommand, serviceEnvironment } from '../src/stack.ts';
 
 describe('a service process environment', () => {
   const registry = loadRegistry(undefined, {});
@@ -77,5 +77,15 @@ describe('the CLI\'s own settings', () => {
     const gateway = serviceEnvironment(registry, registry.service('gateway'), undefined, {}, {}, { topology: 'local', index: 0, instances });
     expect(gateway.CORE_URL).toBe(`http://127.0.0.1:${core.port},http://127.0.0.1:${core.port + 100}`);
     expect(() => localSettings({ ARCHIPELAGO_INSTANCES: 'core=0' })).toThrow(/ARCHIPELAGO_INSTANCES/);
+  });
+});
+
+describe('a service process command', () => {
+  const registry = loadRegistry(undefined, {});
+
+  it('gives the gateway a 16 MB young generation and every other service 1 MB', () => {
+    const semiSpace = (key: string) => serviceCommand(registry.service(key)).filter((arg) => arg.startsWith('--max-semi-space-size='));
+    expect(semiSpace('gateway')).toEqual(['--max-semi-space-size=16']);
+    for (const key of ['core', 'iam', 'masterdata', 'notification', 'reporting']) expect(semiSpace(key)).toEqual(['--max-semi-space-size=1']);
   });
 });

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { notificationTestApp } from './notification-app.ts';
 
@@ -22,7 +23,7 @@ interface Page {
 }
 
 describe('notifications API', async () => {
-  const { identity, as } = await notificationTestApp();
+  const { identity, as, db } = await notificationTestApp();
   const admin = await as(identity.user({ roles: ['admin'], departmentCode: 'LAB' }));
   const aliceUser = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
   const bobUser = identity.user({ roles: ['staff'], departmentCode: 'LAB' });
@@ -186,6 +187,31 @@ describe('notifications API', async () => {
     expect([first.statusCode, again.statusCode]).toEqual([201, 201]);
     expect(again.json<View>().id).toBe(first.json<View>().id);
     expect((await list(alice)).items.filter((n) => n.title === 'Once')).toHaveLength(1);
+  });
+
+  // The count is taken again while the read is answered: the unread-count after it is a cache hit,
+  // shown by a counter moved behind the service's back (no change of the service invalidates it).
+  it('answers the unread-count after a read, an archive or a read-all from the cache, exact', async () => {
+    const daveUser = identity.user({ roles: ['staff'], departmentCode: 'PHARM' });
+    const dave = await as(daveUser);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await created({ user_id: daveUser.id, priority: 'LOW' })).id);
+    const before = (await unread(dave)).total;
+    const moveCounter = (by: number) => sql`UPDATE unread_counters SET unread = unread + ${by} WHERE user_id = ${daveUser.id} AND priority = 'LOW'`.execute(db);
+    const changes = [
+      { left: before - 1, change: () => dave.inject({ method: 'POST', url: `/api/v1/notifications/${ids[0]}/read` }) },
+      { left: before - 2, change: () => dave.inject({ method: 'POST', url: `/api/v1/notifications/${ids[1]}/archive` }) },
+      { left: 0, change: () => dave.inject({ method: 'POST', url: '/api/v1/notifications/read-all' }) },
+    ];
+    for (const { left, change } of changes) {
+      expect((await change()).statusCode).toBe(200);
+      await moveCounter(100);
+      try {
+        expect((await unread(dave)).total).toBe(left);
+      } finally {
+        await moveCounter(-100);
+      }
+    }
   });
 
   it('asks for a token and the read permission', async () => {

@@ -76,6 +76,10 @@ export function pruneAppliedEventsJob(repository: NotificationRepository, keepDa
 /** The rules of notifications: who sees what, per-user state, and every change told to the sockets after it commits. */
 export function notificationService(db: Kysely<NotificationDatabase>, repository: NotificationRepository, references: ReferenceValidator, badges: BadgeCounter, realtime: Realtime) {
   const insert = inserter(repository, realtime);
+  // A viewer's own change (read, archive, read-all) dropped their cached count: counted again before
+  // answering, so the unread-count a client asks for next is served from the cache. Exact all the
+  // same: a count read while another change happened is not kept (badges.ts).
+  const recount = (viewer: Viewer) => badges.countOf(viewer);
   // Creates made at the same time share one transaction (one insert lock, one commit); each still
   // marks its own Idempotency-Key in it (bound to its request), and a batch that fails is retried
   // one by one, so a create fails only for its own reasons. Only the transaction is batched: what
@@ -163,7 +167,8 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         await markIdempotentWrite(trx);
       });
       await realtime.changed(change);
-      return this.find(viewer, id);
+      const [view] = await Promise.all([this.find(viewer, id), recount(viewer)]);
+      return view;
     },
 
     async readAll(viewer: Viewer, type?: string): Promise<{ updated: number }> {
@@ -175,6 +180,7 @@ export function notificationService(db: Kysely<NotificationDatabase>, repository
         return count;
       });
       await realtime.changed(change);
+      await recount(viewer);
       return { updated };
     },
 
