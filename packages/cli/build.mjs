@@ -53,21 +53,28 @@ export async function build() {
   return entries.length;
 }
 
+let metafile;
+
 /**
- * The source files (relative to the repository) that running the compiled `entry` loads before
- * any dynamic import: what a process started on it carries whatever it does. Writes nothing.
+ * The source files (relative to the repository) that loading the compiled `module` brings in
+ * before any dynamic import of its own: what a process carries once it has imported it. `module`
+ * is an entry point or a module the CLI imports dynamically (`packages/cli/src/commands/start.ts`).
+ * Read from the real build of every entry point together, as dist/ is laid out (its shared chunks
+ * decide what comes along). Writes nothing.
  */
-export async function loadedAtStart(entry) {
-  const { metafile } = await esbuild.build({ ...options([path.resolve(root, entry)]), write: false, metafile: true, sourcemap: false });
-  const outputs = metafile.outputs;
-  const main = Object.keys(outputs).find((file) => outputs[file].entryPoint !== undefined);
+export async function loadedAtStart(module) {
+  metafile ??= entryPoints().then(async (entries) => (await esbuild.build({ ...options(entries), absWorkingDir: root, write: false, metafile: true, sourcemap: false })).metafile);
+  const outputs = (await metafile).outputs;
+  const wanted = path.relative(root, path.resolve(root, module));
+  const first = Object.keys(outputs).find((file) => outputs[file].entryPoint === wanted) ?? Object.keys(outputs).find((file) => wanted in outputs[file].inputs);
+  if (!first) throw new Error(`${module} is not in the build`);
   const seen = new Set();
   const visit = (file) => {
     if (seen.has(file) || !outputs[file]) return;
     seen.add(file);
     for (const imported of outputs[file].imports) if (imported.kind === 'import-statement') visit(imported.path);
   };
-  visit(main);
+  visit(first);
   return [...seen].flatMap((file) => Object.keys(outputs[file].inputs));
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 
 /** Reads of /proc (Linux): process trees, CPU time and memory of the processes under test. */
 
@@ -109,6 +109,58 @@ export function totalMemory(pids: readonly number[]): Memory {
     pssBytes = pssBytes === null || memory.pssBytes === null ? null : pssBytes + memory.pssBytes;
   }
   return { rssBytes, pssBytes };
+}
+
+const PAGE_BYTES = 4096;
+
+/**
+ * Physical memory of some processes with every page counted once, however many of them map it
+ * (PostgreSQL's shared buffers, the `node` binary's code): the page frames /proc/<pid>/pagemap
+ * names for each process's resident pages. Null when page frame numbers cannot be read (only
+ * root, CAP_SYS_ADMIN, sees them). Unlike PSS, the figure does not depend on what else runs on
+ * the machine: a page shared with a process outside `pids` counts whole.
+ */
+export function distinctMemoryBytes(pids: readonly number[]): number | null {
+  const frames = new Set<number>();
+  for (const pid of pids) {
+    const maps = readText(`/proc/${pid}/smaps`);
+    if (maps === undefined) continue;
+    let fd: number;
+    try {
+      fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    } catch {
+      continue; // the process has gone
+    }
+    try {
+      for (const range of residentRanges(maps)) {
+        const pages = (range.end - range.start) / PAGE_BYTES;
+        const entries = Buffer.alloc(pages * 8);
+        readSync(fd, entries, 0, entries.length, (range.start / PAGE_BYTES) * 8);
+        for (let i = 0; i < pages; i++) {
+          const high = entries.readUInt32LE(i * 8 + 4);
+          if ((high & 0x8000_0000) === 0) continue; // not present
+          // Bits 0–54 are the page frame number; it reads as 0 without the privilege.
+          const frame = (high & 0x7f_ffff) * 2 ** 32 + entries.readUInt32LE(i * 8);
+          if (frame === 0) return null;
+          frames.add(frame);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return frames.size * PAGE_BYTES;
+}
+
+/** The mappings of a process (from its smaps) that have resident pages. */
+function residentRanges(smaps: string): { start: number; end: number }[] {
+  const ranges: { start: number; end: number; rss: number }[] = [];
+  for (const line of smaps.split('\n')) {
+    const mapping = line.match(/^([0-9a-f]+)-([0-9a-f]+) /);
+    if (mapping) ranges.push({ start: parseInt(mapping[1]!, 16), end: parseInt(mapping[2]!, 16), rss: 0 });
+    else if (line.startsWith('Rss:') && ranges.length > 0) ranges[ranges.length - 1]!.rss = Number(line.match(/(\d+) kB/)?.[1] ?? 0);
+  }
+  return ranges.filter((range) => range.rss > 0 && range.end <= 2 ** 47); // not [vsyscall], above user space
 }
 
 /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';
-import { readMemory, totalMemory, treeCpuSeconds, type Memory } from '../lib/proc.ts';
+import { distinctMemoryBytes, readMemory, totalMemory, treeCpuSeconds, type Memory } from '../lib/proc.ts';
 import { median, MB, round } from '../lib/stats.ts';
 import { RunningSystem } from '../lib/system.ts';
 import { makeDataDir } from '../lib/temp.ts';
@@ -25,6 +25,8 @@ interface MemoryAtRest {
   readonly cli: Memory | undefined;
   readonly services: Record<string, Memory | undefined>;
   readonly postgres: Memory & { readonly processes: number };
+  /** Every physical page of the tree counted once (null without root): the goal's figure. */
+  readonly distinctBytes: { readonly total: number | null; readonly node: number | null; readonly postgres: number | null };
 }
 
 /** One start of the system on `dataDir`; `atRest` runs while it is up, before it is stopped. */
@@ -58,12 +60,14 @@ async function memoryAtRest(system: RunningSystem, context: ScenarioContext): Pr
   const postgres = system.postgresTree();
   const services: Record<string, Memory | undefined> = {};
   for (const [key, pid] of system.servicePids()) services[key] = readMemory(pid);
+  const node = [system.pid, ...system.servicePids().values()];
   return {
     processes: tree.length,
     total: totalMemory(tree),
     cli: readMemory(system.pid),
     services,
     postgres: { ...totalMemory(postgres), processes: postgres.length },
+    distinctBytes: { total: distinctMemoryBytes(tree), node: distinctMemoryBytes(node), postgres: distinctMemoryBytes(postgres) },
   };
 }
 
@@ -95,14 +99,24 @@ function figures(cold: readonly StartRun[], warm: readonly StartRun[], rest: Mem
     { key: 'startup.cold-cpu', label: 'CPU used by the system until ready, cold', value: medianOf(cold, (r) => r.cpuSeconds), unit: 'CPU s' },
     { key: 'startup.warm-cpu', label: 'CPU used by the system until ready, warm', value: medianOf(warm, (r) => r.cpuSeconds), unit: 'CPU s' },
     { key: 'startup.stop', label: 'shutdown, SIGINT to exit (median of all starts)', value: medianOf([...cold, ...warm], (r) => r.stopSeconds), unit: 's' },
-    { key: 'startup.rss', label: `RSS at rest, CLI + services + PostgreSQL (${rest.processes} processes)`, value: megabytes(rest.total.rssBytes), unit: 'MB', goal: { comparison: '<=', value: 600 } },
+    {
+      key: 'startup.memory',
+      label: `memory at rest, CLI + services + PostgreSQL (${rest.processes} processes, each page counted once)`,
+      value: megabytes(rest.distinctBytes.total ?? rest.total.pssBytes),
+      unit: 'MB',
+      goal: { comparison: '<=', value: 600 },
+      ...(rest.distinctBytes.total === null ? { note: 'PSS: page frames are readable as root only' } : {}),
+    },
+    { key: 'startup.rss', label: 'RSS at rest, summed over the processes (shared pages counted in each)', value: megabytes(rest.total.rssBytes), unit: 'MB' },
     {
       key: 'startup.pss',
-      label: 'PSS at rest (shared memory counted once)',
+      label: 'PSS at rest (shared pages divided among the processes sharing them, outside ones too)',
       value: megabytes(rest.total.pssBytes),
       unit: 'MB',
       ...(rest.total.pssBytes === null ? { note: 'smaps_rollup not available' } : {}),
     },
+    { key: 'startup.memory-node', label: 'memory at rest, Node processes (each page counted once)', value: megabytes(rest.distinctBytes.node), unit: 'MB' },
+    { key: 'startup.memory-postgres', label: 'memory at rest, PostgreSQL (each page counted once)', value: megabytes(rest.distinctBytes.postgres), unit: 'MB' },
     ...part('node', `Node processes (CLI + ${Object.keys(rest.services).length} services)`, nodeMemory(rest)),
     ...part('postgres', `PostgreSQL (${rest.postgres.processes} processes: postmaster, helpers, backends)`, rest.postgres),
   ];
@@ -134,7 +148,7 @@ export const startup: Scenario = {
       details: { runs: [...cold, ...warm], memoryAtRest: rest, idleBeforeMemorySeconds: IDLE_BEFORE_MEMORY_MS / 1000 },
       notes: [
         'Start-up is timed from spawning the CLI (`node dist/packages/cli/src/main.mjs start`, dist/ built beforehand) to its "All N services ready" line; cold = fresh data directory (initdb, migrations, seeds), warm = second start on the same directory.',
-        `Memory at rest is read from /proc ${IDLE_BEFORE_MEMORY_MS / 1000} s after the last warm start: RSS counts PostgreSQL's shared buffers once per backend that touched them, PSS (smaps_rollup) divides shared pages among their processes.`,
+        `Memory at rest is read from /proc ${IDLE_BEFORE_MEMORY_MS / 1000} s after the last warm start. The goal's figure counts each physical page of the system's processes once (the page frames /proc/<pid>/pagemap names, as root; PSS otherwise). Summed RSS counts a shared page in every process that maps it: PostgreSQL's shared buffers once per backend, the node binary's ~40 MB of code once per Node process; PSS (smaps_rollup) divides a shared page among the processes sharing it, those outside the system too (the bench's own node).`,
       ],
     };
   },

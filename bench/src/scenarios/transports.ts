@@ -6,6 +6,7 @@ import { createDatabase, createHttpServer } from '@archipelago/platform';
 import {
   appendEvents,
   createConsumerTablesV1,
+  createOutboxRelayV1,
   createOutboxRetentionV1,
   createOutboxTableV1,
   feedTransport,
@@ -15,7 +16,7 @@ import {
   type NewEvent,
   type Subscription,
 } from '@archipelago/platform/events';
-import { createOutboxRelayV1, rabbitmqTransport } from '@archipelago/platform/events/rabbitmq';
+import { rabbitmqTransport } from '@archipelago/platform/events/rabbitmq';
 import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { rabbitmqInstalled, startRabbitMq, type TestRabbitMq } from '@archipelago/platform/testing/rabbitmq';
 import type { Figure, Scenario, ScenarioContext } from '../scenario.ts';

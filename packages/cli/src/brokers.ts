@@ -3,7 +3,8 @@ import { chmod as chmodCallback, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, StartupError } from '@archipelago/platform';
+import { freePort } from '@archipelago/platform/net';
+import { StartupError } from '@archipelago/platform/startup';
 
 /**
  * A backing server run from a system binary: loopback only, its files in one directory. One that

@@ -1,5 +1,5 @@
 import type { Registry } from '@archipelago/registry';
-import { StartupError } from '@archipelago/platform';
+import { StartupError } from '@archipelago/platform/startup';
 import {
   createServiceCredentials, keyringFromEnv, localKeyring, OPERATOR, principalsOf, privateKeyFromText, privateKeyVariableOf,
   type Keyring, type ServiceCredentials,

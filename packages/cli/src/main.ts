@@ -1,19 +1,9 @@
 import { parseArgs } from 'node:util';
 import { loadRegistry, RegistryError } from '@archipelago/registry';
-import { ConfigError, DatabaseUnreachableError, MigrationError, StartupError } from '@archipelago/platform';
-import { db } from './commands/db.ts';
-import { dlq } from './commands/dlq.ts';
-import { generate } from './commands/generate.ts';
-import { iam } from './commands/iam.ts';
-import { credentialsCommand } from './credentials.ts';
-import { mail } from './commands/mail.ts';
-import { newService } from './commands/new.ts';
-import { notifications } from './commands/notifications.ts';
-import { jobs } from './commands/jobs.ts';
-import { reporting } from './commands/reporting.ts';
-import { startDistributed } from './commands/distributed.ts';
-import { start } from './commands/start.ts';
-import { sync } from './commands/sync.ts';
+import { ConfigError } from '@archipelago/platform/config';
+import { DatabaseUnreachableError } from '@archipelago/platform/db';
+import { MigrationError } from '@archipelago/platform/migrate';
+import { StartupError } from '@archipelago/platform/startup';
 import { InternalApiError } from './internal-api.ts';
 
 const USAGE = `Usage: archipelago <command>
@@ -72,45 +62,47 @@ async function main(argv: readonly string[]): Promise<number> {
   const registry = loadRegistry();
   const keys = values.service ?? [];
   keys.forEach((k) => registry.service(k));
+  // Each command is imported when it runs: \`start\` (the supervisor, resident for as long as the
+  // system runs) then carries no generator, scaffolder or admin command (bench/README.md, "Memory at rest").
   switch (command) {
     case 'start':
-      await (values.distributed ? startDistributed : start)(registry, keys, process.env, say);
+      if (values.distributed) await (await import('./commands/distributed.ts')).startDistributed(registry, keys, process.env, say);
+      else await (await import('./commands/start.ts')).start(registry, keys, process.env, say);
       return 0;
     case 'generate':
-      return generate(registry, values.check, say);
+      return (await import('./commands/generate.ts')).generate(registry, values.check, say);
     case 'db':
       if (sub !== 'migrate' && sub !== 'rollback' && sub !== 'status' && sub !== 'seed') break;
-      await db(registry, sub, { keys, seed: values.seed, all: values.all }, process.env, say);
+      await (await import('./commands/db.ts')).db(registry, sub, { keys, seed: values.seed, all: values.all }, process.env, say);
       return 0;
     case 'sync':
       if (sub !== 'drift' && sub !== 'reconcile') break;
-      return sync(registry, sub, argument, process.env, say, keys);
+      return (await import('./commands/sync.ts')).sync(registry, sub, argument, process.env, say, keys);
     case 'dlq':
       if (sub !== 'list' && sub !== 'replay' && sub !== 'discard') break;
-      return dlq(registry, sub, argument, { keys }, process.env, say);
+      return (await import('./commands/dlq.ts')).dlq(registry, sub, argument, { keys }, process.env, say);
     case 'credentials':
       if (sub !== 'env') break;
-      return credentialsCommand(registry, argument, process.env, say);
+      return (await import('./credentials.ts')).credentialsCommand(registry, argument, process.env, say);
     case 'jobs':
-      if (sub === 'list') return jobs(registry, sub, { service: argument }, process.env, say);
-      if (sub === 'run') return jobs(registry, sub, { service: argument, job: positionals[3] }, process.env, say);
-      break;
+      if (sub !== 'list' && sub !== 'run') break;
+      return (await import('./commands/jobs.ts')).jobs(registry, sub, { service: argument, ...(sub === 'run' ? { job: positionals[3] } : {}) }, process.env, say);
     case 'reporting':
       if (sub !== 'status' && sub !== 'resync') break;
-      return reporting(registry, sub, argument, process.env, say);
+      return (await import('./commands/reporting.ts')).reporting(registry, sub, argument, process.env, say);
     case 'notifications':
       if (sub !== 'restore') break;
-      return notifications(registry, sub, { department: argument, day: positionals[3] }, process.env, say);
+      return (await import('./commands/notifications.ts')).notifications(registry, sub, { department: argument, day: positionals[3] }, process.env, say);
     case 'iam':
       if (sub !== 'rotate-keys') break;
-      await iam(registry, sub, process.env, say);
+      await (await import('./commands/iam.ts')).iam(registry, sub, process.env, say);
       return 0;
     case 'new':
       if (sub !== 'service' || !argument) break;
-      return newService({ key: argument, consumes: values.consumes, lookups: values.lookup, resource: values.resource, label: values.label }, say);
+      return (await import('./commands/new.ts')).newService({ key: argument, consumes: values.consumes, lookups: values.lookup, resource: values.resource, label: values.label }, say);
     case 'mail':
       if (sub !== 'list' && sub !== 'show') break;
-      return mail(sub, argument, process.env, say);
+      return (await import('./commands/mail.ts')).mail(sub, argument, process.env, say);
   }
   process.stderr.write(`Unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
   return 2;

@@ -1,7 +1,8 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Registry, Service } from '@archipelago/registry';
-import { isDerived, loadConfig, peersOf, peerUrlVariable, repositoryRoot, serviceConfigSchemaOf, serviceLayout } from '@archipelago/platform';
+import { isDerived, loadConfig, peersOf, peerUrlVariable, serviceConfigSchemaOf } from '@archipelago/platform/config';
+import { repositoryRoot, serviceLayout } from '@archipelago/platform/layout';
 import Type from 'typebox';
 import { openDatabases, type OpenedDatabases } from '@archipelago/platform/databases';
 import type { EmbeddedEvent } from '@archipelago/platform/embedded';

@@ -6,7 +6,7 @@ export { createHttpServer, RETRY_AFTER_SECONDS, type HttpServer, type HttpServer
 export { operationIdOf, problemResponse, ProblemSchema } from './openapi.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { isSecretParameter, redactQuery } from './redact.ts';
-export { EXIT_CONFIG, peerUrls, runService, runStatelessService, type AppDeps, type ServiceDeps } from './service.ts';
-export { StartupError } from './startup.ts';
+export { peerUrls, runService, runStatelessService, type AppDeps, type ServiceDeps } from './service.ts';
+export { EXIT_CONFIG, StartupError } from './startup.ts';
 export { repositoryRoot, serviceLayout, type ServiceLayout } from './layout.ts';
 export { freePort } from './net.ts';

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { ConfigError, loadConfig, peersOf, peerUrlVariable, serviceConfigSchemaOf, type ServiceConfig } from './config.ts';
 import { createDatabase, DatabaseUnreachableError, waitForDatabase } from './db.ts';
-import { StartupError } from './startup.ts';
+import { EXIT_CONFIG, StartupError } from './startup.ts';
 import type { EventTransport } from './events/transport.ts';
 import { createTransport } from './events/transports.ts';
 import type { HttpServer } from './http.ts';
@@ -54,9 +54,6 @@ export interface ServiceDeps<DB> extends AppDeps<DB> {
 
 /** How long a service may take to close (requests in flight, consumers, pools) before it exits anyway. */
 export const SHUTDOWN_DEADLINE_MS = 10_000;
-
-/** Exit code that tells the supervisor not to restart: the problem is configuration, not luck. */
-export const EXIT_CONFIG = 78;
 
 /**
  * Runs a stateful service: validates config, waits for its database, builds the app through

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { createOutboxRelayV1, dropOutboxRelayV1 } from '@archipelago/platform/events/rabbitmq';
+import { createOutboxRelayV1, dropOutboxRelayV1 } from '@archipelago/platform/events';
 
 // How far a relay (EVENT_TRANSPORT=rabbitmq) has handed the outbox to the broker, confirmed.
 export async function up(db: Kysely<unknown>): Promise<void> {

@@ -7,7 +7,7 @@ import type { KeyStore } from './keys/key-store.ts';
 import type { RoleRepository } from './roles/role.repository.ts';
 import type { SessionRepository } from './sessions/session.repository.ts';
 import type { UserRepository } from './users/user.repository.ts';
-import { userDto } from './users/user.service.ts';
+import { userDto } from './users/user.dto.ts';
 
 const Uuid = Type.String({ format: 'uuid' });
 

@@ -1,12 +1,12 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import { repositoryRoot } from '@archipelago/platform';
+import { repositoryRoot } from '@archipelago/platform/layout';
 import { appendEvents } from '@archipelago/platform/events';
 import { hashPassword } from './crypto/passwords.ts';
 import { randomSecret } from './crypto/secrets.ts';
 import type { IamDatabase } from './database.ts';
-import { userDto } from './users/user.service.ts';
+import { userDto } from './users/user.dto.ts';
 import { loadRegistry } from '@archipelago/registry';
 
 const DOMAIN = ['resources', 'orders', 'engagements', 'intakes', 'records'];

@@ -1,7 +1,7 @@
 import type { Registry, Service } from '@archipelago/registry';
-import { createMigrator } from '@archipelago/platform';
+import { createMigrator } from '@archipelago/platform/migrate';
 import { migrateService, seedService, withOwnerDatabase, type ServiceDatabase } from '@archipelago/platform/databases';
-import { serviceLayout } from '@archipelago/platform';
+import { serviceLayout } from '@archipelago/platform/layout';
 import { openLocalDatabases } from '../stack.ts';
 import { provisionReporting } from './reporting.ts';
 

@@ -1,5 +1,5 @@
 import type { Registry, Service } from '@archipelago/registry';
-import { StartupError } from '@archipelago/platform';
+import { StartupError } from '@archipelago/platform/startup';
 import type { DeadLetter } from '@archipelago/platform/events';
 import { callService, InternalApiError } from '../internal-api.ts';
 

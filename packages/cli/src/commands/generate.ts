@@ -1,5 +1,5 @@
 import type { Registry } from '@archipelago/registry';
-import { repositoryRoot } from '@archipelago/platform';
+import { repositoryRoot } from '@archipelago/platform/layout';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkGenerated, generatedFiles, writeGenerated } from '../generate/index.ts';

@@ -1,5 +1,5 @@
 import { envPrefix, type Registry } from '@archipelago/registry';
-import { StartupError } from '@archipelago/platform';
+import { StartupError } from '@archipelago/platform/startup';
 import { internalFetch } from '@archipelago/platform/internal-auth';
 import { operatorCredentials } from '../credentials.ts';
 

@@ -1,5 +1,5 @@
 import type { Registry, Service } from '@archipelago/registry';
-import { StartupError } from '@archipelago/platform';
+import { StartupError } from '@archipelago/platform/startup';
 import type { JobStatus } from '@archipelago/platform/jobs';
 import { callService } from '../internal-api.ts';
 

@@ -1,4 +1,4 @@
-import { StartupError } from '@archipelago/platform';
+import { StartupError } from '@archipelago/platform/startup';
 import { readMailbox } from '@archipelago/platform/mail';
 import { mailDirectory } from '../stack.ts';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serviceDefinitions, type ServiceDefinition } from '@archipelago/registry';
-import { repositoryRoot } from '@archipelago/platform';
+import { repositoryRoot } from '@archipelago/platform/layout';
 import { registryEntry, withEntry } from '../scaffold/registry-entry.ts';
 import { scaffoldSpec, ScaffoldError, type ScaffoldRequest } from '../scaffold/spec.ts';
 import { serviceFiles } from '../scaffold/template.ts';

@@ -1,5 +1,6 @@
 import { serviceDefinitions, type Registry } from '@archipelago/registry';
-import { loadConfig, StartupError } from '@archipelago/platform';
+import { loadConfig } from '@archipelago/platform/config';
+import { StartupError } from '@archipelago/platform/startup';
 import type { OpenedDatabases } from '@archipelago/platform/databases';
 import { emitHeartbeats, reportingStatus, reportingTopology, resyncReporting, syncReporting, type ReportingSource, type SourceSyncResult } from '@archipelago/platform/replication';
 import { localSettings, openLocalDatabases } from '../stack.ts';

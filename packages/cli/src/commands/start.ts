@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { envPrefix, type Registry, type Service } from '@archipelago/registry';
-import { EXIT_CONFIG, StartupError } from '@archipelago/platform';
+import { EXIT_CONFIG, StartupError } from '@archipelago/platform/startup';
 import { migrateService, seedService } from '@archipelago/platform/databases';
 import { assertPortFree } from '@archipelago/platform/embedded';
 import { cliKeyring } from '../credentials.ts';

@@ -1,5 +1,5 @@
 import { envPrefix, type BackingService, type Registry, type Service } from '@archipelago/registry';
-import { COMPOSE_VALUE, isDerived, peerUrlVariable, serviceConfigSchemaOf } from '@archipelago/platform';
+import { COMPOSE_VALUE, isDerived, peerUrlVariable, serviceConfigSchemaOf } from '@archipelago/platform/config';
 import { serviceRoles } from '@archipelago/platform/provision';
 import { PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, privateKeyVariableOf } from '@archipelago/platform/internal-auth';
 import { stringify } from 'yaml';

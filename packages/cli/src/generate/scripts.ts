@@ -1,5 +1,5 @@
 import { envPrefix, type BackingService, type Registry } from '@archipelago/registry';
-import { backingConfigSchemas, databaseConfigSchema, isDerived, platformConfigSchema, serviceConfigSchemaOf } from '@archipelago/platform';
+import { backingConfigSchemas, databaseConfigSchema, isDerived, platformConfigSchema, serviceConfigSchemaOf } from '@archipelago/platform/config';
 import type { TObject } from 'typebox';
 import { cliConfigSchema } from '../stack.ts';
 import { passwordVariables } from '@archipelago/platform/provision';

@@ -16,6 +16,8 @@ export {
   readOutbox,
   type OutboxPosition,
 } from './outbox.ts';
+// The relay's table is created by migrations next to the outbox, without loading amqplib.
+export { createOutboxRelayV1, dropOutboxRelayV1 } from './rabbitmq/relay-marker.ts';
 export { uuidv7 } from './uuid.ts';
 export { registerEventFeed, type EventFeedOptions } from './feed.ts';
 export { EventsPruned, type EventTransport, type Producer, type Subscription } from './transport.ts';

@@ -5,7 +5,7 @@ import { clientOf, requirePerson } from '../http/request.ts';
 import { Email } from '../http/schemas.ts';
 import { UuidParams } from '../http/paging.ts';
 import type { UserRepository } from '../users/user.repository.ts';
-import { userDto } from '../users/user.service.ts';
+import { userDto } from '../users/user.dto.ts';
 import { LoginLockedError, type AuthService } from './auth.service.ts';
 
 const TokenPair = Type.Object({ accessToken: Type.String(), refreshToken: Type.String(), tokenType: Type.Literal('Bearer'), expiresIn: Type.Integer() });

@@ -5,7 +5,8 @@ import { Page, PageQuery, UuidParams } from '../http/paging.ts';
 import { metadataOf, refuseApiToken } from '../http/request.ts';
 import { DepartmentCode, Email, NewPassword, RoleName } from '../http/schemas.ts';
 import type { UserRepository } from './user.repository.ts';
-import { userDto, type UserService } from './user.service.ts';
+import { userDto } from './user.dto.ts';
+import type { UserService } from './user.service.ts';
 
 const UserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -9,24 +9,8 @@ import type { IamDatabase } from '../database.ts';
 import type { RoleRepository } from '../roles/role.repository.ts';
 import type { SessionRepository } from '../sessions/session.repository.ts';
 import type { NewUser, UserChanges, UserRepository } from './user.repository.ts';
+import { userDto, type UserDto } from './user.dto.ts';
 import type { User, UserStatus } from './user.table.ts';
-
-/** What the API and other services learn about a user: never a secret. */
-export function userDto(user: User, roles: readonly string[]) {
-  return {
-    id: user.id,
-    email: user.email,
-    display_name: user.display_name,
-    status: user.status,
-    department_code: user.department_code,
-    roles: [...roles],
-    version: user.version,
-    created_at: user.created_at.toISOString(),
-    updated_at: user.updated_at.toISOString(),
-  };
-}
-
-export type UserDto = ReturnType<typeof userDto>;
 
 const emailTaken = (email: string) =>
   new AppError('CONFLICT', `A user with email ${email} already exists`, { fields: [{ field: 'body.email', message: 'is taken by another user', value: email }] });

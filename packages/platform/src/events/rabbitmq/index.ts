@@ -6,7 +6,7 @@ import { sharedConnection } from './connection.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { brokerSubscription, type BrokerSubscription } from './subscription.ts';
 
-export { createOutboxRelayV1, dropOutboxRelayV1, relayedThrough } from './relay-marker.ts';
+export { relayedThrough } from './relay-marker.ts';
 export { startRelay, type Relay, type RelayOptions, type RelayStats } from './relay.ts';
 export { DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, groupQueue } from './topology.ts';
 export { BATCH_LIMIT, PREFETCH, type BrokerSubscription } from './subscription.ts';
