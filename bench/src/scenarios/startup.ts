@@ -99,15 +99,15 @@ function figures(cold: readonly StartRun[], warm: readonly StartRun[], rest: Mem
     { key: 'startup.cold-cpu', label: 'CPU used by the system until ready, cold', value: medianOf(cold, (r) => r.cpuSeconds), unit: 'CPU s' },
     { key: 'startup.warm-cpu', label: 'CPU used by the system until ready, warm', value: medianOf(warm, (r) => r.cpuSeconds), unit: 'CPU s' },
     { key: 'startup.stop', label: 'shutdown, SIGINT to exit (median of all starts)', value: medianOf([...cold, ...warm], (r) => r.stopSeconds), unit: 's' },
+    // Issue 2 sets the goal on the sum of RSS; the pages counted once are what the system really holds.
+    { key: 'startup.rss', label: `RSS at rest, CLI + services + PostgreSQL (${rest.processes} processes, summed: shared pages counted in each)`, value: megabytes(rest.total.rssBytes), unit: 'MB', goal: { comparison: '<=', value: 600 } },
     {
       key: 'startup.memory',
-      label: `memory at rest, CLI + services + PostgreSQL (${rest.processes} processes, each page counted once)`,
+      label: 'memory at rest, each physical page counted once (informative)',
       value: megabytes(rest.distinctBytes.total ?? rest.total.pssBytes),
       unit: 'MB',
-      goal: { comparison: '<=', value: 600 },
       ...(rest.distinctBytes.total === null ? { note: 'PSS: page frames are readable as root only' } : {}),
     },
-    { key: 'startup.rss', label: 'RSS at rest, summed over the processes (shared pages counted in each)', value: megabytes(rest.total.rssBytes), unit: 'MB' },
     {
       key: 'startup.pss',
       label: 'PSS at rest (shared pages divided among the processes sharing them, outside ones too)',
@@ -148,7 +148,7 @@ export const startup: Scenario = {
       details: { runs: [...cold, ...warm], memoryAtRest: rest, idleBeforeMemorySeconds: IDLE_BEFORE_MEMORY_MS / 1000 },
       notes: [
         'Start-up is timed from spawning the CLI (`node dist/packages/cli/src/main.mjs start`, dist/ built beforehand) to its "All N services ready" line; cold = fresh data directory (initdb, migrations, seeds), warm = second start on the same directory.',
-        `Memory at rest is read from /proc ${IDLE_BEFORE_MEMORY_MS / 1000} s after the last warm start. The goal's figure counts each physical page of the system's processes once (the page frames /proc/<pid>/pagemap names, as root; PSS otherwise). Summed RSS counts a shared page in every process that maps it: PostgreSQL's shared buffers once per backend, the node binary's ~40 MB of code once per Node process; PSS (smaps_rollup) divides a shared page among the processes sharing it, those outside the system too (the bench's own node).`,
+        `Memory at rest is read from /proc ${IDLE_BEFORE_MEMORY_MS / 1000} s after the last warm start. The goal is on summed RSS (as issue 2 set it); an informative figure counts each physical page of the system's processes once (the page frames /proc/<pid>/pagemap names, as root; PSS otherwise). Summed RSS counts a shared page in every process that maps it: PostgreSQL's shared buffers once per backend, the node binary's ~40 MB of code once per Node process; PSS (smaps_rollup) divides a shared page among the processes sharing it, those outside the system too (the bench's own node).`,
       ],
     };
   },
