@@ -123,14 +123,15 @@ export function parsePosition(text: string, field = 'after'): OutboxPosition {
  * table-sync worker). Those are told apart positively: an id whose backend ended after the
  * snapshot, or that no backend shows (a prepared transaction), still counts. A transaction with no
  * id yet takes one past the snapshot's xmax, after every row this snapshot can see.
- * An uncorrelated subquery: PostgreSQL evaluates it once, and only when a row needs it.
+ * An uncorrelated subquery (SQL text, an xid8): PostgreSQL evaluates it once, and only when a row needs it.
  */
-const outboxHorizon = sql`(
+export const OUTBOX_HORIZON = `(
   SELECT coalesce(min(running), pg_snapshot_xmax(pg_current_snapshot()))
   FROM pg_snapshot_xip(pg_current_snapshot()) AS running
   WHERE running::xid NOT IN (
     SELECT backend_xid FROM pg_stat_activity
     WHERE backend_xid IS NOT NULL AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))`;
+const outboxHorizon = sql.raw(OUTBOX_HORIZON);
 
 /**
  * Reads committed events after `after`, in feed order, up to `limit`.
