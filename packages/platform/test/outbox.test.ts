@@ -15,8 +15,8 @@ const event = (id: string, version = 1): NewEvent => ({
   metadata: { userId: 'u1', correlationId: `c-${id}` },
 });
 
-// Other test files' transactions in the shared cluster may hold the feed back for a moment
-// (that is the point of the xmin rule), so expectations of delivered events poll.
+// A transaction of the same database may hold the feed back for a moment (that is the point of
+// the horizon), so expectations of delivered events poll.
 async function eventually<T>(read: () => Promise<T>, expected: T, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   let actual = await read();
