@@ -2,7 +2,7 @@ import { RawNode, sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
-import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, outboxChannel, pruneOutbox, readOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
+import { appendEvents, feedTransport, OUTBOX_RETENTION_MS, outboxChannel, pruneOutbox, registerEventFeed, startConsumer, type Consumer } from '../src/events/index.ts';
 import { conformanceHandler, createConformanceTables } from '../src/testing/conformance-consumer.ts';
 import { createHttpServer } from '../src/http.ts';
 import { describeTransportConformance } from '../src/testing/transport-conformance.ts';
@@ -163,58 +163,6 @@ describe('outbox retention', async () => {
     expect(await applied('resynchronising')).toEqual(['NEW1', 'NEW2']);
     expect(errors[0]).toContain(`events up to ${prunedThrough} were pruned`);
     expect(stuck.stats.processed).toBe(0);
-  });
-});
-
-describe('the feed subscription', () => {
-  it('asks for the page after a batch while the consumer still applies it, and hands that page on next', async () => {
-    const producerDb = await useTestDatabase('masterdata');
-    const consumerDb = await useTestDatabase('core');
-    await withOwnerDatabase(consumerDb, createConformanceTables);
-    const producer = await createHttpServer({ service: 'masterdata', logger: false, credentials: testCredentials('masterdata') });
-    await registerEventFeed(producer, { source: 'masterdata', schema: 'masterdata', db: producerDb.db, listenUrl: producerDb.appUrl });
-    const asked: string[] = [];
-    producer.addHook('onRequest', async (request) => void asked.push(String((request.query as { after?: string }).after)));
-    const url = await producer.listen({ host: '127.0.0.1', port: 0 });
-    const transport = feedTransport({ urlOf: () => url, credentials: testCredentials('core') });
-    const publish = (code: string) =>
-      producerDb.db.transaction().execute((trx) => appendEvents(trx, [{ type: 'thing.created', aggregateType: 'thing', aggregateId: code, aggregateVersion: 1, payload: { code, label: code } }]));
-    let releaseFirst!: () => void;
-    const firstMayCommit = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const applying: string[][] = [];
-    const handle = conformanceHandler('ahead');
-    const consumer = startConsumer<unknown>({
-      name: 'ahead', subscription: transport.subscribe({ source: 'masterdata', group: 'ahead' }), db: consumerDb.db, waitMs: 5_000,
-      handle: async (trx, events) => {
-        applying.push(events.map((event) => event.aggregate.id));
-        if (applying.length === 1) await firstMayCommit;
-        await handle(trx, events);
-      },
-    });
-    const until = async (condition: () => boolean, what: string) => {
-      for (let i = 0; !condition(); i++) {
-        if (i > 400) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    };
-    try {
-      await publish('FIRST');
-      await until(() => applying.length === 1, 'the first batch');
-      const [first] = await readOutbox(producerDb.db, 'masterdata', { limit: 1 });
-      // The first batch has not committed, and the feed already has the ask for what follows it.
-      await until(() => asked.includes(first!.position), 'the read ahead');
-      expect(consumer.stats.processed).toBe(0);
-      await publish('SECOND');
-      releaseFirst();
-      await until(() => consumer.stats.processed === 2, 'both events applied');
-      expect(applying).toEqual([['FIRST'], ['SECOND']]);
-      // SECOND came with the read ahead: nobody asked after FIRST a second time.
-      expect(asked.filter((after) => after === first!.position)).toHaveLength(1);
-    } finally {
-      releaseFirst();
-      await consumer.stop();
-      await producer.close();
-    }
   });
 });
 

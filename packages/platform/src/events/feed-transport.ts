@@ -28,61 +28,14 @@ export function feedTransport(options: { urlOf: (service: string) => string; cre
         });
         return started;
       };
-      const fetchAfter = (after: string | undefined, receive: ReceiveOptions) => fetchEvents(options.credentials, source, options.urlOf(source), after, receive);
-      const ahead = readAhead(fetchAfter);
       return {
         mode,
-        receive: async (after, receive) => ahead.receive(after ?? (mode === 'broadcast' ? await startOf(receive.signal) : undefined), receive),
+        receive: async (after, receive) =>
+          fetchEvents(options.credentials, source, options.urlOf(source), after ?? (mode === 'broadcast' ? await startOf(receive.signal) : undefined), receive),
         acknowledge: async () => undefined,
-        close: async () => ahead.close(),
+        close: async () => undefined,
       };
     },
-  };
-}
-
-type ReceiveOptions = { limit: number; waitMs: number; signal: AbortSignal };
-
-/**
- * Asks for the page after a batch as soon as that batch is handed over, so the long poll already
- * waits at the producer while the consumer applies the batch (the usual next ask is for exactly
- * what follows it). A receive for another position (another instance moved the cursor, a failed
- * batch is retried) drops that read and asks anew: the consumer's stored position stays the only
- * truth, a read ahead only saves the round trip.
- */
-function readAhead(fetchAfter: (after: string | undefined, options: ReceiveOptions) => Promise<EventEnvelope[]>) {
-  let next: { after: string; page: Promise<{ events: EventEnvelope[] } | { error: unknown }>; abort: AbortController } | undefined;
-  const drop = () => {
-    next?.abort.abort();
-    next = undefined;
-  };
-  const start = (after: string, options: ReceiveOptions) => {
-    const abort = new AbortController();
-    const page = fetchAfter(after, { limit: options.limit, waitMs: options.waitMs, signal: abort.signal }).then((events) => ({ events }), (error: unknown) => ({ error }));
-    next = { after, page, abort };
-  };
-  return {
-    async receive(after: string | undefined, options: ReceiveOptions): Promise<EventEnvelope[]> {
-      let events: EventEnvelope[];
-      if (next && after !== undefined && next.after === after) {
-        const { page, abort } = next;
-        next = undefined;
-        const stop = () => abort.abort();
-        options.signal.addEventListener('abort', stop, { once: true });
-        try {
-          const read = await page;
-          if ('error' in read) throw read.error;
-          events = read.events;
-        } finally {
-          options.signal.removeEventListener('abort', stop);
-        }
-      } else {
-        drop();
-        events = await fetchAfter(after, options);
-      }
-      if (events.length > 0 && !options.signal.aborted) start(events.at(-1)!.position, options);
-      return events;
-    },
-    close: drop,
   };
 }
 
