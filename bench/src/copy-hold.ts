@@ -2,8 +2,10 @@
  * How long a subscription's initial copy holds back the event feeds of its cluster:
  * `node --import tsx bench/src/copy-hold.ts [rows]`. Starts a throwaway embedded cluster, fills a
  * table with `rows` rows of about 100 bytes, subscribes a second database to it on the same
- * cluster (slot made apart, as reporting does) and asks every 20 ms the feed's question: is a
- * transaction that committed just now already older than every running one?
+ * cluster (slot made apart, as reporting does) and asks every 20 ms, in a third database, the
+ * feed's question: is a transaction that committed just now already older than the outbox
+ * horizon (`feedsHeldMs`)? And the question it asked before the horizon left out other
+ * databases: older than every running transaction of the cluster (`clusterXminHeldMs`)?
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '@archipelago/platform';
 import { startEmbeddedPostgres } from '@archipelago/platform/embedded';
+import { OUTBOX_HORIZON } from '@archipelago/platform/events';
 
 const rows = Number(process.argv[2] ?? 200_000);
 const dir = await mkdtemp(path.join(tmpdir(), 'copy-hold-'));
@@ -36,18 +39,21 @@ try {
   const began = Date.now();
   await copy.query(`CREATE SUBSCRIPTION sub CONNECTION 'host=127.0.0.1 port=${cluster.port} dbname=source user=postgres password=${String(password)}' PUBLICATION p WITH (create_slot = false, slot_name = 's')`);
   let heldMs = 0;
+  let clusterXminHeldMs = 0;
   let last = Date.now();
   for (;;) {
     const xid = (await admin.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x')).rows[0]!.x;
-    const served = (await admin.query<{ ok: boolean }>('SELECT $1::xid8 < pg_snapshot_xmin(pg_current_snapshot()) AS ok', [xid])).rows[0]!.ok;
+    const { served, clusterServed } = (await admin.query<{ served: boolean; clusterServed: boolean }>(
+      `SELECT $1::xid8 < ${OUTBOX_HORIZON} AS served, $1::xid8 < pg_snapshot_xmin(pg_current_snapshot()) AS "clusterServed"`, [xid])).rows[0]!;
     const now = Date.now();
     if (!served) heldMs += now - last;
+    if (!clusterServed) clusterXminHeldMs += now - last;
     last = now;
     const copying = Number((await copy.query<{ n: string }>(`SELECT count(*) AS n FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')`)).rows[0]!.n);
-    if (copying === 0 && served) break;
+    if (copying === 0 && served && clusterServed) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  process.stdout.write(`${JSON.stringify({ rows, copyMs: Date.now() - began, feedsHeldMs: heldMs })}\n`);
+  process.stdout.write(`${JSON.stringify({ rows, copyMs: Date.now() - began, feedsHeldMs: heldMs, clusterXminHeldMs })}\n`);
   await copy.query('ALTER SUBSCRIPTION sub DISABLE');
   await copy.query('ALTER SUBSCRIPTION sub SET (slot_name = NONE)');
   await copy.query('DROP SUBSCRIPTION sub');

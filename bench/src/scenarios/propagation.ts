@@ -13,6 +13,8 @@ import { connect, measureWriteBaselines, type WriteRun } from './baselines.ts';
 export const LABELS = 1_000;
 const WRITERS = 8;
 const CHANNEL = 'bench_row_visible';
+/** The name of the trigger `watchTable` adds (and of its function). */
+export const WATCH_TRIGGER = 'bench_row_visible';
 export const CODES = Array.from({ length: LABELS }, (_, i) => `B${String(i).padStart(4, '0')}`);
 
 export interface Step {
@@ -83,11 +85,11 @@ export async function watchTable(system: RunningSystem, watched: WatchedTable): 
   const client = await connect(system, watched.database);
   const schema = watched.table.split('.')[0]!;
   await client.query(`
-    CREATE OR REPLACE FUNCTION ${schema}.bench_row_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION ${schema}.${WATCH_TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('${CHANNEL}', NEW.code || ':' || NEW.${watched.versionColumn}); RETURN NULL; END $$`);
-  await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`);
-  await client.query(`CREATE TRIGGER bench_row_visible AFTER INSERT OR UPDATE ON ${watched.table} FOR EACH ROW EXECUTE FUNCTION ${schema}.bench_row_visible()`);
-  if (watched.always) await client.query(`ALTER TABLE ${watched.table} ENABLE ALWAYS TRIGGER bench_row_visible`);
+  await client.query(`DROP TRIGGER IF EXISTS ${WATCH_TRIGGER} ON ${watched.table}`);
+  await client.query(`CREATE TRIGGER ${WATCH_TRIGGER} AFTER INSERT OR UPDATE ON ${watched.table} FOR EACH ROW EXECUTE FUNCTION ${schema}.${WATCH_TRIGGER}()`);
+  if (watched.always) await client.query(`ALTER TABLE ${watched.table} ENABLE ALWAYS TRIGGER ${WATCH_TRIGGER}`);
   await client.query(`LISTEN ${CHANNEL}`);
   return {
     client,
@@ -95,8 +97,8 @@ export async function watchTable(system: RunningSystem, watched: WatchedTable): 
       client.on('notification', (message) => listener(message.payload ?? ''));
     },
     async close() {
-      await client.query(`DROP TRIGGER IF EXISTS bench_row_visible ON ${watched.table}`).catch(() => undefined);
-      await client.query(`DROP FUNCTION IF EXISTS ${schema}.bench_row_visible()`).catch(() => undefined);
+      await client.query(`DROP TRIGGER IF EXISTS ${WATCH_TRIGGER} ON ${watched.table}`).catch(() => undefined);
+      await client.query(`DROP FUNCTION IF EXISTS ${schema}.${WATCH_TRIGGER}()`).catch(() => undefined);
       await client.end();
     },
   };

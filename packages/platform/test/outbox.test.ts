@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { withOwnerDatabase } from '../src/databases.ts';
 import type { AppError } from '../src/errors.ts';
-import { appendEvents, checkingEventPayloads, createOutboxTableV1, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
+import { appendEvents, checkingEventPayloads, createOutboxRetentionV1, createOutboxTableV1, formatPosition, outboxHead, parsePosition, readOutbox, type NewEvent } from '../src/events/index.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
 
 const event = (id: string, version = 1): NewEvent => ({
@@ -14,8 +15,8 @@ const event = (id: string, version = 1): NewEvent => ({
   metadata: { userId: 'u1', correlationId: `c-${id}` },
 });
 
-// Other test files' transactions in the shared cluster may hold the feed back for a moment
-// (that is the point of the xmin rule), so expectations of delivered events poll.
+// A transaction of the same database may hold the feed back for a moment (that is the point of
+// the horizon), so expectations of delivered events poll.
 async function eventually<T>(read: () => Promise<T>, expected: T, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   let actual = await read();
@@ -35,6 +36,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 describe('the transactional outbox', async () => {
   const database = await useTestDatabase('notification');
   await withOwnerDatabase(database, createOutboxTableV1);
+  await withOwnerDatabase(database, createOutboxRetentionV1);
   const db = database.db;
   const codes = async (after?: string) => (await readOutbox(db, 'masterdata', { after: after ? parsePosition(after) : undefined, limit: 100 })).map((e) => e.aggregate.id);
 
@@ -96,6 +98,23 @@ describe('the transactional outbox', async () => {
     release.resolve();
     await idle;
     await eventually(() => codes(all.at(-1)!.position), ['BLOCKED']);
+  });
+
+  it("is not held back by a running transaction of another database, which cannot write this outbox", async () => {
+    const other = await useTestDatabase('core');
+    const all = await readOutbox(db, 'masterdata', { limit: 100 });
+    const holder = new pg.Client({ connectionString: other.appUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_current_xact_id()'); // an older transaction id, of another database, still running
+      await db.transaction().execute((trx) => appendEvents(trx, [event('ELSEWHERE')]));
+      await eventually(() => codes(all.at(-1)!.position), ['ELSEWHERE']);
+      const [elsewhere] = await readOutbox(db, 'masterdata', { after: all.at(-1) && parsePosition(all.at(-1)!.position), limit: 1 });
+      expect(formatPosition((await outboxHead(db))!)).toBe(elsewhere!.position);
+    } finally {
+      await holder.end();
+    }
   });
 
   it('rejects a malformed position naming the field', () => {

@@ -45,15 +45,15 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
   };
   const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
-  it('relays an event held back behind an older transaction of another database once that one ends, without waiting for its poll', async () => {
+  it('relays an event held back behind an older transaction that writes no event once that one ends, without waiting for its poll', async () => {
     const leader = relay({ idlePollMs: 3_600_000 });
     try {
       await publish(items('FIRST', 1));
       const total = await outboxCount();
       await until(() => leader.stats.confirmed === total, 'the relay to lead and relay the backlog');
-      // A transaction with a transaction id in the consumer's database (same cluster) holds the
-      // horizon: the next commit's NOTIFY finds nothing readable, and its end sends no NOTIFY.
-      const holder = new pg.Client({ connectionString: consumerDb.appUrl });
+      // A transaction with a transaction id in the producer's database that writes no event holds
+      // the horizon: the next commit's NOTIFY finds nothing readable, and its end sends no NOTIFY.
+      const holder = new pg.Client({ connectionString: producerDb.appUrl });
       await holder.connect();
       try {
         await holder.query('BEGIN');
@@ -81,7 +81,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
       transformResult: async ({ result }) => result,
     });
     const leader = startRelay({ producer: { ...producer, db: counted }, connection: sharedConnection(broker.url), retryMs: 100, idlePollMs: 3_600_000 });
-    const holder = new pg.Client({ connectionString: consumerDb.appUrl });
+    const holder = new pg.Client({ connectionString: producerDb.appUrl });
     try {
       await publish(items('BACKOFF', 1));
       // Counted by the relay itself: the outbox head is what the horizon lets be read, so another

@@ -4,13 +4,15 @@ import { appendEvents, readOutbox } from '@archipelago/platform/events';
 import { superuserClient, useTestDatabase, type TestDatabase } from '@archipelago/platform/testing';
 import { useTestReporting } from '@archipelago/platform/testing/reporting';
 
-// With the embedded default, reporting shares the services' cluster, and an event feed serves only
-// rows older than every transaction of the cluster that holds a transaction id. These tests show
-// that reporting's readers never hold one, and that their transactions are bounded.
+// With the embedded default, reporting shares the services' cluster. An event feed serves only rows
+// older than every transaction of its own database that holds a transaction id, so reporting's
+// writing transactions do not hold it; these tests show that, that reporting's readers never hold
+// an id anyway, and that their transactions are bounded.
 
 const TIMEOUT_MS = 1_000;
 let core: TestDatabase;
 let replication: Awaited<ReturnType<typeof useTestReporting>>;
+let reportingName: string;
 const opened: pg.Client[] = [];
 
 async function connect(config: pg.ClientConfig): Promise<pg.Client> {
@@ -42,6 +44,7 @@ beforeAll(async () => {
   const iam = await useTestDatabase('iam');
   const masterdata = await useTestDatabase('masterdata');
   const reporting = await useTestDatabase('reporting');
+  reportingName = reporting.name;
   replication = await useTestReporting(reporting, [core, iam, masterdata]);
   await replication.sync({ queryTimeoutMs: TIMEOUT_MS });
   // The initial copies (table-sync workers, each a writing transaction) are over before the tests.
@@ -54,7 +57,7 @@ afterAll(async () => {
 });
 
 describe("reporting's readers and the event feeds of the cluster they share", () => {
-  it("a reader's open transaction, snapshot held, does not hold back a service's feed; a transaction id would", async () => {
+  it("a reader's open transaction, snapshot held, does not hold back a service's feed, nor does reporting's writing one; a transaction id in the service's own database would", async () => {
     const reader = await connect(replication.reader());
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await reader.query('SELECT count(*) FROM core.orders');
@@ -62,8 +65,21 @@ describe("reporting's readers and the event feeds of the cluster they share", ()
     expect(await served()).toContain(whileReading);
     await reader.query('ROLLBACK');
 
-    // The control: a transaction holding an id anywhere on the cluster holds the feed back.
-    const writer = await superuserClient();
+    // A writing transaction of reporting's database (a table-sync worker's copy, say) holds an id,
+    // but cannot write core's outbox: the feed does not wait for it.
+    const copier = await superuserClient(reportingName);
+    try {
+      await copier.query('BEGIN');
+      await copier.query('SELECT pg_current_xact_id()');
+      const elsewhere = await appendOne();
+      expect(await served()).toContain(elsewhere);
+      await copier.query('COMMIT');
+    } finally {
+      await copier.end();
+    }
+
+    // The control: a transaction holding an id in core's own database holds the feed back.
+    const writer = await superuserClient(core.name);
     try {
       await writer.query('BEGIN');
       await writer.query('SELECT pg_current_xact_id()');

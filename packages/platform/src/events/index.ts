@@ -9,6 +9,7 @@ export {
   pruneOutboxJob,
   prunedThrough,
   formatPosition,
+  OUTBOX_HORIZON,
   OUTBOX_RETENTION_MS,
   outboxChannel,
   outboxHead,

@@ -113,28 +113,50 @@ export function parsePosition(text: string, field = 'after'): OutboxPosition {
 }
 
 /**
+ * The outbox horizon, in the statement's snapshot: the oldest transaction id still running that
+ * could yet write to this outbox, or the snapshot's xmax when none is. Rows older than it are
+ * settled: no transaction can still commit a row before them in feed order.
+ *
+ * Only a transaction of this database can write this outbox, so the running ids the snapshot
+ * lists (`pg_snapshot_xip`) count unless `pg_stat_activity` shows them as a transaction of another
+ * database of the cluster (a consumer's commit waiting for its WAL flush, reporting's apply or
+ * table-sync worker). Those are told apart positively: an id whose backend ended after the
+ * snapshot, or that no backend shows (a prepared transaction), still counts. A transaction with no
+ * id yet takes one past the snapshot's xmax, after every row this snapshot can see.
+ * An uncorrelated subquery (SQL text, an xid8): PostgreSQL evaluates it once, and only when a row needs it.
+ */
+export const OUTBOX_HORIZON = `(
+  SELECT coalesce(min(running), pg_snapshot_xmax(pg_current_snapshot()))
+  FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+  WHERE running::xid NOT IN (
+    SELECT backend_xid FROM pg_stat_activity
+    WHERE backend_xid IS NOT NULL AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))`;
+const outboxHorizon = sql.raw(OUTBOX_HORIZON);
+
+/**
  * Reads committed events after `after`, in feed order, up to `limit`.
  *
- * Only rows of transactions older than every transaction still running are returned
- * (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that started earlier but
- * commits later therefore holds back the rows after it instead of being skipped: a reader that
- * stores the last position it applied never misses an event.
+ * Only rows of transactions older than every transaction still running that could yet write to
+ * this outbox are returned (`outboxHorizon`). A transaction that started earlier but commits
+ * later therefore holds back the rows after it instead of being skipped: a reader that stores
+ * the last position it applied never misses an event.
  */
 export async function readOutbox<DB>(db: Kysely<DB>, source: string, options: { after?: OutboxPosition; limit: number }): Promise<EventEnvelope[]> {
   return (await readOutboxPage(db, source, options)).events;
 }
 
 /**
- * `readOutbox`, and whether committed rows follow that are held back (an older transaction, of any
- * database of the cluster, is still running): they become readable when it ends, which no
- * NOTIFY of this outbox announces, so a waiting reader should look again soon.
+ * `readOutbox`, and whether committed rows follow that are held back (an older transaction of this
+ * database is still running): they become readable when it ends, which no NOTIFY of this outbox
+ * announces unless it wrote to it, so a waiting reader should look again soon.
  */
 export async function readOutboxPage<DB>(db: Kysely<DB>, source: string, options: { after?: OutboxPosition; limit: number }): Promise<{ events: EventEnvelope[]; heldBack: boolean }> {
   const after = options.after ?? { txId: '0', seq: 0 };
-  // Ordered by tx_id, the settled rows (tx_id < xmin) come before every held-back one.
+  // Ordered by tx_id, the settled rows come before every held-back one. Most are older than the
+  // snapshot's xmin, which spares the horizon's look at pg_stat_activity.
   const { rows } = await sql<OutboxRow & { settled: boolean }>`
     SELECT tx_id::text AS tx_id, seq, id, type, aggregate_type, aggregate_id, aggregate_version, payload, metadata, occurred_at,
-           tx_id < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+           tx_id < pg_snapshot_xmin(pg_current_snapshot()) OR tx_id < ${outboxHorizon} AS settled
     FROM outbox
     WHERE (tx_id, seq) > (${after.txId}::xid8, ${after.seq}::bigint)
     ORDER BY outbox.tx_id, outbox.seq -- the columns: a bare tx_id would sort the text alias ('1002' < '967')
@@ -159,7 +181,7 @@ function toEnvelope(source: string, row: OutboxRow): EventEnvelope {
 
 /**
  * Whether committed events follow `after`, readable yet or not. One held back by an older
- * transaction still running (of any database of the cluster: the horizon is the cluster's) sends
+ * transaction still running (of this database: `outboxHorizon`) sends
  * no NOTIFY when that one ends, so a reader that read up to `after` and finds this true looks
  * again soon. (Asked apart from the read, it also counts what became readable in between.)
  */
@@ -177,7 +199,7 @@ export async function outboxHasEventsAfter<DB>(db: Kysely<DB>, after: OutboxPosi
 export async function outboxHead<DB>(db: Kysely<DB>): Promise<OutboxPosition | undefined> {
   const { rows } = await sql<{ tx_id: string; seq: number }>`
     SELECT tx_id::text AS tx_id, seq FROM (
-      (SELECT tx_id, seq FROM outbox WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id DESC, seq DESC LIMIT 1)
+      (SELECT tx_id, seq FROM outbox WHERE tx_id < ${outboxHorizon} ORDER BY tx_id DESC, seq DESC LIMIT 1)
       UNION ALL SELECT tx_id, seq FROM outbox_pruned
     ) AS candidates ORDER BY candidates.tx_id DESC, candidates.seq DESC LIMIT 1`.execute(db);
   return rows[0] ? { txId: rows[0].tx_id, seq: rows[0].seq } : undefined;
