@@ -1,12 +1,13 @@
 import { request as httpRequest } from 'node:http';
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { FastifyRequest } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuthUser } from '../src/auth/types.ts';
 import { appendEvents } from '../src/events/index.ts';
 import { createHttpServer } from '../src/http.ts';
 import { pruneIdempotencyKeys } from '../src/idempotency/index.ts';
-import { useTestDatabase } from '../src/testing/index.ts';
+import { superuserClient, useTestDatabase } from '../src/testing/index.ts';
 
 // The platform's hook on a small app: `x-user` (and `x-token`) stand for what authentication sets.
 describe('Idempotency-Key (platform)', async () => {
@@ -62,6 +63,34 @@ describe('Idempotency-Key (platform)', async () => {
     expect(retry.statusCode).toBe(201);
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
     expect(written).toBe(before + 1);
+  });
+
+  it('frees the key of a failed request as soon as its database answers again, not once the key is stale', async () => {
+    // The key's row cannot be freed at first (here: DELETE revoked from the service's role, as a
+    // terminated backend or a restarting server would refuse it); it must be freed once it can.
+    const admin = await superuserClient(database.name);
+    const { role, keys } = (await sql<{ role: string; keys: string }>`SELECT current_user AS role, format('%I.%I', n.nspname, c.relname) AS keys FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'idempotency_keys'::regclass`.execute(db)).rows[0]!;
+    const grant = (verb: 'GRANT' | 'REVOKE') => admin.query(`${verb} DELETE ON ${keys} ${verb === 'GRANT' ? 'TO' : 'FROM'} ${pg.escapeIdentifier(role)}`);
+    try {
+      await grant('REVOKE');
+      failNext = 503;
+      expect((await post('k-unreleased')).statusCode).toBe(503);
+      expect(await rows('k-unreleased')).toHaveLength(1);
+      expect((await post('k-unreleased')).statusCode).toBe(409);
+      await grant('GRANT');
+      const before = written;
+      // The key is stale only after 30 s; within 5 s the retry must go through.
+      let status = 409;
+      for (let waited = 0; status === 409 && waited < 5_000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = (await post('k-unreleased')).statusCode;
+      }
+      expect(status).toBe(201);
+      expect(written).toBe(before + 1);
+    } finally {
+      await grant('GRANT');
+      await admin.end();
+    }
   });
 
   it('keeps a 4xx answer of the handler and replays it', async () => {

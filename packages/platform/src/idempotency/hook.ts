@@ -145,20 +145,37 @@ export function registerIdempotency(app: HttpServer, options: IdempotencyOptions
     const attempt = attempts.get(request);
     if (!attempt || attempt.finished) return payload;
     attempt.finished = true;
+    // A 5xx frees the key; anything else keeps its response (a response marked no-store, which
+    // holds a secret, is not kept; neither is a stream).
+    const noStore = /\bno-store\b/i.test(String(reply.getHeader('cache-control') ?? ''));
+    const text = payload === null || payload === undefined ? '' : typeof payload === 'string' ? payload : undefined;
+    const type = reply.getHeader('content-type');
+    const record =
+      reply.statusCode >= 500
+        ? () => keys.release(attempt)
+        : () => keys.complete({ ...attempt, status: reply.statusCode, type: typeof type === 'string' ? type : null, body: noStore || text === undefined ? null : text });
     try {
-      if (reply.statusCode >= 500) {
-        await keys.release(attempt);
-        return payload;
-      }
-      // A response marked no-store (it holds a secret) is not kept; neither is a stream.
-      const noStore = /\bno-store\b/i.test(String(reply.getHeader('cache-control') ?? ''));
-      const text = payload === null || payload === undefined ? '' : typeof payload === 'string' ? payload : undefined;
-      const type = reply.getHeader('content-type');
-      await keys.complete({ ...attempt, status: reply.statusCode, type: typeof type === 'string' ? type : null, body: noStore || text === undefined ? null : text });
+      await record();
     } catch (error) {
-      // The key stays in progress: a retry gets a 409, or takes it over once stale if nothing committed.
-      request.log.warn({ err: error, idempotencyKey: attempt.key }, 'could not record the response of an idempotent request');
+      // The database did not answer now (a terminated backend, a restart): until the key's row
+      // learns the outcome a retry is a 409, so it is tried again in the background instead of
+      // leaving the key to free itself once stale (30 s of 409s for every caller who retries).
+      request.log.warn({ err: error, idempotencyKey: attempt.key }, 'could not record the outcome of an idempotent request; trying again in the background');
+      retryInBackground(record, staleAfterMs, (last) =>
+        request.log.warn({ err: last, idempotencyKey: attempt.key }, 'gave up recording the outcome of an idempotent request; its key frees itself once stale'),
+      );
     }
     return payload;
   });
+}
+
+/** Runs `write` again, 100 ms after the failure and doubling to 2 s, until it succeeds or `forMs` have passed. */
+function retryInBackground(write: () => Promise<void>, forMs: number, giveUp: (error: unknown) => void): void {
+  const deadline = Date.now() + forMs;
+  const retry = (delayMs: number) => {
+    setTimeout(() => {
+      write().catch((error: unknown) => (Date.now() + delayMs < deadline ? retry(Math.min(delayMs * 2, 2_000)) : giveUp(error)));
+    }, delayMs).unref();
+  };
+  retry(100);
 }
