@@ -159,6 +159,7 @@ export function validateRegistry(definitions: Readonly<Record<string, ServiceDef
     for (const resource of def.departmentScoped ?? []) {
       if (!resources.has(resource)) add(key, 'departmentScoped', `"${resource}" is not a resource of this service's permissions (${[...resources].join(', ') || 'none'})`);
     }
+    if (def.semiSpaceMb !== undefined && (!Number.isInteger(def.semiSpaceMb) || def.semiSpaceMb < 1 || def.semiSpaceMb > 64)) add(key, 'semiSpaceMb', `${def.semiSpaceMb} must be a whole number of MB from 1 to 64`);
     if (def.replicas !== undefined && (!Number.isInteger(def.replicas) || def.replicas < 1 || def.replicas > 16)) add(key, 'replicas', `${def.replicas} must be a whole number from 1 to 16`);
     if (def.edge && def.routes.length > 0) add(key, 'routes', 'the edge routes the other services\' routes and declares none of its own');
     for (const [type, schema] of Object.entries(def.events?.publishes ?? {})) {

@@ -214,6 +214,13 @@ describe('the service registry', () => {
     expect(issuesOf({ a: service(['orders', 'invoices']) })).toEqual(['a.departmentScoped: "invoices" is not a resource of this service\'s permissions (orders)']);
   });
 
+  it('checks semiSpaceMb: a whole number of MB from 1 to 64', () => {
+    const service = (semiSpaceMb: number) => ({ ...base, hostname: 'a', port: 1, database: '', semiSpaceMb });
+    expect(issuesOf({ a: service(16) })).toEqual([]);
+    expect(issuesOf({ a: service(0) })).toEqual(['a.semiSpaceMb: 0 must be a whole number of MB from 1 to 64']);
+    expect(issuesOf({ a: service(2.5) })).toEqual(['a.semiSpaceMb: 2.5 must be a whole number of MB from 1 to 64']);
+  });
+
   it('checks replicas: a whole number from 1 to 16', () => {
     const service = (replicas: number) => ({ ...base, hostname: 'a', port: 1, database: '', replicas });
     expect(issuesOf({ a: service(2) })).toEqual([]);

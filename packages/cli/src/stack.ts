@@ -203,22 +203,14 @@ export function serviceEnvironment(
  */
 export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
-/**
- * Except the gateway's young generation: every request passes through it and allocates there, so
- * 1 MB meant a scavenge every 20 requests (50 per 1,000; 3.5 at 16 MB). The price is ~20 MB more
- * RSS at rest (start-up fills the larger semi-spaces, which stay). Figures: bench/README.md,
- * "Memory at rest".
- */
-const SEMI_SPACE_MB: Readonly<Record<string, number>> = { gateway: 16 };
-
-/** The memory flags of one service's processes. */
-export function nodeMemoryFlags(serviceKey: string): string[] {
-  const semiSpace = SEMI_SPACE_MB[serviceKey];
+/** The memory flags of one service's processes: its registry entry may ask for a larger young generation. */
+function nodeMemoryFlags(service: Service): string[] {
+  const semiSpace = service.semiSpaceMb;
   return semiSpace === undefined ? NODE_MEMORY_FLAGS : NODE_MEMORY_FLAGS.map((flag) => (flag.startsWith('--max-semi-space-size=') ? `--max-semi-space-size=${semiSpace}` : flag));
 }
 
 /** Node arguments that run a service (compiled under `npm start`, TypeScript through tsx otherwise). */
 export function serviceCommand(service: Service): string[] {
   const main = serviceLayout(service.key).main;
-  return [...nodeMemoryFlags(service.key), ...(main.endsWith('.ts') ? ['--import', 'tsx'] : []), main];
+  return [...nodeMemoryFlags(service), ...(main.endsWith('.ts') ? ['--import', 'tsx'] : []), main];
 }
