@@ -32,7 +32,7 @@ interface FrameTransport {
   readonly name: string;
   readonly opts?: { readonly perMessageDeflate?: unknown };
   /** ws's WebSocket: its sender, and the TCP socket it writes to. */
-  readonly socket?: { readonly readyState?: number; readonly _sender?: { readonly sendFrame?: unknown }; readonly _socket?: Writable | null };
+  readonly socket?: { readonly readyState?: number; readonly _sender?: { readonly sendFrame?: unknown; readonly _queue?: readonly unknown[] }; readonly _socket?: Writable | null };
 }
 
 const WS_OPEN = 1;
@@ -46,13 +46,15 @@ function takesFrames(socket: Socket): boolean {
 /**
  * The TCP socket under a socket that takes frames, when a frame written to it now still comes
  * after everything engine.io was given for it: engine.io's own buffer is empty (what it flushed is
- * in ws's hands), and ws, with no perMessageDeflate, writes each frame to the TCP socket as it
- * gets it (it queues only while compressing), whose writes keep their order.
+ * in ws's hands), and ws's sender holds nothing back either (it queues while compressing or
+ * reading a Blob; otherwise it writes each frame to the TCP socket as it gets it), whose writes
+ * keep their order.
  */
 function tcpSocketOf(socket: Socket): Writable | undefined {
   const ws = (socket.conn.transport as unknown as FrameTransport).socket;
   const buffered = (socket.conn as unknown as { writeBuffer?: readonly unknown[] }).writeBuffer;
-  return ws?.readyState === WS_OPEN && buffered?.length === 0 && ws._socket?.writable ? ws._socket : undefined;
+  const queued = ws?._sender?._queue?.length ?? 0;
+  return ws?.readyState === WS_OPEN && buffered?.length === 0 && queued === 0 && ws._socket?.writable ? ws._socket : undefined;
 }
 
 /**
