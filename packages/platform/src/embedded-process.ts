@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
 // The embedded postmaster as a process: is it alive, which one is ours, how it is stopped.
@@ -38,4 +38,31 @@ export async function runningPostmaster(pgdata: string): Promise<number | undefi
   } catch {
     return undefined; // no pid file, or its process is gone (PostgreSQL cleans up a stale file itself)
   }
+}
+
+/**
+ * Kills what is left of a dead postmaster on this data directory: its backends and auxiliary
+ * processes, which hold the shared memory a new postmaster needs. They are found by their
+ * working directory (every PostgreSQL process runs in its data directory), not by process
+ * group: backends call setsid(), so a signal to the postmaster's group reaches none of them.
+ * Waits up to 2 s for them to be gone.
+ */
+export async function killLeftBackends(pgdata: string): Promise<number> {
+  const home = await realpath(pgdata).catch(() => pgdata);
+  const left: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+    if (cwd !== home) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      left.push(pid);
+    } catch {
+      // gone already
+    }
+  }
+  const deadline = Date.now() + 2_000;
+  while (left.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return left.length;
 }

