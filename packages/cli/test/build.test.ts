@@ -16,6 +16,16 @@ describe('the compiled services', () => {
     expect(core).toContain('packages/platform/src/events/transports.ts');
     expect(core.filter((file) => file.includes('node_modules/amqplib/'))).toEqual([]);
   });
+
+  it('load ioredis and the Socket.IO Redis adapter only with REDIS_URL', { timeout: 60_000 }, async () => {
+    const redis = ['ioredis', '@socket.io/redis-streams-adapter'];
+    const notification = await loadedAtStart('services/notification/src/main.ts');
+    expect(notification).toContain('services/notification/src/realtime/realtime.ts');
+    expect(packagesIn(notification, redis)).toEqual([]);
+    const gateway = await loadedAtStart('services/gateway/src/main.ts');
+    expect(gateway).toContain('services/gateway/src/access.ts');
+    expect(packagesIn(gateway, redis)).toEqual([]);
+  });
 });
 
 describe('the compiled CLI', () => {

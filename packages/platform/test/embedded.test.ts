@@ -31,7 +31,7 @@ describe('the embedded PostgreSQL after its postmaster is killed', async () => {
     const held = new pg.Client(cluster.connection('postgres'));
     await held.connect();
     held.on('error', () => undefined);
-    const [{ pid: backend }] = (await held.query<{ pid: number }>('select pg_backend_pid() as pid')).rows;
+    const backend = (await held.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
     const postmaster = (await runningPostmaster(path.join(dir, 'pgdata')))!;
     expect(postmaster).toBeGreaterThan(0);
     // A stopped backend never sees its postmaster die, and holds the shared memory for ever.

@@ -2,7 +2,6 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
-import { connectRedis } from '@archipelago/platform/redis';
 import { isUnder } from './paths.ts';
 import { rateLimitStore } from './rate-limit-store.ts';
 import type { GatewaySettings } from './settings.ts';
@@ -24,7 +23,8 @@ export async function accessGuard(
   publicRoutes: readonly string[],
 ): Promise<{ guard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>; admitUpgrade: UpgradeAdmission }> {
   // Redis down does not take the gateway down, nor the limits off: this process counts meanwhile.
-  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
+  // ioredis is loaded only when configured: the embedded default does without it (memory, start time).
+  const redis = settings.redisUrl ? (await import('@archipelago/platform/redis')).connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
   // Start enforcing shared limits with the first request: wait (briefly) for the connection.
   await redis?.whenReady(2_000);
   await app.register(rateLimit, { global: false, store: rateLimitStore(redis, 'archipelago-gateway-') });

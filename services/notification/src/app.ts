@@ -4,7 +4,6 @@ import { protectApiRoutes, type Auth } from '@archipelago/platform/auth';
 import { composeService } from '@archipelago/platform/compose';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
 import { cachedReferences, ownerCodeResolver } from '@archipelago/platform/references';
-import { connectRedis } from '@archipelago/platform/redis';
 import { archiveJob } from './archive/archive.ts';
 import { archiveRepository } from './archive/archive.repository.ts';
 import { registerArchiveRoutes } from './archive/archive.routes.ts';
@@ -43,8 +42,10 @@ export async function buildApp(deps: NotificationDeps): Promise<NotificationApp>
   // REDIS_URL: badge counts shared by the instances, and one Socket.IO cluster (see README "Redis").
   const { REDIS_URL: redisUrl } = loadConfig(backingConfigSchemas.redis, env);
   const redisLogger = logger || undefined;
-  const badges = badgeCounter(repository, redisUrl ? redisBadgeCache(connectRedis(redisUrl, { name: 'notification.badges', logger: redisLogger, app })) : memoryBadgeCache());
-  const sockets = redisUrl ? connectRedis(redisUrl, { name: 'notification.socket.io', mode: 'streams', logger: redisLogger, app }) : undefined;
+  // ioredis is loaded only when configured: the embedded default does without it (memory, start time).
+  const redisModule = redisUrl ? await import('@archipelago/platform/redis') : undefined;
+  const badges = badgeCounter(repository, redisUrl && redisModule ? redisBadgeCache(redisModule.connectRedis(redisUrl, { name: 'notification.badges', logger: redisLogger, app })) : memoryBadgeCache());
+  const sockets = redisUrl && redisModule ? redisModule.connectRedis(redisUrl, { name: 'notification.socket.io', mode: 'streams', logger: redisLogger, app }) : undefined;
   const archive = archiveRepository(db);
   const settings = archiveSettingsFromEnv(env ?? {});
   const store = archives ?? settings.store;

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server, type Socket } from 'socket.io';
 import { AppError, type HttpServer, type Logger } from '@archipelago/platform';
 import { permissionCovers, type Auth } from '@archipelago/platform/auth';
@@ -92,7 +91,12 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   const { repository, badges } = options;
   const instance = randomUUID();
   const io = new Server(app.server, { path: '/socket.io', transports: ['websocket'], serveClient: false });
-  if (options.redis) io.adapter(createAdapter(options.redis.client, { streamName: 'notification:socket.io' }));
+  if (options.redis) {
+    // Loaded only with REDIS_URL. It is CommonJS: bundled, its exports may arrive under `default`.
+    const adapter = await import('@socket.io/redis-streams-adapter');
+    const createAdapter = typeof adapter.createAdapter === 'function' ? adapter.createAdapter : (adapter as unknown as { default: typeof adapter }).default.createAdapter;
+    io.adapter(createAdapter(options.redis.client, { streamName: 'notification:socket.io' }));
+  }
   // Every emit is local: each instance delivers to its own sockets from the table (see README "Redis").
   const local = io.local;
   const framed = framedEvents(io);
