@@ -1,10 +1,11 @@
 import net from 'node:net';
+import amqplib from 'amqplib';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { appendEvents, formatPosition, outboxHead, registerEventFeed, startConsumer, type NewEvent } from '../src/events/index.ts';
 import { sharedConnection } from '../src/events/rabbitmq/connection.ts';
-import { BATCH_LIMIT, PREFETCH, rabbitmqTransport, relayedThrough, startRelay, type RelayOptions } from '../src/events/rabbitmq/index.ts';
+import { BATCH_LIMIT, EVENTS_EXCHANGE, groupQueue, PREFETCH, rabbitmqTransport, relayedThrough, startRelay, type RelayOptions } from '../src/events/rabbitmq/index.ts';
 import { createHttpServer } from '../src/http.ts';
 import { testCredentials } from '../src/testing/credentials.ts';
 import { useTestDatabase } from '../src/testing/index.ts';
@@ -138,7 +139,7 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
     }
   });
 
-  it('takes at most half its prefetch per batch, so the broker delivers into the other half while it commits', async () => {
+  it('takes the events of at most half its prefetch\'s messages per batch, so the broker delivers into the other half while it commits', async () => {
     const leader = relay();
     const subscription = transport.subscribe({ source: 'masterdata', group: 'batches' });
     const sizes: number[] = [];
@@ -162,7 +163,8 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
       recording = true;
       await publish(items('GATE', 1));
       await until(() => sizes.length === 1, 'the first batch to wait at the gate');
-      await publish(items('MANY', PREFETCH + 100));
+      // Alternating types: each event a message of its own (a message holds a run of one type).
+      await publish(items('MANY', PREFETCH + 100).map((event, i) => (i % 2 ? { ...event, type: 'item.updated' } : event)));
       const total = await outboxCount();
       await until(async () => (await mark()) === (await head()), 'every event relayed');
       await settle(); // the broker fills the prefetch meanwhile
@@ -173,6 +175,41 @@ describe.skipIf(!rabbitmqInstalled && !process.env.CI)('RabbitMQ relay and subsc
       open();
       await consumer.stop();
       await leader.stop();
+    }
+  });
+
+  it('publishes a run of events of one type as one message, and a consumer with smaller batches applies it in parts, each event once, acknowledging it when whole', async () => {
+    const admin = await amqplib.connect(broker.url);
+    const channel = await admin.createChannel();
+    await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    await channel.bindQueue(queue, EVENTS_EXCHANGE, 'masterdata.#');
+    const leader = relay();
+    const subscription = transport.subscribe({ source: 'masterdata', group: 'parts' });
+    const applied: string[] = [];
+    const consumer = startConsumer<unknown>({ name: 'parts', subscription, db: consumerDb.db, batchSize: 7, waitMs: 1_000, handle: async (_trx, events) => void applied.push(...events.map((e) => e.aggregate.id)) });
+    try {
+      await until(async () => subscription.live && consumer.stats.processed === (await outboxCount()), 'the consumer to be live and caught up');
+      const [before, messagesBefore] = [applied.length, leader.stats.messages];
+      await publish(items('RUN', 50));
+      await publish([{ ...items('OTHER', 1)[0]!, type: 'item.updated' }]);
+      await until(() => applied.length === before + 51, 'every event applied');
+      expect(applied.slice(before)).toEqual([...items('RUN', 50), ...items('OTHER', 1)].map((event) => event.aggregateId));
+      expect((await channel.checkQueue(queue)).messageCount).toBe(2); // what the broker stored
+      expect(leader.stats.messages - messagesBefore).toBe(2);
+      await settle();
+      expect(applied.length).toBe(before + 51);
+    } finally {
+      await consumer.stop();
+      await leader.stop();
+      await admin.close();
+    }
+    // Every message was acknowledged once applied whole: none went back to the queue when the channel closed.
+    const check = await amqplib.connect(broker.url);
+    try {
+      expect((await (await check.createChannel()).checkQueue(groupQueue('masterdata', 'parts'))).messageCount).toBe(0);
+    } finally {
+      await check.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import type { ConfirmChannel } from 'amqplib';
 import pg from 'pg';
 import { formatPosition, parsePosition, readOutboxPage, type OutboxPosition } from '../outbox.ts';
+import type { EventEnvelope } from '../envelope.ts';
 import type { Producer } from '../transport.ts';
 import type { SharedConnection } from './connection.ts';
 import { listenForOutbox, markRelayed, relayedThrough, tryLeadRelay } from './relay-marker.ts';
@@ -11,7 +12,7 @@ export interface RelayOptions {
   readonly connection: SharedConnection;
   /** Key of the mark in `outbox_relayed`. */
   readonly transport?: string;
-  /** Messages published and not yet confirmed, at most. */
+  /** Events published and not yet confirmed, at most. */
   readonly window?: number;
   readonly batchSize?: number;
   /** The mark is written at most this often (a crash republishes what was confirmed since; consumers drop it). */
@@ -25,9 +26,12 @@ export interface RelayOptions {
 
 export interface RelayStats {
   leader: boolean;
+  /** Events published and confirmed (several to a message: `messageBatches`). */
   published: number;
   confirmed: number;
-  /** Publishes the broker refused (basic.nack) or that went with a lost channel; none of them, nor anything after, was marked. */
+  /** AMQP messages published. */
+  messages: number;
+  /** Events in publishes the broker refused (basic.nack) or that went with a lost channel; none of them, nor anything after, was marked. */
   unconfirmed: number;
   relayedThrough: string | undefined;
 }
@@ -39,9 +43,9 @@ export interface Relay {
 
 /**
  * Hands a producer's committed outbox rows to the broker, in commit order (`readOutbox`'s rule),
- * from whichever instance holds the producer's relay lock. Up to `window` messages are in flight
- * on a confirm channel; the mark in `outbox_relayed` moves only over the prefix the broker has
- * confirmed, so a crash, a lost connection or a refusal republishes from there (consumers drop
+ * from whichever instance holds the producer's relay lock, several events to a message
+ * (`messageBatches`). Up to `window` events are in flight on a confirm channel; the mark in
+ * `outbox_relayed` moves only over the prefix the broker has confirmed, so a crash, a lost connection or a refusal republishes from there (consumers drop
  * what they already applied) and never skips an event.
  */
 export function startRelay(options: RelayOptions): Relay {
@@ -52,7 +56,7 @@ export function startRelay(options: RelayOptions): Relay {
   const retryMs = options.retryMs ?? 1_000;
   const markEveryMs = options.markEveryMs ?? 100;
   const idlePollMs = options.idlePollMs ?? 250;
-  const stats: RelayStats = { leader: false, published: 0, confirmed: 0, unconfirmed: 0, relayedThrough: undefined };
+  const stats: RelayStats = { leader: false, published: 0, confirmed: 0, messages: 0, unconfirmed: 0, relayedThrough: undefined };
   const abort = new AbortController();
   // New rows (the outbox's NOTIFY) and room in the window (a confirm), each kept until waited for.
   const rows = doorbell(abort.signal);
@@ -63,7 +67,8 @@ export function startRelay(options: RelayOptions): Relay {
     let marker = await relayedThrough(producer.db, transport);
     stats.relayedThrough = marker && formatPosition(marker);
     let readHead = marker;
-    const inFlight: { position: OutboxPosition; confirmed: boolean }[] = [];
+    const inFlight: { position: OutboxPosition; events: number; confirmed: boolean }[] = [];
+    let inFlightEvents = 0;
     let failure: Error | undefined;
     let heldFor = 0;
     const marks = markWriter(async () => {
@@ -74,7 +79,11 @@ export function startRelay(options: RelayOptions): Relay {
     // The confirmed prefix is relayed; a confirm for a later message waits for those before it.
     const settle = () => {
       let last: OutboxPosition | undefined;
-      while (inFlight[0]?.confirmed) last = inFlight.shift()!.position;
+      while (inFlight[0]?.confirmed) {
+        const entry = inFlight.shift()!;
+        inFlightEvents -= entry.events;
+        last = entry.position;
+      }
       if (last) {
         marker = last;
         marks.due();
@@ -84,25 +93,27 @@ export function startRelay(options: RelayOptions): Relay {
     try {
       while (!abort.signal.aborted) {
         if (failure) throw failure;
-        const free = Math.min(batchSize, window - inFlight.length);
+        const free = Math.min(batchSize, window - inFlightEvents);
         if (free <= 0) {
           await Promise.race([room.wait(250), lost]);
           continue;
         }
         const { events, heldBack } = await readOutboxPage(producer.db, producer.source, { after: readHead, limit: free });
-        for (const event of events) {
-          const entry = { position: parsePosition(event.position), confirmed: false };
+        for (const { events: batch, body } of messageBatches(events)) {
+          const last = batch.at(-1)!;
+          const entry = { position: parsePosition(last.position), events: batch.length, confirmed: false };
           inFlight.push(entry);
-          stats.published++;
-          const body = Buffer.from(JSON.stringify(event));
-          const properties = { persistent: true, messageId: event.id, type: event.type, contentType: 'application/json', headers: { position: event.position } };
-          const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, event.type), body, properties, (error: Error | null) => {
+          inFlightEvents += batch.length;
+          stats.published += batch.length;
+          stats.messages++;
+          const properties = { persistent: true, messageId: batch[0]!.id, type: batch[0]!.type, contentType: 'application/json', headers: { position: last.position, events: batch.length } };
+          const flowing = channel.publish(EVENTS_EXCHANGE, routingKey(producer.source, batch[0]!.type), body, properties, (error: Error | null) => {
             if (error) {
-              stats.unconfirmed++;
-              failure ??= new Error(`the broker did not confirm event ${event.id} of ${producer.source}: ${error.message}`);
+              stats.unconfirmed += batch.length;
+              failure ??= new Error(`the broker did not confirm events ${batch[0]!.id}…${last.id} of ${producer.source}: ${error.message}`);
               return room.ring();
             }
-            stats.confirmed++;
+            stats.confirmed += batch.length;
             entry.confirmed = true;
             settle();
           });
@@ -174,6 +185,38 @@ export function startRelay(options: RelayOptions): Relay {
       await running;
     },
   };
+}
+
+/** Events in one message, at most, and the size a message grows to before it takes no more. */
+export const MESSAGE_EVENTS = 100;
+const MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * Groups what one read returned into messages: runs of consecutive events of one type (the
+ * routing key names it), up to `MESSAGE_EVENTS` and about `MESSAGE_BYTES` each, in feed order.
+ * The broker's work (its log, its confirms, its deliveries) goes by message, not by event. A
+ * message of one event is that event's envelope, of several a JSON array of them.
+ */
+export function messageBatches(events: readonly EventEnvelope[]): { events: EventEnvelope[]; body: Buffer }[] {
+  const batches: { events: EventEnvelope[]; body: Buffer }[] = [];
+  let current: EventEnvelope[] = [];
+  let texts: string[] = [];
+  let bytes = 0;
+  const close = () => {
+    batches.push({ events: current, body: Buffer.from(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`) });
+    current = [];
+    texts = [];
+    bytes = 0;
+  };
+  for (const event of events) {
+    const text = JSON.stringify(event);
+    if (current.length > 0 && (current[0]!.type !== event.type || current.length >= MESSAGE_EVENTS || bytes + text.length > MESSAGE_BYTES)) close();
+    current.push(event);
+    texts.push(text);
+    bytes += text.length;
+  }
+  if (current.length > 0) close();
+  return batches;
 }
 
 // How soon a caught-up relay looks again without a NOTIFY while rows are held back, doubling up to the most.

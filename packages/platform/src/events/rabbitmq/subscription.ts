@@ -9,16 +9,18 @@ import { declareBroadcastQueue, declareGroupQueue } from './topology.ts';
 /** Within the 100–300 the brief for brokers suggests: enough to keep a batch coming, little to redeliver. */
 export const PREFETCH = 300;
 /**
- * A batch takes at most half the prefetch: the broker keeps delivering into the other half while
- * the consumer commits, instead of waiting for its acks (a quorum queue settles them through its
- * log before it sends more).
+ * A batch takes events of at most half the prefetch's messages: the broker keeps delivering into
+ * the other half while the consumer commits, instead of waiting for its acks (a quorum queue
+ * settles them through its log before it sends more).
  */
 export const BATCH_LIMIT = PREFETCH / 2;
 
+/** One message: the events the relay put in it, in feed order, with their positions. */
 interface Delivery {
   readonly message: ConsumeMessage;
-  readonly event: EventEnvelope;
-  readonly position: OutboxPosition;
+  readonly events: readonly { readonly event: EventEnvelope; readonly position: OutboxPosition }[];
+  /** Its last event's position: the message is done once the consumer's position reached it. */
+  readonly last: OutboxPosition;
 }
 
 /** Reads the producer's own feed after a position (`after` undefined: from the start). */
@@ -34,12 +36,13 @@ export interface BrokerSubscription extends Subscription {
  * up from the producer's feed, after the consumer's position, until it reaches the queue's first
  * delivery or the feed's end (the queue holds everything relayed since it was bound, the relay
  * publishing in commit order); a group's first start thus reads the backlog from the start.
- * Then it takes deliveries in order. The relay publishes in commit order, so an event at or
- * before the consumer's position is one it applied already (a republished or redelivered one):
- * it is acknowledged and dropped, and the consumer's position, committed in its own
- * transaction, stays its exactly-once guard. Deliveries are acknowledged (multiple) when
- * `acknowledge` is called, i.e. after the consumer committed; unacknowledged ones go back to the
- * queue when the channel goes.
+ * Then it takes deliveries in order, each message one event or several (the relay's
+ * `messageBatches`). The relay publishes in commit order, so an event at or before the
+ * consumer's position is one it applied already (a republished or redelivered one): it is
+ * acknowledged and dropped, and the consumer's position, committed in its own transaction, stays
+ * its exactly-once guard. A message is acknowledged (multiple) once `acknowledge` was called for
+ * its last event, i.e. after the consumer committed it; unacknowledged ones go back to the queue
+ * when the channel goes (the events of one applied already are dropped then).
  */
 export function brokerSubscription(options: { connection: SharedConnection; source: string; group: string; mode: SubscriptionMode; catchUp: CatchUp; onError?: (error: unknown) => void }): BrokerSubscription {
   const { connection, source, group, mode } = options;
@@ -70,9 +73,9 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
     live = next;
     await next.consume(queue, (message) => {
       if (!message) return void next.close().catch(() => undefined); // cancelled by the broker (queue deleted): reopen
-      const event = decode(message);
-      if (!event) return next.nack(message, false, false); // unreadable: to the dead-letter queue
-      pending.push({ message, event, position: parsePosition(event.position) });
+      const events = decode(message);
+      if (!events) return next.nack(message, false, false); // unreadable: to the dead-letter queue
+      pending.push({ message, events, last: events.at(-1)!.position });
       notify();
     }, { noAck: false });
     return next;
@@ -107,7 +110,7 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
       if (!caughtUp) {
         // The queue holds everything from its first delivery on: read the feed up to it, or to its end.
         const events = await options.catchUp(after, { ...receive, waitMs: 0 });
-        const first = pending[0]?.position;
+        const first = pending[0]?.events[0]!.position;
         const before = first ? events.filter((event) => isBefore(parsePosition(event.position), first)) : events;
         if (before.length < events.length || events.length === 0) caughtUp = true;
         if (before.length > 0) return before;
@@ -115,11 +118,18 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
       let from = after ? parsePosition(after) : undefined;
       const batch: EventEnvelope[] = [];
       const collect = () => {
+        // A message may be taken in part (the rest comes in the next batch, after the position).
+        let messages = 0;
         for (const delivery of pending) {
-          if (batch.length >= Math.min(receive.limit, BATCH_LIMIT)) break;
-          if (from && !isBefore(from, delivery.position)) continue; // applied already
-          batch.push(delivery.event);
-          from = delivery.position;
+          if (batch.length >= receive.limit || messages >= BATCH_LIMIT) break;
+          if (from && !isBefore(from, delivery.last)) continue; // applied already
+          messages++;
+          for (const { event, position } of delivery.events) {
+            if (batch.length >= receive.limit) break;
+            if (from && !isBefore(from, position)) continue;
+            batch.push(event);
+            from = position;
+          }
         }
       };
       collect();
@@ -136,10 +146,14 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
     },
     async acknowledge(events) {
       const last = events.at(-1);
-      const index = last ? pending.findIndex((delivery) => delivery.event.id === last.id) : -1;
-      if (index < 0 || !live) return; // from the feed, or the channel went (the broker redelivers)
-      live.ack(pending[index]!.message, true);
-      pending = pending.slice(index + 1);
+      if (!last || !live) return; // the channel went: the broker redelivers
+      // The messages the consumer's position now covers, from the first: applied, or copies of applied ones.
+      const through = parsePosition(last.position);
+      let done = 0;
+      while (done < pending.length && !isBefore(through, pending[done]!.last)) done++;
+      if (done === 0) return; // from the feed, or part of a message
+      live.ack(pending[done - 1]!.message, true);
+      pending = pending.slice(done);
     },
     async close() {
       closed = true;
@@ -153,11 +167,14 @@ export function brokerSubscription(options: { connection: SharedConnection; sour
   };
 }
 
-function decode(message: ConsumeMessage): EventEnvelope | undefined {
+/** A message's events: one envelope, or a JSON array of them in feed order (undefined if unreadable). */
+function decode(message: ConsumeMessage): Delivery['events'] | undefined {
   try {
-    const event = JSON.parse(message.content.toString('utf8')) as EventEnvelope;
-    parsePosition(event.position);
-    return typeof event.id === 'string' && typeof event.type === 'string' ? event : undefined;
+    const body = JSON.parse(message.content.toString('utf8')) as EventEnvelope | EventEnvelope[];
+    const events = Array.isArray(body) ? body : [body];
+    if (events.length === 0 || !events.every((event) => typeof event?.id === 'string' && typeof event.type === 'string')) return undefined;
+    const decoded = events.map((event) => ({ event, position: parsePosition(event.position) }));
+    return decoded.every((entry, i) => i === 0 || isBefore(decoded[i - 1]!.position, entry.position)) ? decoded : undefined;
   } catch {
     return undefined;
   }
