@@ -56,7 +56,7 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
 
   const timeout = settings.upstreamTimeoutMs;
   const proxy = createProxy({ timeoutMs: timeout, connectTimeoutMs: 2_000 });
-  app.addHook('onClose', () => proxy.close());
+  app.addHook('onClose', () => proxy.destroy());
   const onUpstreamError = (request: FastifyRequest, reply: FastifyReply, error: Error) => {
     const problem = timedOut(error)
       ? new AppError('UPSTREAM_TIMEOUT', `The upstream service did not answer within ${timeout} ms`, { cause: error })

@@ -33,14 +33,15 @@ export type Failure = (error: Error, answered: boolean) => void;
  * status and end-to-end headers, then the body, in one write when it is small (the usual JSON
  * answer), streamed with backpressure once it is over BUFFERED_BYTES.
  */
-export function createProxy(options: { timeoutMs: number; connectTimeoutMs: number }): { forward(reply: FastifyReply, exchange: Exchange, failed: Failure): void; close(): Promise<void> } {
+export function createProxy(options: { timeoutMs: number; connectTimeoutMs: number }): { forward(reply: FastifyReply, exchange: Exchange, failed: Failure): void; destroy(): Promise<void> } {
   const agent = new Agent({ headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, connect: { timeout: options.connectTimeoutMs }, connections: 128, pipelining: 1 });
   return {
     forward(reply, exchange, failed) {
       const relay = new Relay(reply, failed);
       agent.dispatch({ origin: exchange.origin, path: exchange.path, method: exchange.method, headers: exchange.headers, body: exchange.body }, relay);
     },
-    close: () => agent.close(),
+    // Once the server is closed (its requests answered or cut), whatever is left is cut too.
+    destroy: () => agent.destroy(),
   };
 }
 
