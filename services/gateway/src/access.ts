@@ -38,7 +38,7 @@ export async function accessGuard(
   // Counted in this process, the check is synchronous: no promise per request unless Redis counts.
   const enforce = (key: string, max: number, reply: FastifyReply, who: string): Promise<void> | void => {
     const counted = count(key, timeWindow);
-    return counted instanceof Promise ? counted.then((c) => limit(c, max, reply, who)) : limit(counted, max, reply, who);
+    return 'then' in counted ? counted.then((c) => limit(c, max, reply, who)) : limit(counted, max, reply, who);
   };
 
   return {
