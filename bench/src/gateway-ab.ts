@@ -1,17 +1,21 @@
 /**
  * Two builds of the gateway side by side, for A/B work on its forwarding path on a machine too busy
  * for the `gateway` scenario's latencies to mean anything:
- * `node [--max-semi-space-size=N] --import tsx bench/src/gateway-ab.ts <checkout A> <checkout B> [seconds] [rounds]`.
+ * `node [--max-semi-space-size=N] --import tsx bench/src/gateway-ab.ts <checkout A> <checkout B> [seconds] [rounds] [--log]`.
  * Both gateways' `buildApp` run in this process in front of one bare node:http upstream (its own
  * process), with a stand-in IAM issuing a real token; autocannon (10 connections, its own process)
  * loads A and B in turn, alternating which goes first. Reported per side: this process's CPU per
- * request and scavenges per 1,000 requests while it was loaded (medians over the rounds), and B/A
+ * request and scavenges per 1,000 requests while it was loaded (medians over the rounds; requests/s too, as noisy as the machine), and B/A
  * per round. CPU time, unlike latency, is what the gateway itself spends, whoever else runs.
+ * With `--log` both gateways log as in production (info, JSON lines, one synchronous write each,
+ * here to /dev/null), so that the access log's cost is in the figures; without it they log nothing.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { createLogger } from '@archipelago/platform';
 import { startTestIdentity } from '@archipelago/platform/testing/identity';
 import { testCredentials } from '@archipelago/platform/testing/credentials';
 import { remoteAuthSources } from '@archipelago/platform/auth';
@@ -19,8 +23,11 @@ import type * as GatewayApp from '../../services/gateway/src/app.ts';
 import { startBareServer } from './lib/bare-server.ts';
 import { REPOSITORY_ROOT } from './lib/system.ts';
 
-const [checkoutA, checkoutB, seconds = '3', rounds = '8'] = process.argv.slice(2);
-if (!checkoutA || !checkoutB) throw new Error('usage: gateway-ab.ts <checkout A> <checkout B> [seconds] [rounds]');
+const logged = process.argv.includes('--log');
+const [checkoutA, checkoutB, seconds = '3', rounds = '8'] = process.argv.slice(2).filter((arg) => arg !== '--log');
+if (!checkoutA || !checkoutB) throw new Error('usage: gateway-ab.ts <checkout A> <checkout B> [seconds] [rounds] [--log]');
+const devNull = fs.openSync('/dev/null', 'w');
+const logger = () => (logged ? createLogger('gateway', 'info', { write: (line: string) => void fs.writeSync(devNull, line) }) : false);
 const PATH = '/api/v1/labels/MR';
 const AUTOCANNON = createRequire(path.join(REPOSITORY_ROOT, 'package.json')).resolve('autocannon/autocannon.js');
 
@@ -57,11 +64,11 @@ function load(url: string, durationS: number): Promise<LoadRun> {
 async function gatewayOf(checkout: string) {
   const { buildApp } = (await import(path.join(path.resolve(checkout), 'services/gateway/src/app.ts'))) as typeof GatewayApp;
   const credentials = testCredentials('gateway');
-  const app = await buildApp({ logger: false, upstreams, credentials, authSources: remoteAuthSources(identity.url, { credentials }), settings: { rateLimit: { perIp: 1e9, perUser: 1e9, windowMs: 60_000 } } });
+  const app = await buildApp({ logger: logger(), upstreams, credentials, authSources: remoteAuthSources(identity.url, { credentials }), settings: { rateLimit: { perIp: 1e9, perUser: 1e9, windowMs: 60_000 } } });
   const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}${PATH}`;
   const check = await fetch(url, { headers: { authorization } });
   if (check.status !== 200) throw new Error(`${checkout}: GET ${PATH} answered ${check.status} ${await check.text()}`);
-  return { name: checkout, app, url, cpuPerRequest: [] as number[], scavengesPer1000: [] as number[] };
+  return { name: checkout, app, url, cpuPerRequest: [] as number[], scavengesPer1000: [] as number[], perSecond: [] as number[] };
 }
 
 const sides = [await gatewayOf(checkoutA), await gatewayOf(checkoutB)];
@@ -74,11 +81,12 @@ for (let round = 0; round < Number(rounds); round++) {
     const used = process.cpuUsage(cpu);
     side.cpuPerRequest.push((used.user + used.system) / requests);
     side.scavengesPer1000.push(((scavenges.count - scavenged) * 1000) / requests);
+    side.perSecond.push(requests / Number(seconds));
   }
 }
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 for (const side of sides) {
-  console.log(`${side.name}: CPU per request median ${median(side.cpuPerRequest).toFixed(0)} µs [${side.cpuPerRequest.map((v) => v.toFixed(0)).join(' ')}], GC events per 1,000 requests median ${median(side.scavengesPer1000).toFixed(1)}`);
+  console.log(`${side.name}: CPU per request median ${median(side.cpuPerRequest).toFixed(0)} µs [${side.cpuPerRequest.map((v) => v.toFixed(0)).join(' ')}], GC events per 1,000 requests median ${median(side.scavengesPer1000).toFixed(1)}, requests/s median ${median(side.perSecond).toFixed(0)} (noisy)`);
 }
 console.log(`B/A CPU per round: ${sides[0]!.cpuPerRequest.map((a, i) => (sides[1]!.cpuPerRequest[i]! / a).toFixed(2)).join(' ')}`);
 for (const side of sides) await side.app.close();

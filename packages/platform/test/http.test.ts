@@ -2,6 +2,7 @@ import Type from 'typebox';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.ts';
 import { createHttpServer } from '../src/http.ts';
+import { createLogger } from '../src/logger.ts';
 import { capturedLogger } from '../src/testing/logs.ts';
 
 describe('the HTTP server factory', async () => {
@@ -90,6 +91,26 @@ describe('the HTTP server factory', async () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.paths['/api/v1/things']?.post?.requestBody).toBeDefined();
     expect(doc.paths['/health/live']).toBeUndefined();
+  });
+});
+
+describe('the access log', () => {
+  it('writes one line per request, when it is answered: method, URL (secrets redacted), status and time', async () => {
+    const lines: string[] = [];
+    const app = await createHttpServer({ service: 'demo', logger: createLogger('demo', 'info', { write: (line: string) => void lines.push(line) }) });
+    app.get('/api/v1/ping', async () => ({ pong: true }));
+    try {
+      expect((await app.inject({ url: '/api/v1/ping?token=s3cret&lang=en' })).statusCode).toBe(200);
+      expect((await app.inject({ url: '/api/v1/nowhere' })).statusCode).toBe(404);
+      const logged = lines.map((line) => JSON.parse(line) as { msg: string; req?: { method: string; url: string }; res?: { statusCode: number }; responseTime?: number; reqId?: string });
+      expect(logged.map((line) => line.msg)).toEqual(['request completed', 'request completed']);
+      expect(logged[0]).toMatchObject({ req: { method: 'GET', url: '/api/v1/ping?token=[redacted]&lang=en' }, res: { statusCode: 200 } });
+      expect(typeof logged[0]!.reqId).toBe('string');
+      expect(logged[0]!.responseTime).toBeGreaterThanOrEqual(0);
+      expect(logged[1]).toMatchObject({ req: { method: 'GET', url: '/api/v1/nowhere' }, res: { statusCode: 404 } });
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -1,9 +1,8 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type HttpServer } from '@archipelago/platform';
 import type { Auth } from '@archipelago/platform/auth';
 import { isUnder } from './paths.ts';
-import { rateLimitStore } from './rate-limit-store.ts';
+import { rateCounter, type WindowCount } from './rate-limit-store.ts';
 import type { GatewaySettings } from './settings.ts';
 
 /** Whether a WebSocket upgrade from an address may go on: undefined if so, else the seconds to wait (Retry-After). */
@@ -27,32 +26,32 @@ export async function accessGuard(
   const redis = settings.redisUrl ? (await import('@archipelago/platform/redis')).connectRedis(settings.redisUrl, { name: 'gateway.rate-limits', logger: app.log, app }) : undefined;
   // Start enforcing shared limits with the first request: wait (briefly) for the connection.
   await redis?.whenReady(2_000);
-  await app.register(rateLimit, { global: false, store: rateLimitStore(redis, 'archipelago-gateway-') });
+  const count = rateCounter(redis, 'archipelago-gateway-');
   const timeWindow = settings.rateLimit.windowMs;
-  const byAddress = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `ip:${request.ip}` });
-  const byUser = app.createRateLimit({ max: settings.rateLimit.perUser, timeWindow, keyGenerator: (request) => `user:${request.user?.id ?? request.ip}` });
-
-  const enforce = async (limiter: typeof byAddress, request: FastifyRequest, reply: FastifyReply, who: string) => {
-    const result = await limiter(request);
-    if (result.isAllowed || !result.isExceeded) return;
-    void reply.header('retry-after', String(Math.max(1, result.ttlInSeconds)));
-    throw new AppError('RATE_LIMITED', `Rate limit of ${result.max} requests per ${timeWindow / 1000} s ${who} exceeded; retry in ${result.ttlInSeconds} s`);
+  // Over `max` requests in the key's window: a 429 with the seconds left in it.
+  const limit = ({ current, ttl }: WindowCount, max: number, reply: FastifyReply, who: string): void => {
+    if (current <= max) return;
+    const wait = Math.ceil(ttl / 1000);
+    void reply.header('retry-after', String(Math.max(1, wait)));
+    throw new AppError('RATE_LIMITED', `Rate limit of ${max} requests per ${timeWindow / 1000} s ${who} exceeded; retry in ${wait} s`);
   };
-
-  const upgrades = app.createRateLimit({ max: settings.rateLimit.perIp, timeWindow, keyGenerator: (request) => `upgrade:${request.ip}` });
+  // Counted in this process, the check is synchronous: no promise per request unless Redis counts.
+  const enforce = (key: string, max: number, reply: FastifyReply, who: string): Promise<void> | void => {
+    const counted = count(key, timeWindow);
+    return 'then' in counted ? counted.then((c) => limit(c, max, reply, who)) : limit(counted, max, reply, who);
+  };
 
   return {
     async guard(request, reply) {
-      await enforce(byAddress, request, reply, 'per address');
+      await enforce(`ip:${request.ip}`, settings.rateLimit.perIp, reply, 'per address');
       const path = request.url.split('?')[0]!;
       if (publicRoutes.some((prefix) => isUnder(path, prefix))) return;
       await auth.requireUser(request, reply);
-      await enforce(byUser, request, reply, 'per user');
+      await enforce(`user:${request.user?.id ?? request.ip}`, settings.rateLimit.perUser, reply, 'per user');
     },
     async admitUpgrade(address) {
-      // The limiter reads only these of a request (its key, the route's rate-limit group).
-      const result = await upgrades({ ip: address, routeOptions: { config: {} } } as unknown as FastifyRequest);
-      return result.isAllowed || !result.isExceeded ? undefined : Math.max(1, result.ttlInSeconds);
+      const { current, ttl } = await count(`upgrade:${address}`, timeWindow);
+      return current > settings.rateLimit.perIp ? Math.max(1, Math.ceil(ttl / 1000)) : undefined;
     },
   };
 }

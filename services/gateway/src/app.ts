@@ -1,6 +1,6 @@
 import cors from '@fastify/cors';
-import replyFrom from '@fastify/reply-from';
-import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, createHttpServer, RETRY_AFTER_SECONDS, toProblem, type HttpServer, type Logger } from '@archipelago/platform';
 import { createAuth, remoteAuthSources, type AuthSources } from '@archipelago/platform/auth';
 import type { ServiceCredentials } from '@archipelago/platform/internal-auth';
@@ -8,6 +8,7 @@ import { forwardedHeaders } from './forwarded.ts';
 import { accessGuard } from './access.ts';
 import { mergedDocs } from './docs.ts';
 import { answerExpectations, endToEnd } from './forwarding.ts';
+import { createProxy } from './proxy.ts';
 import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 import { nextTraceparent } from './trace.ts';
 import { balancersOf, publicPrefixes, type Lease, type Upstream } from './upstreams.ts';
@@ -54,21 +55,17 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
   const { guard, admitUpgrade } = await accessGuard(app, auth, settings, publicPrefixes(options.upstreams));
 
   const timeout = settings.upstreamTimeoutMs;
-  await app.register(replyFrom, {
-    // Its lines carry the full upstream URL, query string included; Fastify's own request log
-    // (secrets redacted) already says what was asked and answered.
-    disableRequestLogging: true,
-    undici: { headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout: 2_000 } },
-  });
-  const onUpstreamError = (reply: FastifyReply<RouteGenericInterface, RawServerBase>, { error }: { error: Error }) => {
-    const problem = (error as { statusCode?: number }).statusCode === 504
+  const proxy = createProxy({ timeoutMs: timeout, connectTimeoutMs: 2_000 });
+  app.addHook('onClose', () => proxy.destroy());
+  const onUpstreamError = (request: FastifyRequest, reply: FastifyReply, error: Error) => {
+    const problem = timedOut(error)
       ? new AppError('UPSTREAM_TIMEOUT', `The upstream service did not answer within ${timeout} ms`, { cause: error })
       : refused(error)
         ? new AppError('UNAVAILABLE', 'The upstream service is down (restarting?); retry shortly', { cause: error })
         : new AppError('UPSTREAM_FAILED', 'The upstream service is unreachable or failed', { cause: error });
     if (problem.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    reply.request.log.warn({ err: error }, problem.message);
-    void reply.status(problem.status).type('application/problem+json').send(toProblem(problem, reply.request.url.split('?')[0]));
+    request.log.warn({ err: error }, problem.message);
+    void reply.status(problem.status).type('application/problem+json').send(toProblem(problem, request.url.split('?')[0]));
   };
 
   const balancers = balancersOf(options.upstreams);
@@ -77,33 +74,40 @@ export async function buildApp(options: GatewayOptions): Promise<HttpServer> {
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
       // The upstream trusts X-Forwarded-For because this token proves the gateway set it.
       const serviceToken = await options.credentials.token(upstream.service);
+      const keep = endToEnd(request.headers);
+      const headers = forwardedHeaders(request.headers, {
+        requestId: request.id,
+        traceparent: nextTraceparent(request.headers.traceparent),
+        clientAddress: request.ip,
+        serviceToken,
+      }, (name) => keep(name) && name !== 'host' && name !== 'content-length');
+      const body = encodedBody(request.body, headers);
+      // A pooled connection to a process that has just restarted fails once: a request without a
+      // body that changes nothing is sent again, once.
+      let retries = RETRYABLE.has(request.method) && body === undefined ? 1 : 0;
       const tried = new Set<string>();
       // One instance after another while they refuse the connection (the request never reached
       // them, so trying the next is safe for any method): 503 only once every instance refused.
-      const attempt = (lease: Lease): FastifyReply => {
+      const attempt = (lease: Lease): void => {
         tried.add(lease.url);
         reply.raw.once('close', () => lease.release());
-        return reply.from(`${lease.url}${request.url}`, {
-          // A pooled connection to a process that has just restarted fails once; idempotent requests retry.
-          retriesCount: 1,
-          onError: (failed, failure) => {
-            lease.release();
-            if (refused(failure.error)) {
-              lease.refused();
-              const next = balancer.pick(tried);
-              if (next) return void attempt(next);
-            }
-            onUpstreamError(failed, failure);
-          },
-          rewriteRequestHeaders: (_req, headers) => forwardedHeaders(headers, {
-            requestId: request.id,
-            traceparent: nextTraceparent(request.headers.traceparent),
-            clientAddress: request.ip,
-            serviceToken,
-          }, endToEnd(request.headers)),
+        const send = () => proxy.forward(reply, { origin: lease.url, path: request.url, method: request.method, headers, body }, (error, answered) => {
+          if (!answered && retries > 0 && closedBeforeAnswer(error)) {
+            retries--;
+            return send();
+          }
+          lease.release();
+          if (!answered && refused(error)) {
+            lease.refused();
+            const next = balancer.pick(tried);
+            if (next) return attempt(next);
+          }
+          onUpstreamError(request, reply, error);
         });
+        send();
       };
-      return attempt(balancer.pick(tried)!);
+      attempt(balancer.pick(tried)!);
+      return reply;
     };
     for (const { prefix } of upstream.routes) {
       app.all(prefix, { schema: { hide: true }, onRequest: guard }, forward);
@@ -139,6 +143,26 @@ async function instanceReadiness(url: string): Promise<string | undefined> {
   } catch (error) {
     return (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable';
   }
+}
+
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+// The body as the upstream gets it: JSON as parsed (and checked) by the gateway, re-encoded; text as it came.
+function encodedBody(body: unknown, headers: IncomingHttpHeaders): string | Buffer | undefined {
+  if (body === undefined) return undefined;
+  const encoded = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  headers['content-length'] = String(Buffer.byteLength(encoded));
+  return encoded;
+}
+
+// undici's error when the upstream closed a kept-alive connection before answering.
+function closedBeforeAnswer(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 'UND_ERR_SOCKET';
+}
+
+function timedOut(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
 // Refused: the request never reached the upstream (it is down or restarting), so a retry is safe.

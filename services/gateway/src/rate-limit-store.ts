@@ -1,7 +1,13 @@
-import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { RedisConnection } from '@archipelago/platform/redis';
 
-type Callback = Parameters<FastifyRateLimitStore['incr']>[1];
+/** A key's count in its window, this request included, and the ms left in the window. */
+export interface WindowCount {
+  readonly current: number;
+  readonly ttl: number;
+}
+
+/** Counts one request of a key; in-process counts answer at once, Redis's in a promise. */
+export type RateCounter = (key: string, timeWindow: number) => WindowCount | Promise<WindowCount>;
 
 /** Fixed-window counts: the window starts with a key's first request and lasts `timeWindow` ms. */
 interface Window {
@@ -51,25 +57,20 @@ export class LocalWindows {
 }
 
 /**
- * The rate-limit store of the gateway: counts in Redis, shared by every gateway instance, and in this
- * process while Redis does not answer. So an outage of Redis loosens the limits to one window per
- * instance (the fallback's counts start at zero) but never lifts them: sign-in stays throttled.
- * Without Redis, the process's counts are the only ones.
+ * The rate-limit counts of the gateway: in Redis (keys prefixed with `nameSpace`), shared by every
+ * gateway instance, and in this process while Redis does not answer. So an outage of Redis loosens
+ * the limits to one window per instance (the fallback's counts start at zero) but never lifts them:
+ * sign-in stays throttled. Without Redis, the process's counts are the only ones (and no promise is made).
  */
-export function rateLimitStore(redis: RedisConnection | undefined, nameSpace: string): FastifyRateLimitStoreCtor {
+export function rateCounter(redis: RedisConnection | undefined, nameSpace: string): RateCounter {
   const local = new LocalWindows();
   const shared = redis && sharedWindows(redis);
-  return class FallbackStore implements FastifyRateLimitStore {
-    incr(key: string, callback: Callback, timeWindow: number): void {
-      const fallback = () => callback(null, local.increment(key, timeWindow));
-      if (!shared || !redis?.ready()) return fallback();
-      shared(`${nameSpace}${key}`, timeWindow).then(([current, ttl]) => callback(null, { current, ttl }), fallback);
-    }
-
-    // The limiters' keys carry their own prefix (`ip:`, `user:`, `upgrade:`): one store serves all.
-    child(): FastifyRateLimitStore {
-      return this;
-    }
+  return (key, timeWindow) => {
+    if (!shared || !redis.ready()) return local.increment(key, timeWindow);
+    return shared(`${nameSpace}${key}`, timeWindow).then(
+      ([current, ttl]) => ({ current, ttl }),
+      () => local.increment(key, timeWindow),
+    );
   };
 }
 

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
+import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import SwaggerParser from '@apidevtools/swagger-parser';
@@ -43,6 +44,27 @@ describe('the gateway', async () => {
     readiness: async () => {
       if (!upstreamReady) throw new Error('not ready');
     },
+  });
+  // A large answer, streamed (chunked) in 64 KiB pieces, with a hop-by-hop header of the upstream's own.
+  const LARGE = Buffer.alloc(1024 * 1024 + 7, 'Archipelago ');
+  upstream.get('/api/v1/labels/large', async (_request, reply) => {
+    void reply.header('content-type', 'text/plain').header('x-upstream', 'large').header('keep-alive', 'timeout=1');
+    return reply.send(Readable.from((function* () {
+      for (let at = 0; at < LARGE.length; at += 64 * 1024) yield LARGE.subarray(at, at + 64 * 1024);
+    })()));
+  });
+  // Answers in 10 s, or notes that its request was given up on before then.
+  const stalled = { closed: 0 };
+  upstream.get('/api/v1/labels/stalled', async (request, reply) => {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      request.raw.socket.once('close', () => {
+        stalled.closed++;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return reply.send({ late: true });
   });
   upstream.all('/api/v1/labels*', async (request) => {
     upstreamCalls++;
@@ -112,6 +134,32 @@ describe('the gateway', async () => {
     expect(await testCredentials('masterdata').verify(echoed.headers['x-service-token']!)).toBe('gateway');
     const fresh = (await gateway.inject({ url: '/api/v1/labels', headers: auth })).json<{ headers: Record<string, string> }>();
     expect(fresh.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('forwards a JSON body of null, as any other JSON body', async () => {
+    const response = await gateway.inject({ method: 'POST', url: '/api/v1/labels', headers: { ...auth, 'content-type': 'application/json' }, payload: 'null' });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json()).toMatchObject({ method: 'POST', body: null });
+  });
+
+  it('relays a large answer intact, streamed, with the upstream\'s headers but not its hop-by-hop ones', async () => {
+    const response = await fetch(`${gatewayUrl}/api/v1/labels/large`, { headers: auth });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-upstream')).toBe('large');
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+    expect(response.headers.get('keep-alive')).not.toBe('timeout=1');
+    expect(Buffer.from(await response.arrayBuffer()).equals(LARGE)).toBe(true);
+  });
+
+  it('gives up its request to the upstream when the client goes away before the answer', async () => {
+    const request = http.request(`${gatewayUrl}/api/v1/labels/stalled`, { headers: auth });
+    request.on('error', () => undefined);
+    request.end();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    request.destroy();
+    const until = Date.now() + 3_000;
+    while (stalled.closed === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stalled.closed).toBe(1);
   });
 
   it('drops a client\'s service token and forwarded headers, and sends its own', async () => {
