@@ -10,7 +10,7 @@ import { type Headers, json, member, signIn, DEPARTMENT } from '../lib/socket-lo
 const TABLE_ROWS = 1_000_000;
 
 /** Fills notifications with `rows` department broadcasts over 100 departments (1 % of them the bench's), this month. */
-async function fillTable(system: RunningSystem, rows: number): Promise<number> {
+export async function fillTable(system: RunningSystem, rows: number): Promise<number> {
   const client = await connect(system, 'notification');
   try {
     const began = performance.now();
@@ -33,7 +33,7 @@ async function fillTable(system: RunningSystem, rows: number): Promise<number> {
  * twice the CPU per request (450 against 213 µs through the gateway), on the cores the system shares and
  * inside each measured time; the requests and the answers are the same.
  */
-function leanClient() {
+export function leanClient() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const get = <T>(url: string, headers: Headers, what: string): Promise<T> =>
     new Promise((resolve, reject) => {
