@@ -18,6 +18,8 @@ export const ACCESS_TOKEN_AUDIENCE = 'archipelago';
 /** Algorithms an access token may be signed with; anything else (`none`, HS256 …) is refused. */
 export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA', 'ES256'];
 const CLOCK_TOLERANCE_S = 5;
+/** Share of a cached answer's TTL after which a request that uses it has it fetched again, in the background. */
+const REFRESH_AFTER = 0.75;
 
 /** An API token: `ak` + 12 hex characters (the visible prefix), `_`, and a 43-character secret. */
 export const API_TOKEN_PATTERN = /^(ak[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
@@ -48,6 +50,14 @@ interface AccessClaims {
 }
 
 type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+/** IAM's answer about a session: used until `until` (TTL from when it was asked), asked again from `refreshAt`. */
+interface SessionAnswer {
+  readonly active: Promise<ActiveSession | null>;
+  readonly until: number;
+  readonly refreshAt: number;
+  refreshing: boolean;
+}
 
 /** Verifies bearer tokens and checks permissions and policies; one instance per service. */
 export interface Auth {
@@ -89,17 +99,35 @@ export function createAuth(options: AuthOptions): Auth {
   let loading: Promise<AuthorizationData> | undefined;
   const apiTokens = new Map<string, { identity: ApiTokenIdentity | null; until: number }>();
   const sessionTtl = options.sessionTtlMs ?? 30_000;
-  const sessions = new Map<string, { active: Promise<ActiveSession | null>; until: number }>();
+  const sessions = new Map<string, SessionAnswer>();
+  const askAboutSession = (sessionId: string): SessionAnswer => {
+    const asked = Date.now();
+    return { active: sources.sessionActive(sessionId), until: asked + sessionTtl, refreshAt: asked + sessionTtl * REFRESH_AFTER, refreshing: false };
+  };
 
   // Access tokens outlive a sign-out (and carry roles a demotion took away) unless their session is asked about.
   const sessionActive = async (sessionId: string): Promise<ActiveSession | null> => {
     const hit = sessions.get(sessionId);
-    if (hit && hit.until > Date.now()) return hit.active;
-    const active = sources.sessionActive(sessionId);
+    if (hit && hit.until > Date.now()) {
+      // A session in use is asked about again before its answer runs out, in the background: no
+      // request waits for IAM every TTL. A failed question is not repeated; the answer then runs out.
+      if (!hit.refreshing && hit.refreshAt <= Date.now()) {
+        hit.refreshing = true;
+        const next = askAboutSession(sessionId);
+        next.active.then(
+          () => {
+            if (sessions.get(sessionId) === hit) sessions.set(sessionId, next);
+          },
+          () => undefined, // IAM unreachable: the answer runs out at its TTL, then a request waits for IAM (503 while it is away)
+        );
+      }
+      return hit.active;
+    }
+    const answer = askAboutSession(sessionId);
     if (sessions.size >= 10_000) sessions.clear();
-    sessions.set(sessionId, { active, until: Date.now() + sessionTtl }); // concurrent requests share one question
+    sessions.set(sessionId, answer); // concurrent requests share one question
     try {
-      return await active;
+      return await answer.active;
     } catch (error) {
       sessions.delete(sessionId);
       throw new AppError('UNAVAILABLE', 'The session cannot be checked: IAM is unreachable', { cause: error });
@@ -116,8 +144,7 @@ export function createAuth(options: AuthOptions): Auth {
     return permissions;
   };
 
-  const authorization = async (): Promise<AuthorizationData> => {
-    if (cached && cached.until > Date.now()) return cached.data;
+  const loadAuthorization = (): Promise<AuthorizationData> => {
     loading ??= sources
       .authorization()
       .then((data) => {
@@ -132,6 +159,14 @@ export function createAuth(options: AuthOptions): Auth {
         loading = undefined;
       });
     return loading;
+  };
+  const authorization = async (): Promise<AuthorizationData> => {
+    if (cached && cached.until > Date.now()) {
+      // Loaded again before it runs out, in the background (one load at a time): no request waits for IAM every TTL.
+      if (cached.until - Date.now() <= authorizationTtl * (1 - REFRESH_AFTER)) loadAuthorization().catch(() => undefined);
+      return cached.data;
+    }
+    return loadAuthorization();
   };
 
   const apiTokenIdentity = async (token: string): Promise<ApiTokenIdentity | null> => {
