@@ -83,9 +83,10 @@ describe('the CLI\'s own settings', () => {
 describe('a service process command', () => {
   const registry = loadRegistry(undefined, {});
 
-  it('gives the gateway a 16 MB young generation and every other service 1 MB', () => {
+  it('gives the gateway a 16 MB young generation, notification 8 MB and every other service 1 MB', () => {
     const semiSpace = (key: string) => serviceCommand(registry.service(key)).filter((arg) => arg.startsWith('--max-semi-space-size='));
     expect(semiSpace('gateway')).toEqual(['--max-semi-space-size=16']);
-    for (const key of ['core', 'iam', 'masterdata', 'notification', 'reporting']) expect(semiSpace(key)).toEqual(['--max-semi-space-size=1']);
+    expect(semiSpace('notification')).toEqual(['--max-semi-space-size=8']);
+    for (const key of ['core', 'iam', 'masterdata', 'reporting']) expect(semiSpace(key)).toEqual(['--max-semi-space-size=1']);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisConnection } from '@archipelago/platform/redis';
-import type { NotificationRepository, UnreadCounts, Viewer } from './notification.repository.ts';
+import type { NotificationRepository, NotificationView, Position, UnreadCounts, Viewer } from './notification.repository.ts';
 
 /**
  * Where cached unread counts live. A lookup hands out a token per viewer (its generation); a fill
@@ -9,14 +9,25 @@ import type { NotificationRepository, UnreadCounts, Viewer } from './notificatio
  */
 export interface BadgeCache {
   lookup(viewers: readonly Viewer[]): Promise<{ hits: Map<string, UnreadCounts>; tokens: Map<string, string> }>;
-  store(fills: readonly { viewer: Viewer; token: string; counts: UnreadCounts }[]): Promise<void>;
+  /** `at`: the newest notification the counts' snapshot held (they count it and everything before it, nothing after). */
+  store(fills: readonly { viewer: Viewer; token: string; counts: UnreadCounts; at?: Position }[]): Promise<void>;
   userChanged(userId: string): Promise<void>;
   departmentChanged(departmentCode: string): Promise<void>;
+  /**
+   * New notifications, delivered in commit order: moves the generations of their users and
+   * departments and answers the viewers' counts after them where a cached count known up to a
+   * position says it without a query (each of the rows after that position added), kept under the
+   * new generation. Without it, the generations move and the counts are read again.
+   */
+  added?(viewers: readonly Viewer[], rows: readonly NotificationView[]): Promise<Map<string, UnreadCounts>>;
 }
+
+const isAfter = (a: Position, b: Position) => a.at > b.at || (a.at === b.at && a.id > b.id);
+const concerns = (viewer: Viewer, row: NotificationView) => (row.user_id ? row.user_id === viewer.userId : row.department_code !== null && row.department_code === viewer.departmentCode);
 
 /** Counts cached in this process (the default; with several instances, each follows the others' changes by LISTEN). */
 export function memoryBadgeCache(): BadgeCache {
-  const cache = new Map<string, { token: string; counts: UnreadCounts }>();
+  const cache = new Map<string, { token: string; counts: UnreadCounts; at?: Position }>();
   const userGeneration = new Map<string, number>();
   const departmentGeneration = new Map<string, number>();
   const tokenOf = (viewer: Viewer) => `${userGeneration.get(viewer.userId) ?? 0}/${viewer.departmentCode ?? ''}/${viewer.departmentCode === null ? '' : departmentGeneration.get(viewer.departmentCode) ?? 0}`;
@@ -34,10 +45,10 @@ export function memoryBadgeCache(): BadgeCache {
       return { hits, tokens };
     },
     async store(fills) {
-      for (const { viewer, token, counts } of fills) {
+      for (const { viewer, token, counts, at } of fills) {
         if (token !== tokenOf(viewer)) continue;
         if (cache.size >= 100_000) cache.clear();
-        cache.set(viewer.userId, { token, counts: { ...counts } });
+        cache.set(viewer.userId, { token, counts: { ...counts }, at });
       }
     },
     async userChanged(userId) {
@@ -46,6 +57,35 @@ export function memoryBadgeCache(): BadgeCache {
     },
     async departmentChanged(departmentCode) {
       bump(departmentGeneration, departmentCode);
+    },
+    // In one synchronous step: no other change can move a generation between the read and the store.
+    async added(viewers, rows) {
+      const advanced = new Map<string, { viewer: Viewer; counts: UnreadCounts; at: Position }>();
+      for (const viewer of viewers) {
+        const hit = cache.get(viewer.userId);
+        if (!hit?.at || hit.token !== tokenOf(viewer)) continue;
+        const counts = { ...hit.counts };
+        let at = hit.at;
+        for (const row of rows) {
+          const position = { at: row.created_at, id: row.id };
+          if (!isAfter(position, hit.at)) continue; // counted already
+          if (isAfter(position, at)) at = position;
+          if (!concerns(viewer, row)) continue;
+          counts[row.priority]++;
+          counts.total++;
+        }
+        advanced.set(viewer.userId, { viewer, counts, at });
+      }
+      for (const row of rows) {
+        if (row.user_id) bump(userGeneration, row.user_id);
+        else if (row.department_code) bump(departmentGeneration, row.department_code);
+      }
+      const answered = new Map<string, UnreadCounts>();
+      for (const [userId, { viewer, counts, at }] of advanced) {
+        cache.set(userId, { token: tokenOf(viewer), counts, at });
+        answered.set(userId, { ...counts });
+      }
+      return answered;
     },
   };
 }
@@ -134,10 +174,10 @@ export function badgeCounter(repository: NotificationRepository, cache: BadgeCac
       const { hits, tokens } = await cache.lookup(viewers);
       const missing = viewers.filter((viewer) => !hits.has(viewer.userId));
       if (missing.length === 0) return hits;
-      const fresh = await repository.unreadCounts(missing);
+      const { counts: fresh, at } = await repository.unreadCountsAt(missing);
       const fills = missing.flatMap((viewer) => {
         const token = tokens.get(viewer.userId);
-        return token === undefined ? [] : [{ viewer, token, counts: fresh.get(viewer.userId)! }];
+        return token === undefined ? [] : [{ viewer, token, counts: fresh.get(viewer.userId)!, at }];
       });
       await cache.store(fills);
       for (const viewer of missing) hits.set(viewer.userId, fresh.get(viewer.userId)!);
@@ -145,6 +185,23 @@ export function badgeCounter(repository: NotificationRepository, cache: BadgeCac
     },
     async countOf(viewer: Viewer): Promise<UnreadCounts> {
       return (await this.countsOf([viewer])).get(viewer.userId)!;
+    },
+    /**
+     * New notifications are being delivered (in commit order, `rows` after every earlier delivery):
+     * their users' and departments' cached counts move on, and the viewers' counts after them are
+     * answered, from the cache where it can tell (no query), else counted.
+     */
+    async countsAfter(viewers: readonly Viewer[], rows: readonly NotificationView[]): Promise<Map<string, UnreadCounts>> {
+      let known = new Map<string, UnreadCounts>();
+      if (cache.added) known = await cache.added(viewers, rows);
+      else {
+        const users = new Set(rows.flatMap((row) => (row.user_id ? [row.user_id] : [])));
+        const departments = new Set(rows.flatMap((row) => (!row.user_id && row.department_code ? [row.department_code] : [])));
+        await Promise.all([...[...users].map((id) => cache.userChanged(id)), ...[...departments].map((code) => cache.departmentChanged(code))]);
+      }
+      const rest = viewers.filter((viewer) => !known.has(viewer.userId));
+      for (const [userId, counts] of rest.length > 0 ? await this.countsOf(rest) : []) known.set(userId, counts);
+      return known;
     },
     /** A user's notifications or receipts changed. */
     userChanged: (userId: string): Promise<void> => cache.userChanged(userId),

@@ -72,6 +72,9 @@ export function decodeCursor(cursor: string): Position | undefined {
   return { at, id };
 }
 
+/** Before every notification. */
+export const NO_POSITION: Position = { at: '1970-01-01T00:00:00.000000Z', id: '00000000-0000-0000-0000-000000000000' };
+
 const emptyCounts = (): UnreadCounts => ({ total: 0, CRITICAL: 0, HIGH: 0, NORMAL: 0, LOW: 0 });
 
 /** The only code that reads or writes notifications, their receipts and their partitions. */
@@ -106,6 +109,37 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
     if (filters.unread) parts.push(sql`r.read_at IS NULL`);
     parts.push(filters.archived ? sql`r.archived_at IS NOT NULL` : sql`r.archived_at IS NULL`);
     return sql.join(parts, sql` AND `);
+  };
+
+  /**
+   * The same counts, and the newest notification the same statement saw (`at`; its snapshot's).
+   * Inserts commit in created_at order (INSERT_LOCK), so the counts hold every notification up to
+   * `at` and none after it: a notification delivered later and after `at` is not in them yet.
+   */
+  const unreadCountsAt = async (viewers: readonly Viewer[]): Promise<{ counts: Map<string, UnreadCounts>; at: Position }> => {
+    const counts = new Map(viewers.map((viewer) => [viewer.userId, emptyCounts()]));
+    const result = await sql<{ user_id: string | null; priority: Priority | null; unread: string | null; newest_at: string | null; newest_id: string | null }>`
+      WITH newest AS (SELECT created_at, id FROM notifications ORDER BY created_at DESC, id DESC LIMIT 1),
+      counted AS (
+        SELECT v.user_id, c.priority, sum(c.unread) AS unread
+        FROM unnest(${viewers.map((v) => v.userId)}::uuid[], ${viewers.map((v) => v.departmentCode)}::text[]) AS v (user_id, department_code)
+        CROSS JOIN LATERAL (
+          SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code IS NULL
+          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id IS NULL AND department_code = v.department_code
+          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code = v.department_code
+        ) AS c
+        GROUP BY v.user_id, c.priority
+      )
+      SELECT counted.user_id, counted.priority, counted.unread, ${TIMESTAMP_US(sql`newest.created_at`)} AS newest_at, newest.id AS newest_id
+      FROM (SELECT 1) AS one LEFT JOIN counted ON true LEFT JOIN newest ON true`.execute(db);
+    for (const row of result.rows) {
+      if (row.user_id === null || row.priority === null) continue;
+      const entry = counts.get(row.user_id)!;
+      entry[row.priority] = Number(row.unread);
+      entry.total += Number(row.unread);
+    }
+    const newest = result.rows[0];
+    return { counts, at: newest?.newest_at && newest.newest_id ? { at: newest.newest_at, id: newest.newest_id } : NO_POSITION };
   };
 
   return {
@@ -181,7 +215,7 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
       const result = await sql<{ at: string; id: string }>`
         SELECT ${TIMESTAMP_US(sql`created_at`)} AS at, id FROM notifications ORDER BY created_at DESC, id DESC LIMIT 1`.execute(db);
       const row = result.rows[0];
-      return row ? { at: row.at, id: row.id } : { at: '1970-01-01T00:00:00.000000Z', id: '00000000-0000-0000-0000-000000000000' };
+      return row ? { at: row.at, id: row.id } : NO_POSITION;
     },
 
     /** Records events as applied, in the applying transaction; returns the ids not applied before. */
@@ -239,24 +273,11 @@ export function notificationRepository(db: Kysely<NotificationDatabase>) {
      * done with), kept by the tables' triggers in the transaction of every change (migration 20261202030000).
      */
     async unreadCounts(viewers: readonly Viewer[]): Promise<Map<string, UnreadCounts>> {
-      const counts = new Map(viewers.map((viewer) => [viewer.userId, emptyCounts()]));
-      if (viewers.length === 0) return counts;
-      const result = await sql<{ user_id: string; priority: Priority; unread: string }>`
-        SELECT v.user_id, c.priority, sum(c.unread) AS unread
-        FROM unnest(${viewers.map((v) => v.userId)}::uuid[], ${viewers.map((v) => v.departmentCode)}::text[]) AS v (user_id, department_code)
-        CROSS JOIN LATERAL (
-          SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code IS NULL
-          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id IS NULL AND department_code = v.department_code
-          UNION ALL SELECT priority, unread FROM unread_counters WHERE user_id = v.user_id AND department_code = v.department_code
-        ) AS c
-        GROUP BY v.user_id, c.priority`.execute(db);
-      for (const row of result.rows) {
-        const entry = counts.get(row.user_id)!;
-        entry[row.priority] = Number(row.unread);
-        entry.total += Number(row.unread);
-      }
-      return counts;
+      if (viewers.length === 0) return new Map();
+      return (await unreadCountsAt(viewers)).counts;
     },
+
+    unreadCountsAt,
 
     /** Creates a month's partition (moving its rows out of the default); null when it existed. */
     async ensurePartition(month: string): Promise<number | null> {

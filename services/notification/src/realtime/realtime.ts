@@ -144,12 +144,8 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
   // notifications and then its badge, in one write (frames.ts).
   const emitNew = async (rows: readonly NotificationView[], source: keyof typeof delivered) => {
     const fresh: NotificationView[] = [];
-    const users = new Set<string>();
-    const departments = new Set<string>();
     for (const notification of rows) {
       if (!isAfter({ at: notification.created_at, id: notification.id }, position)) continue;
-      if (notification.user_id) users.add(notification.user_id);
-      else if (notification.department_code) departments.add(notification.department_code);
       position = { at: notification.created_at, id: notification.id };
       fresh.push(notification);
     }
@@ -160,8 +156,8 @@ export async function startRealtime(app: HttpServer, options: RealtimeOptions): 
     fresh.forEach((notification, i) => {
       for (const socket of framed.socketsIn([roomOf(notification)])) (seen.get(socket) ?? seen.set(socket, []).get(socket)!).push(i);
     });
-    await forget({ users: [...users], departments: [...departments] });
-    const counts = await badges.countsOf([...new Map([...seen.keys()].map((socket) => [(socket.data as Viewer).userId, socket.data as Viewer])).values()]);
+    // The rows' cached counts move on; a viewer's count known up to a position is added to, not read again (badges.ts).
+    const counts = await badges.countsAfter([...new Map([...seen.keys()].map((socket) => [(socket.data as Viewer).userId, socket.data as Viewer])).values()], fresh);
     const news = fresh.map((notification) => framed.encode('notification:new', notification));
     // Sockets that get the same notifications and the same count share one buffer (a user's count is written out once).
     const groups = new Map<string, EncodedEvent[]>();
